@@ -57,6 +57,30 @@ template <int ExpBits, int ManBits>
     return static_cast<std::uint16_t>(sign | static_cast<std::uint32_t>(enc));
 }
 
+/// Rounds a float to the 16-bit format. Finite values and infinities go through the double path
+/// (float -> double is exact); a NaN is narrowed from the float's own bits, because float -> double
+/// conversion quiets a signalling NaN on most hardware and would change its payload.
+template <int ExpBits, int ManBits>
+[[nodiscard]] constexpr std::uint16_t round_to_narrow(float value) noexcept {
+    const auto b = std::bit_cast<std::uint32_t>(value);
+    if ((b & 0x7FFF'FFFFu) > 0x7F80'0000u) {
+        constexpr std::uint32_t inf_bits = ((1u << ExpBits) - 1u) << ManBits;
+        auto payload = (b & 0x007F'FFFFu) >> (23 - ManBits);
+        if (payload == 0) payload = 1u << (ManBits - 1);  // keep it a NaN: quiet bit
+        return static_cast<std::uint16_t>(((b >> 31) << 15) | inf_bits | payload);
+    }
+    return round_to_narrow<ExpBits, ManBits>(static_cast<double>(value));
+}
+
+/// Exact widening of a float to double that keeps a NaN's payload bits (no quieting).
+[[nodiscard]] constexpr double widen_to_double(float f) noexcept {
+    const auto b = std::bit_cast<std::uint32_t>(f);
+    if ((b & 0x7FFF'FFFFu) > 0x7F80'0000u)
+        return std::bit_cast<double>(static_cast<std::uint64_t>(b >> 31) << 63 | 0x7FF0'0000'0000'0000ull |
+                                     static_cast<std::uint64_t>(b & 0x007F'FFFFu) << 29);
+    return static_cast<double>(f);
+}
+
 /// Exact widening of a 16-bit binary format to float.
 template <int ExpBits, int ManBits>
 [[nodiscard]] constexpr float widen_from_narrow(std::uint16_t h) noexcept {
@@ -98,7 +122,9 @@ struct bfloat16 {
     [[nodiscard]] constexpr explicit operator float() const noexcept {
         return std::bit_cast<float>(static_cast<std::uint32_t>(bits) << 16);
     }
-    [[nodiscard]] constexpr explicit operator double() const noexcept { return static_cast<float>(*this); }
+    [[nodiscard]] constexpr explicit operator double() const noexcept {
+        return detail::widen_to_double(static_cast<float>(*this));
+    }
     /// Bitwise equality (NaN == NaN with the same payload): storage semantics, not IEEE.
     friend constexpr bool operator==(bfloat16, bfloat16) noexcept = default;
 };
@@ -118,7 +144,9 @@ struct float16 {
     [[nodiscard]] constexpr explicit operator float() const noexcept {
         return detail::widen_from_narrow<5, 10>(bits);
     }
-    [[nodiscard]] constexpr explicit operator double() const noexcept { return static_cast<float>(*this); }
+    [[nodiscard]] constexpr explicit operator double() const noexcept {
+        return detail::widen_to_double(static_cast<float>(*this));
+    }
     /// Bitwise equality (NaN == NaN with the same payload): storage semantics, not IEEE.
     friend constexpr bool operator==(float16, float16) noexcept = default;
 };
@@ -165,7 +193,7 @@ template <element T>
 template <element T>
 [[nodiscard]] constexpr double to_double(T v) noexcept {
     if constexpr (std::is_same_v<std::remove_cv_t<T>, double>) return v;
-    else return static_cast<double>(static_cast<float>(v));
+    else return static_cast<double>(v);
 }
 
 /// Converts a double to element type T with one round-to-nearest-even step.
