@@ -85,13 +85,19 @@ public:
                       "tensor_ref::as_matrix: tensor is read-only, asked for mutable elements");
         const std::size_t rk = m_shape.rank();
         if (rk == 1) return matrix_view<T>(static_cast<T*>(m_data), {1, m_shape[0]}, {0, m_str[0]});
-        // trailing dims merge when each stride equals the next stride times the next extent
-        for (std::size_t r = 1; r + 1 < rk; ++r)
-            NNPRUNE_CHECK(m_shape[r + 1] <= 1 || m_shape[r] <= 1 ||
-                              m_str[r] == m_str[r + 1] * static_cast<std::ptrdiff_t>(m_shape[r + 1]),
-                          shape_error,
-                          detail::str("tensor_ref::as_matrix: the trailing dimensions of a ", m_shape,
-                                      " tensor cannot be merged under its strides"));
+        // trailing dims merge when each non-unit dim's stride equals the stride times the extent of
+        // the next non-unit dim (unit dims in between do not take part: their stride is arbitrary)
+        if (m_shape.numel() != 0) {
+            std::size_t next = 0;  // the next non-unit trailing dim seen so far (0: none yet)
+            for (std::size_t r = rk; r-- > 1;) {
+                if (m_shape[r] == 1) continue;
+                NNPRUNE_CHECK(next == 0 || m_str[r] == m_str[next] * static_cast<std::ptrdiff_t>(m_shape[next]),
+                              shape_error,
+                              detail::str("tensor_ref::as_matrix: the trailing dimensions of a ", m_shape,
+                                          " tensor cannot be merged under its strides"));
+                next = r;
+            }
+        }
         return matrix_view<T>(static_cast<T*>(m_data), {m_shape.rows(), m_shape.cols()}, {m_str[0], inner_stride()});
     }
 
