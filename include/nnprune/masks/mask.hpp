@@ -64,10 +64,12 @@ public:
         else m_words[i >> 6] &= ~bit;
     }
 
-    /// Number of kept elements.
+    /// Number of kept elements (bits past the last element are ignored, even if a caller-owned
+    /// buffer has garbage there).
     [[nodiscard]] constexpr std::size_t count() const noexcept {
         std::size_t c = 0;
-        for (std::size_t w = 0, n = mask_words(size()); w < n; ++w) c += static_cast<std::size_t>(std::popcount(m_words[w]));
+        for (std::size_t w = 0, n = mask_words(size()); w < n; ++w)
+            c += static_cast<std::size_t>(std::popcount(m_words[w] & word_mask(w)));
         return c;
     }
     /// Number of pruned elements.
@@ -94,12 +96,14 @@ public:
     {
         check_same_shape(other, "mask and");
         for (std::size_t w = 0, n = mask_words(size()); w < n; ++w) m_words[w] &= other.words()[w];
+        clear_tail();
     }
     void or_with(basic_mask_view<const std::uint64_t> other) const
         requires(!std::is_const_v<Word>)
     {
         check_same_shape(other, "mask or");
         for (std::size_t w = 0, n = mask_words(size()); w < n; ++w) m_words[w] |= other.words()[w];
+        clear_tail();
     }
     constexpr void flip() const noexcept
         requires(!std::is_const_v<Word>)
@@ -135,11 +139,14 @@ public:
         for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<Byte>(test(i));
     }
 
-    /// Same shape and same bits.
+    /// Same shape and same bits (bits past the last element are ignored).
     template <class W>
     [[nodiscard]] bool equals(const basic_mask_view<W>& other) const noexcept {
         if (!(m_shape == other.shape())) return false;
-        return std::equal(m_words, m_words + mask_words(size()), other.words().data());
+        const auto o = other.words();
+        for (std::size_t w = 0, n = mask_words(size()); w < n; ++w)
+            if ((m_words[w] ^ o[w]) & word_mask(w)) return false;
+        return true;
     }
 
 private:
@@ -147,6 +154,11 @@ private:
     void check_same_shape(const basic_mask_view<W>& other, const char* what) const {
         NNPRUNE_CHECK(m_shape == other.shape(), shape_error,
                       detail::str(what, ": masks have shapes ", m_shape, " and ", other.shape()));
+    }
+    // the bits of word w that belong to elements
+    [[nodiscard]] constexpr std::uint64_t word_mask(std::size_t w) const noexcept {
+        return (w + 1 < mask_words(size()) || size() % 64 == 0) ? ~std::uint64_t{0}
+                                                                  : (std::uint64_t{1} << (size() % 64)) - 1;
     }
     constexpr void clear_tail() const noexcept {
         if (size() % 64) m_words[size() / 64] &= (std::uint64_t{1} << (size() % 64)) - 1;
