@@ -25,6 +25,41 @@
 
 namespace nnprune {
 
+/// A parsed index: tensor name -> shard file name (validated as a plain name), and the string or
+/// number entries of "metadata" (numbers as their JSON text).
+struct safetensors_index {
+    std::map<std::string, std::string> weight_map;
+    std::map<std::string, std::string> metadata;
+};
+
+/// Parses and validates the text of a model.safetensors.index.json. @throws format_error naming `file`.
+[[nodiscard]] inline safetensors_index parse_safetensors_index(std::string_view text, const std::string& file) {
+    const auto fail = [&](const std::string& what) {
+        NNPRUNE_THROW(format_error, detail::str("safetensors index: ", file, ": ", what));
+    };
+    const nlohmann::json j = detail::parse_json_strict(text, file, "safetensors index");
+    if (!j.is_object()) fail(detail::str("index is a JSON ", j.type_name(), ", expected an object"));
+    const auto wm = j.find("weight_map");
+    if (wm == j.end()) fail("missing \"weight_map\"");
+    if (!wm->is_object()) fail(detail::str("\"weight_map\" is a JSON ", wm->type_name(), ", expected an object"));
+    safetensors_index out;
+    if (const auto md = j.find("metadata"); md != j.end() && md->is_object()) {
+        for (const auto& [k, v] : md->items())
+            if (v.is_string()) out.metadata.emplace(k, v.get<std::string>());
+            else if (v.is_number()) out.metadata.emplace(k, v.dump());
+    }
+    for (const auto& [name, shard] : wm->items()) {
+        if (!shard.is_string())
+            fail(detail::str("weight_map['", name, "'] is a JSON ", shard.type_name(), ", expected a shard file name"));
+        const std::string& s = shard.get_ref<const std::string&>();
+        if (s.empty() || s == "." || s == ".." || s.find_first_of(std::string_view("/\\\0", 3)) != std::string::npos)
+            fail(detail::str("weight_map['", name, "'] = '", s,
+                             "' is not a plain file name in the index's directory (path traversal refused)"));
+        out.weight_map.emplace(name, s);
+    }
+    return out;
+}
+
 class safetensors_model {
 public:
     /// Opens `path`: an index when its name ends in ".json", a single safetensors file otherwise.
@@ -62,42 +97,26 @@ public:
 
 private:
     void open_index(const std::filesystem::path& path) {
-        const std::string file = path.string();
-        const auto fail = [&](const std::string& what) {
-            NNPRUNE_THROW(format_error, detail::str("safetensors index: ", file, ": ", what));
-        };
         const mapped_file map(path);
-        if (map.size() > safetensors_max_header) fail(detail::str("index has ", map.size(), " bytes, over the limit of ", safetensors_max_header));
+        NNPRUNE_CHECK(map.size() <= safetensors_max_header, format_error,
+                      detail::str("safetensors index: ", path.string(), ": index has ", map.size(),
+                                  " bytes, over the limit of ", safetensors_max_header));
         const auto bytes = map.bytes();
-        const nlohmann::json j = detail::parse_json_strict(
-            std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), file, "safetensors index");
-        if (!j.is_object()) fail(detail::str("index is a JSON ", j.type_name(), ", expected an object"));
-        const auto wm = j.find("weight_map");
-        if (wm == j.end()) fail("missing \"weight_map\"");
-        if (!wm->is_object()) fail(detail::str("\"weight_map\" is a JSON ", wm->type_name(), ", expected an object"));
-        if (const auto md = j.find("metadata"); md != j.end() && md->is_object()) {
-            for (const auto& [k, v] : md->items())
-                if (v.is_string()) m_metadata.emplace(k, v.get<std::string>());
-                else if (v.is_number()) m_metadata.emplace(k, v.dump());
-        }
+        safetensors_index index = parse_safetensors_index(
+            std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), path.string());
+        m_metadata = std::move(index.metadata);
         m_index_metadata = true;
-
         const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
         std::map<std::string, std::size_t> shard_of_file;
-        for (const auto& [name, shard] : wm->items()) {
-            if (!shard.is_string())
-                fail(detail::str("weight_map['", name, "'] is a JSON ", shard.type_name(), ", expected a shard file name"));
-            const std::string& s = shard.get_ref<const std::string&>();
-            if (s.empty() || s == "." || s == ".." || s.find_first_of(std::string_view("/\\\0", 3)) != std::string::npos)
-                fail(detail::str("weight_map['", name, "'] = '", s,
-                                 "' is not a plain file name in the index's directory (path traversal refused)"));
-            auto it = shard_of_file.find(s);
+        for (const auto& [name, shard] : index.weight_map) {
+            auto it = shard_of_file.find(shard);
             if (it == shard_of_file.end()) {
-                m_shards.emplace_back(dir / s);
-                it = shard_of_file.emplace(s, m_shards.size() - 1).first;
+                m_shards.emplace_back(dir / shard);
+                it = shard_of_file.emplace(shard, m_shards.size() - 1).first;
             }
-            if (!m_shards[it->second].contains(name))
-                fail(detail::str("tensor '", name, "' is mapped to shard '", s, "', which does not contain it"));
+            NNPRUNE_CHECK(m_shards[it->second].contains(name), format_error,
+                          detail::str("safetensors index: ", path.string(), ": tensor '", name, "' is mapped to shard '", shard,
+                                      "', which does not contain it"));
             m_where.emplace(name, it->second);
         }
     }
