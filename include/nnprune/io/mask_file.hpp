@@ -91,7 +91,7 @@ inline void save_masks(const std::filesystem::path& path, std::span<const std::p
         const std::size_t n = m.size();
         if (format == mask_file_format::bitpacked) {
             buf.resize(n / 8 + (n % 8 != 0));
-            std::memcpy(buf.data(), m.words().data(), buf.size());  // little-endian words = the byte layout
+            if (!buf.empty()) std::memcpy(buf.data(), m.words().data(), buf.size());  // little-endian words = the byte layout
             if (n % 8) buf.back() &= static_cast<std::uint8_t>((1u << (n % 8)) - 1u);
             w.add_span<std::uint8_t>(name, safetensors_dtype::U8, {buf.size()}, buf);
             w.set_metadata(std::string(mask_shape_prefix) + name, m.shape().to_string());
