@@ -1,0 +1,268 @@
+#ifndef NNPRUNE_IO_SAFETENSORS_HEADER_HPP
+#define NNPRUNE_IO_SAFETENSORS_HEADER_HPP
+
+/// @file safetensors_header.hpp
+/// The safetensors container (https://github.com/huggingface/safetensors), validated:
+///   bytes 0..8    N, the JSON header length, unsigned 64-bit little-endian
+///   bytes 8..8+N  a JSON object: "__metadata__" (optional, string -> string) and, per tensor,
+///                 "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}
+///   the rest      the data section; offsets are relative to its start.
+/// parse_safetensors_header() is the parser of untrusted files (it is fuzzed): it checks the
+/// header length against the file, that the JSON is well formed and has no duplicate keys, every
+/// entry's types, dtype, shape (no overflow of elements x dtype size), offsets (begin <= end <=
+/// data size, end - begin = bytes of the tensor) and that the tensors cover the data section
+/// exactly, without overlap or holes. Every failure is a format_error naming the file, the tensor
+/// and the problem. Needs nlohmann-json (not part of the umbrella header).
+
+#include <algorithm>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "../config.hpp"
+#include "../core/element.hpp"
+#include "../core/errors.hpp"
+
+namespace nnprune {
+
+static_assert(std::endian::native == std::endian::little, "nnprune io: safetensors data is little-endian");
+
+/// Element types of a safetensors file (the names in the file are the enumerator names).
+enum class safetensors_dtype : std::uint8_t { BOOL, U8, I8, F8_E5M2, F8_E4M3, I16, U16, F16, BF16, I32, U32, F32, I64, U64, F64 };
+
+/// Bytes per element.
+[[nodiscard]] constexpr std::size_t size_of(safetensors_dtype t) noexcept {
+    switch (t) {
+        case safetensors_dtype::BOOL: case safetensors_dtype::U8: case safetensors_dtype::I8:
+        case safetensors_dtype::F8_E5M2: case safetensors_dtype::F8_E4M3: return 1;
+        case safetensors_dtype::I16: case safetensors_dtype::U16: case safetensors_dtype::F16:
+        case safetensors_dtype::BF16: return 2;
+        case safetensors_dtype::I32: case safetensors_dtype::U32: case safetensors_dtype::F32: return 4;
+        case safetensors_dtype::I64: case safetensors_dtype::U64: case safetensors_dtype::F64: return 8;
+    }
+    return 1;
+}
+
+namespace detail {
+inline constexpr std::string_view safetensors_dtype_names[] = {"BOOL", "U8",  "I8",  "F8_E5M2", "F8_E4M3",
+                                                               "I16",  "U16", "F16", "BF16",    "I32",
+                                                               "U32",  "F32", "I64", "U64",     "F64"};
+}  // namespace detail
+
+/// The name used in files ("F32", "BF16", "BOOL", ...).
+[[nodiscard]] constexpr std::string_view name_of(safetensors_dtype t) noexcept {
+    return detail::safetensors_dtype_names[static_cast<std::size_t>(t)];
+}
+
+/// The dtype with that file name, if any (names are case-sensitive, as in the format).
+[[nodiscard]] constexpr std::optional<safetensors_dtype> parse_safetensors_dtype(std::string_view s) noexcept {
+    for (std::size_t i = 0; i < std::size(detail::safetensors_dtype_names); ++i)
+        if (detail::safetensors_dtype_names[i] == s) return static_cast<safetensors_dtype>(i);
+    return std::nullopt;
+}
+
+/// The nnprune element type of a floating-point file dtype (F32, F64, BF16, F16), if any.
+[[nodiscard]] constexpr std::optional<dtype> element_dtype(safetensors_dtype t) noexcept {
+    switch (t) {
+        case safetensors_dtype::F32: return dtype::f32;
+        case safetensors_dtype::F64: return dtype::f64;
+        case safetensors_dtype::BF16: return dtype::bf16;
+        case safetensors_dtype::F16: return dtype::f16;
+        default: return std::nullopt;
+    }
+}
+
+/// The file dtype of an nnprune element type.
+[[nodiscard]] constexpr safetensors_dtype safetensors_dtype_of(dtype t) noexcept {
+    switch (t) {
+        case dtype::f64: return safetensors_dtype::F64;
+        case dtype::bf16: return safetensors_dtype::BF16;
+        case dtype::f16: return safetensors_dtype::F16;
+        case dtype::f32: break;
+    }
+    return safetensors_dtype::F32;
+}
+
+/// One tensor entry of a validated header. Offsets are relative to the data section.
+struct safetensors_entry {
+    std::string name;
+    safetensors_dtype dtype = safetensors_dtype::F32;
+    std::vector<std::uint64_t> shape;  ///< any rank (0 = scalar, one element)
+    std::uint64_t numel = 1;
+    std::uint64_t begin = 0;
+    std::uint64_t end = 0;
+};
+
+/// A validated header: entries in data order (ascending offsets, then name).
+struct safetensors_header {
+    std::vector<safetensors_entry> tensors;
+    std::map<std::string, std::string> metadata;
+    std::uint64_t data_start = 0;  ///< file offset of the data section: 8 + N
+    std::uint64_t data_size = 0;
+};
+
+/// Largest accepted JSON header (the reference implementation uses the same bound).
+inline constexpr std::uint64_t safetensors_max_header = 100'000'000;
+
+namespace detail {
+
+[[noreturn]] inline void throw_format(std::string_view file, const std::string& what) {
+    NNPRUNE_THROW(format_error, str("safetensors: ", file, ": ", what));
+}
+
+/// Parses JSON text; rejects malformed text and duplicate keys in any object.
+/// @throws format_error "<context>: <file>: ..." naming the problem (nlohmann's message for syntax).
+[[nodiscard]] inline nlohmann::json parse_json_strict(std::string_view text, std::string_view file,
+                                                      std::string_view context) {
+    using json = nlohmann::json;
+    std::vector<std::set<std::string>> keys;  // keys seen in each open object
+    std::optional<std::string> duplicate;
+    const json::parser_callback_t cb = [&](int, json::parse_event_t ev, json& parsed) {
+        if (ev == json::parse_event_t::object_start) keys.emplace_back();
+        else if (ev == json::parse_event_t::object_end) {
+            if (!keys.empty()) keys.pop_back();
+        } else if (ev == json::parse_event_t::key && !keys.empty() && !duplicate) {
+            const std::string& k = parsed.get_ref<const std::string&>();
+            if (!keys.back().insert(k).second) duplicate = k;
+        }
+        return true;
+    };
+    json j;
+    try {
+        j = json::parse(text.begin(), text.end(), cb, true, false);
+    } catch (const json::exception& e) {
+        NNPRUNE_THROW(format_error, str(context, ": ", file, ": malformed JSON: ", e.what()));
+    }
+    if (duplicate) NNPRUNE_THROW(format_error, str(context, ": ", file, ": duplicate key '", *duplicate, "'"));
+    return j;
+}
+
+[[nodiscard]] inline bool mul_overflows(std::uint64_t a, std::uint64_t b, std::uint64_t& out) noexcept {
+    return __builtin_mul_overflow(a, b, &out);
+}
+
+inline safetensors_entry parse_entry(const std::string& name, const nlohmann::json& v, std::string_view file,
+                                     std::uint64_t data_size) {
+    const auto fail = [&](const std::string& what) { throw_format(file, str("tensor '", name, "': ", what)); };
+    if (!v.is_object()) fail(str("entry is a JSON ", v.type_name(), ", expected an object"));
+    safetensors_entry e;
+    e.name = name;
+
+    const auto dt = v.find("dtype");
+    if (dt == v.end()) fail("missing \"dtype\"");
+    if (!dt->is_string()) fail(str("\"dtype\" is a JSON ", dt->type_name(), ", expected a string"));
+    const auto parsed = parse_safetensors_dtype(dt->get_ref<const std::string&>());
+    if (!parsed) fail(str("unknown dtype '", dt->get_ref<const std::string&>(), "'"));
+    e.dtype = *parsed;
+
+    const auto sh = v.find("shape");
+    if (sh == v.end()) fail("missing \"shape\"");
+    if (!sh->is_array()) fail(str("\"shape\" is a JSON ", sh->type_name(), ", expected an array"));
+    bool has_zero = false;
+    for (std::size_t r = 0; r < sh->size(); ++r) {
+        const auto& x = (*sh)[r];
+        if (!x.is_number_unsigned()) fail(str("shape[", r, "] = ", x.dump(), " is not a non-negative integer"));
+        const auto ext = x.get<std::uint64_t>();
+        has_zero = has_zero || ext == 0;
+        e.shape.push_back(ext);
+    }
+    e.numel = 1;
+    if (has_zero) e.numel = 0;
+    else
+        for (auto ext : e.shape)
+            if (mul_overflows(e.numel, ext, e.numel)) fail(str("shape ", sh->dump(), ": element count overflows 64 bits"));
+    std::uint64_t nbytes = 0;
+    if (mul_overflows(e.numel, size_of(e.dtype), nbytes))
+        fail(str("shape ", sh->dump(), " x ", size_of(e.dtype), " bytes overflows 64 bits"));
+
+    const auto off = v.find("data_offsets");
+    if (off == v.end()) fail("missing \"data_offsets\"");
+    if (!off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() || !(*off)[1].is_number_unsigned())
+        fail(str("\"data_offsets\" = ", off->dump(), " is not [begin, end] with non-negative integers"));
+    e.begin = (*off)[0].get<std::uint64_t>();
+    e.end = (*off)[1].get<std::uint64_t>();
+    if (e.begin > e.end) fail(str("data_offsets [", e.begin, ", ", e.end, "]: begin > end"));
+    if (e.end > data_size)
+        fail(str("data_offsets [", e.begin, ", ", e.end, "] lie outside the data section of ", data_size, " bytes"));
+    if (e.end - e.begin != nbytes)
+        fail(str("data_offsets [", e.begin, ", ", e.end, "] hold ", e.end - e.begin, " bytes, shape ", sh->dump(), " x ",
+                 name_of(e.dtype), " needs ", nbytes));
+    return e;
+}
+
+}  // namespace detail
+
+/**
+ * @brief Validates the header of a safetensors file held in `file_bytes` (all of it).
+ * @param file the file's name, for messages.
+ * @throws format_error naming the file, the tensor and the problem.
+ * @code
+ * auto h = nnprune::parse_safetensors_header(bytes, "model.safetensors");
+ * for (const auto& t : h.tensors) std::cout << t.name << '\n';
+ * @endcode
+ */
+[[nodiscard]] inline safetensors_header parse_safetensors_header(std::span<const std::byte> file_bytes,
+                                                                 std::string_view file) {
+    using detail::throw_format;
+    if (file_bytes.size() < 8) throw_format(file, detail::str("file has ", file_bytes.size(), " bytes, fewer than the 8-byte header length"));
+    std::uint64_t n = 0;
+    for (std::size_t i = 0; i < 8; ++i) n |= static_cast<std::uint64_t>(file_bytes[i]) << (8 * i);
+    const std::uint64_t avail = file_bytes.size() - 8;
+    if (n > safetensors_max_header) throw_format(file, detail::str("header length ", n, " exceeds the limit of ", safetensors_max_header, " bytes"));
+    if (n > avail) throw_format(file, detail::str("header length ", n, " exceeds the ", avail, " bytes after the length field"));
+    if (n < 2) throw_format(file, detail::str("header length ", n, " is too small for a JSON object"));
+    const char* text = reinterpret_cast<const char*>(file_bytes.data() + 8);
+    if (text[0] != '{') throw_format(file, "header does not start with '{'");
+
+    const nlohmann::json j = detail::parse_json_strict(std::string_view(text, static_cast<std::size_t>(n)), file, "safetensors");
+    if (!j.is_object()) throw_format(file, detail::str("header is a JSON ", j.type_name(), ", expected an object"));
+
+    safetensors_header h;
+    h.data_start = 8 + n;
+    h.data_size = avail - n;
+    for (const auto& [key, value] : j.items()) {
+        if (key == "__metadata__") {
+            if (!value.is_object()) throw_format(file, detail::str("__metadata__ is a JSON ", value.type_name(), ", expected an object"));
+            for (const auto& [mk, mv] : value.items()) {
+                if (!mv.is_string())
+                    throw_format(file, detail::str("__metadata__['", mk, "'] is a JSON ", mv.type_name(), ", expected a string"));
+                h.metadata.emplace(mk, mv.get<std::string>());
+            }
+            continue;
+        }
+        h.tensors.push_back(detail::parse_entry(key, value, file, h.data_size));
+    }
+
+    std::sort(h.tensors.begin(), h.tensors.end(), [](const safetensors_entry& a, const safetensors_entry& b) {
+        return a.begin != b.begin ? a.begin < b.begin : a.end != b.end ? a.end < b.end : a.name < b.name;
+    });
+    std::uint64_t cursor = 0;
+    const safetensors_entry* prev = nullptr;
+    for (const auto& e : h.tensors) {
+        if (e.begin < cursor)
+            throw_format(file, detail::str("tensor '", e.name, "': data_offsets [", e.begin, ", ", e.end, "] overlap tensor '",
+                                           prev->name, "' [", prev->begin, ", ", prev->end, "]"));
+        if (e.begin > cursor)
+            throw_format(file, detail::str("tensor '", e.name, "': hole of ", e.begin - cursor, " bytes before its data at ", e.begin));
+        cursor = e.end;
+        prev = &e;
+    }
+    if (cursor != h.data_size)
+        throw_format(file, detail::str("data section has ", h.data_size - cursor, " trailing bytes not covered by any tensor (",
+                                       h.data_size, " bytes, tensors end at ", cursor, ")"));
+    return h;
+}
+
+}  // namespace nnprune
+
+#endif  // NNPRUNE_IO_SAFETENSORS_HEADER_HPP

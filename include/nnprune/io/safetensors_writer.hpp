@@ -1,0 +1,187 @@
+#ifndef NNPRUNE_IO_SAFETENSORS_WRITER_HPP
+#define NNPRUNE_IO_SAFETENSORS_WRITER_HPP
+
+/// @file safetensors_writer.hpp
+/// safetensors_writer: collects tensors (by reference: their memory must stay alive until write())
+/// and __metadata__, then writes one safetensors file atomically (atomic_file: temporary file in
+/// the same directory, fsync, rename; a failure leaves no output and an existing file untouched).
+/// Layout, deterministic like the reference writer's: the header JSON holds "__metadata__" first
+/// (when non-empty), then the tensors in data order; it is padded with spaces so the data section
+/// starts at a multiple of 8; tensors are stored by element size descending, then by name, so
+/// every tensor is aligned to its element size (8-byte types first, bytes last) with no holes.
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "../config.hpp"
+#include "../core/element.hpp"
+#include "../core/errors.hpp"
+#include "../core/tensor_ref.hpp"
+#include "../core/tensor_view.hpp"
+#include "atomic_file.hpp"
+#include "safetensors_header.hpp"
+
+namespace nnprune {
+
+class safetensors_writer {
+public:
+    /// Adds a float tensor (any strides; written in row-major flat order, in its own dtype).
+    /// @throws precondition_error on a duplicate or invalid name.
+    void add(std::string name, const tensor_ref& t) {
+        check_name(name, "add");
+        std::vector<std::uint64_t> shape(t.shape().data(), t.shape().data() + t.rank());
+        remember(name);
+        m_items.push_back({std::move(name), safetensors_dtype_of(t.dtype()), std::move(shape), {}, t, true});
+    }
+
+    /// Adds a tensor of any dtype from its raw little-endian bytes (not copied).
+    /// @throws precondition_error on a duplicate or invalid name, or when bytes.size() is not
+    /// the product of `shape` times the dtype size.
+    void add_raw(std::string name, safetensors_dtype dt, std::vector<std::uint64_t> shape, std::span<const std::byte> bytes) {
+        check_name(name, "add_raw");
+        std::uint64_t n = 1, nbytes = 0;
+        bool overflow = false;
+        for (auto e : shape) overflow = detail::mul_overflows(n, e, n) || overflow;
+        overflow = detail::mul_overflows(n, size_of(dt), nbytes) || overflow;
+        NNPRUNE_CHECK(!overflow && nbytes == bytes.size(), precondition_error,
+                      detail::str("safetensors_writer::add_raw: tensor '", name, "' has ", bytes.size(), " bytes, its shape x ",
+                                  name_of(dt), " needs ", overflow ? std::string("more than 2^64") : std::to_string(nbytes)));
+        remember(name);
+        m_items.push_back({std::move(name), dt, std::move(shape), bytes, {}, false});
+    }
+
+    /// Adds a typed span (integers, bool, floats) as a tensor of `shape`.
+    template <class T>
+    void add_span(std::string name, safetensors_dtype dt, std::vector<std::uint64_t> shape, std::span<const T> values) {
+        NNPRUNE_CHECK(sizeof(T) == size_of(dt), precondition_error,
+                      detail::str("safetensors_writer::add_span: tensor '", name, "': ", sizeof(T), "-byte elements given for ",
+                                  name_of(dt)));
+        add_raw(std::move(name), dt, std::move(shape), std::as_bytes(values));
+    }
+
+    /// Sets a __metadata__ entry (string -> string).
+    void set_metadata(std::string key, std::string value) {
+        check_utf8(key, "set_metadata");
+        check_utf8(value, "set_metadata");
+        m_metadata[std::move(key)] = std::move(value);
+    }
+    [[nodiscard]] const std::map<std::string, std::string>& metadata() const noexcept { return m_metadata; }
+    [[nodiscard]] std::size_t size() const noexcept { return m_items.size(); }
+
+    /// The header bytes (8-byte length + padded JSON) the file will start with.
+    [[nodiscard]] std::vector<std::byte> header_bytes() const {
+        const auto order = data_order();
+        nlohmann::ordered_json j = nlohmann::ordered_json::object();
+        if (!m_metadata.empty()) {
+            auto& md = j["__metadata__"] = nlohmann::ordered_json::object();
+            for (const auto& [k, v] : m_metadata) md[k] = v;
+        }
+        std::uint64_t off = 0;
+        for (const std::size_t i : order) {
+            const item& it = m_items[i];
+            const std::uint64_t nbytes = bytes_of(it);
+            j[it.name] = {{"dtype", std::string(name_of(it.dtype))}, {"shape", it.shape}, {"data_offsets", {off, off + nbytes}}};
+            off += nbytes;
+        }
+        std::string text = j.dump();
+        text.append((8 - text.size() % 8) % 8, ' ');
+        std::vector<std::byte> out(8 + text.size());
+        const auto n = static_cast<std::uint64_t>(text.size());
+        for (std::size_t b = 0; b < 8; ++b) out[b] = static_cast<std::byte>((n >> (8 * b)) & 0xFF);
+        std::copy_n(reinterpret_cast<const std::byte*>(text.data()), text.size(), out.begin() + 8);
+        return out;
+    }
+
+    /// Writes the file atomically. @throws io_error (no output is left behind, an existing file is untouched).
+    void write(const std::filesystem::path& path) const {
+        const std::vector<std::byte> header = header_bytes();
+        atomic_file f(path);
+        f.write(header);
+        for (const std::size_t i : data_order()) {
+            const item& it = m_items[i];
+            if (!it.is_ref) {
+                f.write(it.bytes);
+                continue;
+            }
+            visit(it.ref, [&](auto v) {
+                using T = std::remove_const_t<typename decltype(v)::element_type>;
+                if (v.is_contiguous()) {
+                    f.write(std::as_bytes(std::span<const T>(v.data_handle(), v.size())));
+                    return;
+                }
+                std::vector<T> buf;
+                buf.reserve(std::min<std::size_t>(v.size(), 1 << 14));
+                for_each_indexed(v, [&](std::size_t, const T& x) {
+                    buf.push_back(x);
+                    if (buf.size() == buf.capacity()) {
+                        f.write(std::as_bytes(std::span<const T>(buf)));
+                        buf.clear();
+                    }
+                });
+                f.write(std::as_bytes(std::span<const T>(buf)));
+            });
+        }
+        f.commit();
+    }
+
+private:
+    struct item {
+        std::string name;
+        safetensors_dtype dtype;
+        std::vector<std::uint64_t> shape;
+        std::span<const std::byte> bytes;
+        tensor_ref ref;
+        bool is_ref;
+    };
+
+    static std::uint64_t bytes_of(const item& it) {
+        if (!it.is_ref) return it.bytes.size();
+        return static_cast<std::uint64_t>(it.ref.size()) * size_of(it.dtype);
+    }
+
+    [[nodiscard]] std::vector<std::size_t> data_order() const {
+        std::vector<std::size_t> order(m_items.size());
+        for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+        std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+            const std::size_t sa = size_of(m_items[a].dtype), sb = size_of(m_items[b].dtype);
+            return sa != sb ? sa > sb : m_items[a].name < m_items[b].name;
+        });
+        return order;
+    }
+
+    static void check_utf8(const std::string& s, const char* fn) {
+        try {
+            (void)nlohmann::json(s).dump();
+        } catch (const nlohmann::json::exception&) {
+            NNPRUNE_THROW(precondition_error, detail::str("safetensors_writer::", fn, ": '", s, "' is not valid UTF-8"));
+        }
+    }
+
+    void check_name(const std::string& name, const char* fn) const {
+        NNPRUNE_CHECK(name != "__metadata__", precondition_error,
+                      detail::str("safetensors_writer::", fn, ": '__metadata__' is reserved, not a tensor name"));
+        check_utf8(name, fn);
+        NNPRUNE_CHECK(!m_names.contains(name), precondition_error,
+                      detail::str("safetensors_writer::", fn, ": duplicate tensor name '", name, "'"));
+    }
+
+    void remember(const std::string& name) { m_names.insert(name); }
+
+    std::vector<item> m_items;
+    std::set<std::string> m_names;
+    std::map<std::string, std::string> m_metadata;
+};
+
+}  // namespace nnprune
+
+#endif  // NNPRUNE_IO_SAFETENSORS_WRITER_HPP

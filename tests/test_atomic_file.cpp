@@ -1,0 +1,75 @@
+#include <catch2/catch.hpp>
+
+#include <cstddef>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nnprune/io/atomic_file.hpp>
+#include <nnprune/io/mapped_file.hpp>
+
+#include "io_test_util.hpp"
+
+using Catch::Contains;
+
+TEST_CASE("atomic_file: commit makes the file appear whole", "[io][atomic_file]") {
+    io_test::scratch_dir dir;
+    const io_test::bytes data{std::byte{1}, std::byte{2}, std::byte{3}};
+    {
+        nnprune::atomic_file f(dir / "a.bin");
+        f.write(data);
+        CHECK(dir.entries().size() == 1);          // only the temporary file so far
+        CHECK(dir.entries()[0] != "a.bin");
+        CHECK(dir.entries()[0].rfind(".a.bin.tmp.", 0) == 0);
+        f.commit();
+        REQUIRE_THROWS_AS(f.write(data), nnprune::io_error);
+    }
+    CHECK(dir.entries() == std::vector<std::string>{"a.bin"});
+    const nnprune::mapped_file m(dir / "a.bin");
+    CHECK(std::vector<std::byte>(m.bytes().begin(), m.bytes().end()) == data);
+    CHECK((std::filesystem::status(dir / "a.bin").permissions() & std::filesystem::perms::owner_read) !=
+          std::filesystem::perms::none);
+}
+
+TEST_CASE("atomic_file: a failure half way leaves no output and the old file untouched", "[io][atomic_file]") {
+    io_test::scratch_dir dir;
+    const io_test::bytes old{std::byte{9}};
+    io_test::write_file(dir / "a.bin", old);
+    const auto half_written = [&] {
+        nnprune::atomic_file f(dir / "a.bin");
+        f.write(io_test::bytes(1000, std::byte{5}));
+        throw std::runtime_error("simulated failure between two writes");
+    };
+    REQUIRE_THROWS_WITH(half_written(), "simulated failure between two writes");
+    CHECK(dir.entries() == std::vector<std::string>{"a.bin"});
+    CHECK(io_test::read_file(dir / "a.bin") == old);
+
+    nnprune::atomic_file g(dir / "b.bin");
+    g.write(old);
+    g.abandon();
+    REQUIRE_THROWS_WITH(g.commit(), Contains("already closed"));
+    CHECK(dir.entries() == std::vector<std::string>{"a.bin"});
+}
+
+TEST_CASE("atomic_file: an impossible target is an io_error", "[io][atomic_file]") {
+    io_test::scratch_dir dir;
+    REQUIRE_THROWS_AS(nnprune::atomic_file(dir / "missing" / "x.bin"), nnprune::io_error);
+    REQUIRE_THROWS_WITH(nnprune::atomic_file(dir / "missing" / "x.bin"),
+                        Contains("cannot create a temporary file for") && Contains("x.bin") && Contains("No such file"));
+    CHECK(dir.entries().empty());
+}
+
+TEST_CASE("mapped_file: maps, moves and reports errors", "[io][mapped_file]") {
+    io_test::scratch_dir dir;
+    io_test::write_file(dir / "f", io_test::bytes(10, std::byte{4}));
+    nnprune::mapped_file a(dir / "f");
+    CHECK(a.size() == 10);
+    const auto* p = a.bytes().data();
+    nnprune::mapped_file b(std::move(a));
+    CHECK(b.bytes().data() == p);
+    CHECK(a.size() == 0);  // NOLINT(bugprone-use-after-move): moved-from is empty
+    io_test::write_file(dir / "empty", {});
+    CHECK(nnprune::mapped_file(dir / "empty").bytes().empty());
+    REQUIRE_THROWS_WITH(nnprune::mapped_file(dir / "nope"), Contains("cannot open") && Contains("nope"));
+}
