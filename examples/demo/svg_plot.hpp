@@ -2,10 +2,11 @@
 #define NNPRUNE_EXAMPLES_DEMO_SVG_PLOT_HPP
 
 /// @file svg_plot.hpp
-/// A hand-written SVG line chart (no dependencies): side-by-side panels sharing axes ranges and a
+/// A hand-written SVG line chart (no dependencies): a grid of panels sharing axes ranges and a
 /// legend, one coloured polyline with markers per series, optional single points drawn as hollow
 /// diamonds, and a dashed horizontal reference line.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdio>
 #include <fstream>
@@ -40,6 +41,7 @@ struct chart {
     std::string reference_label;
     std::string diamonds_label;     ///< legend text for the diamonds (empty: no entry)
     std::vector<panel> panels;
+    std::size_t columns = 2;        ///< panels per row of the grid
 };
 
 namespace detail {
@@ -71,10 +73,11 @@ inline std::string diamond(double cx, double cy, double r, const std::string& co
 inline void write(const chart& c, const std::string& path) {
     using detail::num;
     const double pw = 360, ph = 300;              // plot area of one panel
-    const double left = 70, top = 70, gap = 60;   // margins
+    const double left = 70, top = 70, gap = 60, vgap = 100;  // margins
     const double legend_w = 190;
-    const auto np = static_cast<double>(c.panels.size());
-    const double width = left + np * pw + (np - 1) * gap + 30 + legend_w, height = top + ph + 60;
+    const std::size_t cols = c.columns ? c.columns : 1, rows = (c.panels.size() + cols - 1) / cols;
+    const double nc = static_cast<double>(std::min(cols, c.panels.size())), nr = static_cast<double>(rows);
+    const double width = left + nc * pw + (nc - 1) * gap + 30 + legend_w, height = top + nr * ph + (nr - 1) * vgap + 60;
     std::ostringstream s;
     s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << num(width, 0) << "\" height=\"" << num(height, 0) <<
          "\" viewBox=\"0 0 " << num(width, 0) << " " << num(height, 0) <<
@@ -84,7 +87,8 @@ inline void write(const chart& c, const std::string& path) {
          detail::esc(c.title) << "</text>\n";
     for (std::size_t p = 0; p < c.panels.size(); ++p) {
         const panel& P = c.panels[p];
-        const double x0 = left + static_cast<double>(p) * (pw + gap), y0 = top;
+        const double x0 = left + static_cast<double>(p % cols) * (pw + gap);
+        const double y0 = top + static_cast<double>(p / cols) * (ph + vgap);
         auto X = [&](double v) { return x0 + (v - c.x_min) / (c.x_max - c.x_min) * pw; };
         auto Y = [&](double v) { return y0 + ph - (v - c.y_min) / (c.y_max - c.y_min) * ph; };
         s << "<text x=\"" << num(x0 + pw / 2) << "\" y=\"" << num(y0 - 12) << "\" text-anchor=\"middle\" font-size=\"14\">" <<
@@ -124,7 +128,7 @@ inline void write(const chart& c, const std::string& path) {
         for (const point& d : P.diamonds) s << detail::diamond(X(d.x), Y(d.y), 6, d.colour);
     }
     // legend: the series of the first panel (colours are shared), then the reference and diamonds
-    const double lx = left + np * pw + (np - 1) * gap + 30;
+    const double lx = left + nc * pw + (nc - 1) * gap + 30;
     double ly = top + 10;
     std::vector<std::pair<std::string, std::string>> entries;
     for (const panel& P : c.panels)
