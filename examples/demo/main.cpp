@@ -308,7 +308,8 @@ int run(int argc, char** argv) {
     for (method m : row_m) with_24[m].push_back(acc_24[m]);
     auto r_cols = s_cols;
     r_cols.emplace_back("2:4");
-    print_table("per row: every output neuron keeps the same number of inputs; 2:4 keeps 2 of every 4 (s = 0.50)",
+    print_table("per row: every output neuron keeps the same number of inputs; 2:4 keeps 2 of every 4 (s = 0.50)\n"
+                "(lamp is left out: within a layer it orders weights exactly as magnitude does)",
                 r_cols, row_m, with_24);
     std::printf("\ntest accuracy after %d epochs of fine-tuning (Adam, lr 1e-3) with the masks fixed\n", ft_epochs);
     print_table("unstructured", s_cols, all_m, acc_u_ft);
