@@ -11,14 +11,18 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 namespace io_test {
 
 /// A fresh directory under the system temp dir, removed with everything in it at scope exit.
 struct scratch_dir {
     std::filesystem::path path;
     scratch_dir() {
+        // unique per process (ctest runs test cases in parallel processes) and per directory
         static std::mt19937_64 rng(20240611);
-        path = std::filesystem::temp_directory_path() / ("nnprune_io_test_" + std::to_string(rng()));
+        path = std::filesystem::temp_directory_path() /
+               ("nnprune_io_test_" + std::to_string(::getpid()) + "_" + std::to_string(rng()));
         std::filesystem::create_directories(path);
     }
     ~scratch_dir() {
