@@ -97,36 +97,46 @@ public:
         part.assign(in, 0.0f);
         bool finite = true;
         std::size_t bad = 0;
-        const tensor_ref rows2 = x;
-        visit(rows2, [&](auto v) {
+        visit(x, [&](auto v) {
             using T = typename decltype(v)::value_type;
-            // padded rank-4 view: the token rows are the flat index / in
+            // padded rank-4 view: token t is the row of flat indices [t * in, (t + 1) * in)
             const bool contig = v.is_contiguous();
-            for (std::size_t t = 0; t < tokens; ++t) {
-                const float* row = nullptr;
+            auto row_of = [&](std::size_t t) -> const float* {
                 if constexpr (std::is_same_v<T, float>) {
-                    if (contig) row = v.data_handle() + t * in;
+                    if (contig) return v.data_handle() + t * in;
                 }
-                if (!row) {
-                    for (std::size_t j = 0; j < in; ++j) m_row[j] = to_float(v.flat(t * in + j));
-                    row = m_row.data();
-                }
-                if (finite)
-                    for (std::size_t j = 0; j < in; ++j)
-                        if (!std::isfinite(row[j])) {
-                            finite = false;
-                            bad = t * in + j;
-                            break;
-                        }
-                simd::add_squares(row, part.data(), in);
+                for (std::size_t j = 0; j < in; ++j) m_row[j] = to_float(v.flat(t * in + j));
+                return m_row.data();
+            };
+            std::size_t block_start = 0;
+            for (std::size_t t = 0; t < tokens && finite; ++t) {
+                simd::add_squares(row_of(t), part.data(), in);
                 if ((t + 1) % 256 == 0 || t + 1 == tokens) {
+                    // a NaN or Inf activation makes its column's partial sum non-finite: only
+                    // then look for the first offending element of this block
+                    for (std::size_t j = 0; j < in && finite; ++j)
+                        if (!std::isfinite(part[j])) finite = false;
+                    if (!finite) {
+                        bad = block_start * in;
+                        for (std::size_t u = block_start; u <= t; ++u) {
+                            const float* r = row_of(u);
+                            std::size_t j = 0;
+                            while (j < in && std::isfinite(r[j]) && std::isfinite(r[j] * r[j])) ++j;
+                            if (j < in) {
+                                bad = u * in + j;
+                                break;
+                            }
+                        }
+                        break;
+                    }
                     for (std::size_t j = 0; j < in; ++j) m_col[j] += part[j];
                     std::fill(part.begin(), part.end(), 0.0f);
+                    block_start = t + 1;
                 }
             }
         });
         NNPRUNE_CHECK(finite, value_error,
-                      detail::str("wanda_accumulator::add: activations have NaN or Inf at flat index ", bad));
+                      detail::str("wanda_accumulator::add: activations have NaN or Inf (or squares that overflow float32) at flat index ", bad));
         update(m_col, b);
     }
 
