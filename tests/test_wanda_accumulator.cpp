@@ -68,7 +68,11 @@ TEST_CASE("wanda_accumulator: bad batches throw and change nothing", "[calibrati
                         Catch::Contains("wanda_accumulator::add: batch 4x2 has 2 features, the accumulator has 4"));
     REQUIRE_THROWS_WITH(acc.add(vector_view<const float>(x.data(), 8)), Catch::Contains("must be [T, in] or [B, T, in]"));
     x[5] = std::nanf("");
-    REQUIRE_THROWS_WITH(acc.add(matrix_view<const float>(x.data(), 2, 4)), Catch::Contains("NaN or Inf at flat index 5"));
+    REQUIRE_THROWS_WITH(acc.add(matrix_view<const float>(x.data(), 2, 4)), Catch::Contains("NaN or Inf") && Catch::Contains("at flat index 5"));
+    // in a later block of 256 tokens, in a converted (fp64) batch
+    std::vector<double> big(600 * 4, 0.5);
+    big[4 * 300 + 2] = -INFINITY;
+    REQUIRE_THROWS_WITH(acc.add(matrix_view<const double>(big.data(), 600, 4)), Catch::Contains("at flat index 1202"));
     REQUIRE(std::vector<float>(acc.values().begin(), acc.values().end()) == before);
     REQUIRE(acc.samples() == 1);
 }
