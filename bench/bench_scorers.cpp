@@ -87,9 +87,11 @@ std::vector<float> nnprune_accumulate(const wanda_data& d) {
 void nnprune_prune(wanda_data& d, const std::vector<float>& stat) {
     std::vector<nnprune::layer> layers{{"up_proj", nnprune::matrix_view<float>(d.w.data(), k_out, k_in),
                                         nnprune::vector_view<const float>(stat.data(), k_in), {}}};
+    static std::vector<float> scratch;  // the score buffer, reused across calls as a model loop would
     nnprune::prune_options o;
     o.round = nnprune::rounding::truncate;
     o.apply = true;
+    o.scratch = &scratch;
     auto r = nnprune::prune(layers, nnprune::wanda, nnprune::per_row{}, 0.5, o);
     benchmark::DoNotOptimize(r.layers[0].kept);
 }

@@ -61,3 +61,15 @@ TEST_CASE("flap_bias: W_out[:, P] . fp16(mu[P])", "[scorers][flap]") {
     mask wrong(shape{3});
     REQUIRE_THROWS_WITH(flap_bias(matrix_view<const float>(w.data(), 2, 2), acc, wrong), Catch::Contains("channel mask has 3 elements"));
 }
+
+TEST_CASE("flap_bias: the mean is rounded to fp16 first (upstream .half())", "[scorers][flap]") {
+    flap_accumulator acc(1);
+    std::vector<float> x{0.1f, 0.1f};
+    acc.add(matrix_view<const float>(x.data(), 2, 1));
+    std::vector<float> w{1.0f};
+    mask pruned_all(shape{1}, false);
+    const auto b16 = flap_bias(matrix_view<const float>(w.data(), 1, 1), acc, pruned_all);
+    REQUIRE(b16[0] == 0.0999755859375f);  // fp16(0.1)
+    const auto b32 = flap_bias(matrix_view<const float>(w.data(), 1, 1), acc, pruned_all, false);
+    REQUIRE(b32[0] == 0.1f);
+}

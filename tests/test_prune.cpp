@@ -116,3 +116,21 @@ TEST_CASE("prune: iterative with previous masks prunes a fraction of the remaini
     for (std::size_t i = 0; i < 100; ++i)
         if (!r1.masks[0].test(i)) REQUIRE_FALSE(r2.masks[0].test(i));
 }
+
+TEST_CASE("prune: a scratch buffer is reused across calls and gives identical masks", "[prune][prune]") {
+    auto a = test_util::values(6 * 10, 1), b = test_util::values(3 * 20, 2);
+    std::vector<layer> L{test_util::make_layer("a", a, 6, 10), test_util::make_layer("b", b, 3, 20)};
+    const auto want = prune(L, magnitude, per_row{}, 0.3);
+    std::vector<float> scratch;
+    prune_options o;
+    o.scratch = &scratch;
+    for (int rep = 0; rep < 2; ++rep) {
+        const auto got = prune(L, magnitude, per_row{}, 0.3, o);
+        REQUIRE(got.masks == want.masks);
+        REQUIRE(scratch.capacity() >= 60);
+    }
+    const auto g = prune(L, magnitude, per_tensor{}, global{0.3}, o);
+    REQUIRE(g.masks == prune(L, magnitude, per_tensor{}, global{0.3}).masks);
+    const auto nm = prune(L, magnitude, keep_n_of_m<2, 5>{}, o);
+    REQUIRE(nm.masks == prune(L, magnitude, keep_n_of_m<2, 5>{}).masks);
+}

@@ -49,6 +49,10 @@ struct prune_options {
     /// the ratio is a fraction of them, and pruned weights stay pruned (torch PruningContainer).
     std::span<const const_mask_view> previous{};
     unsigned threads = 1;
+    /// Optional score buffer reused across calls (grown as needed, left allocated): saves the
+    /// allocation and first-touch page faults of a fresh score tensor on every call. With the
+    /// uniform and per_layer allocations only one layer's scores are alive at a time.
+    std::vector<float>* scratch = nullptr;
 };
 
 namespace detail {
@@ -151,6 +155,25 @@ inline void finish(prune_result& r, std::span<const layer> layers, const prune_o
         for (std::size_t i = 0; i < layers.size(); ++i) apply(layers[i].weights, r.masks[i]);
 }
 
+/// Holds the reusable score buffer and hands it back to the caller's scratch when done (or on error).
+class score_pool {
+public:
+    explicit score_pool(std::vector<float>* scratch) : m_scratch(scratch) {
+        if (m_scratch) m_buf = std::move(*m_scratch);
+    }
+    ~score_pool() {
+        if (m_scratch) *m_scratch = std::move(m_buf);
+    }
+    score_pool(const score_pool&) = delete;
+    score_pool& operator=(const score_pool&) = delete;
+    std::vector<float>&& take() noexcept { return std::move(m_buf); }
+    void give(score_tensor& t) noexcept { m_buf = t.release(); }
+
+private:
+    std::vector<float>* m_scratch;
+    std::vector<float> m_buf;
+};
+
 inline std::vector<std::string> names_of(std::span<const layer> layers) {
     std::vector<std::string> n;
     for (const auto& l : layers) n.push_back(l.name);
@@ -198,10 +221,18 @@ prune_result prune(std::span<const layer> layers, const S& s, const P& p, const 
         if (choices[i].excluded) ratio[i].reset();
         else if (choices[i].sparsity) ratio[i] = choices[i].sparsity;
     }
-    // scores of every layer that is pruned
+    detail::score_pool pool(o.scratch);
+    constexpr bool streaming = std::is_same_v<Alloc, uniform> || std::is_same_v<Alloc, per_layer>;
+    // scores of every layer that is pruned (streaming: one layer at a time, below)
     std::vector<score_tensor> sc(nl);
-    for (std::size_t i = 0; i < nl; ++i)
-        if (!choices[i].excluded) sc[i] = score(s, layers[i]);
+    if constexpr (!streaming) {
+        bool reused = false;
+        for (std::size_t i = 0; i < nl; ++i)
+            if (!choices[i].excluded) {
+                sc[i] = score(s, layers[i], reused ? std::vector<float>{} : pool.take());
+                reused = true;
+            }
+    }
 
     if constexpr (std::is_same_v<Alloc, owl>) {
         std::size_t nb = 0;
@@ -273,11 +304,20 @@ prune_result prune(std::span<const layer> layers, const S& s, const P& p, const 
     }
     for (std::size_t i = 0; i < nl; ++i) {
         if (!ratio[i]) continue;
+        if constexpr (streaming) sc[i] = score(s, layers[i], pool.take());
         mask m(layers[i].weights.shape(), true);
         const auto sel = detail::select_layer(sc[i], p, *ratio[i], m.view(), detail::select_opts(o, i, layers[i].name));
+        if constexpr (streaming) pool.give(sc[i]);
         r.masks[i] = std::move(m);
         r.layers[i].kth_score = detail::max_kth(sel.kth);
         r.layers[i].target = *ratio[i];
+    }
+    if constexpr (!streaming) {
+        for (auto& t : sc)
+            if (t.size()) {
+                pool.give(t);
+                break;
+            }
     }
     detail::finish(r, layers, o);
     return r;
@@ -300,15 +340,15 @@ prune_result prune(std::span<const layer> layers, const S& s, const P& p, const 
     constexpr const char* fn = "prune";
     detail::validate_prune(layers, s, p, o, fn);
     const auto choices = resolve(o.filter, detail::names_of(layers));
-    std::vector<score_tensor> sc(layers.size());
-    for (std::size_t i = 0; i < layers.size(); ++i)
-        if (!choices[i].excluded) sc[i] = score(s, layers[i]);
+    detail::score_pool pool(o.scratch);
     prune_result r = detail::start_result(layers, o);
     for (std::size_t i = 0; i < layers.size(); ++i) {
         r.layers[i].excluded = choices[i].excluded;
         if (choices[i].excluded) continue;
+        auto sc = score(s, layers[i], pool.take());  // one layer's scores alive at a time
         mask m(layers[i].weights.shape(), true);
-        select_mask(sc[i].ref(), p, m.view(), detail::select_opts(o, i, layers[i].name));
+        select_mask(sc.ref(), p, m.view(), detail::select_opts(o, i, layers[i].name));
+        pool.give(sc);
         r.masks[i] = std::move(m);
     }
     detail::finish(r, layers, o);

@@ -131,6 +131,7 @@ private:
         prune_options o = m_options;
         o.previous = prev;
         o.apply = false;
+        if (!o.scratch) o.scratch = &m_scratch;  // the pruner's own reusable score buffer
         if constexpr (std::is_same_v<Pattern, global_scope>) {
             std::size_t total = 0, pruned = 0;
             for (std::size_t i = 0; i < layers.size(); ++i) {
@@ -168,6 +169,7 @@ private:
     Pattern m_pattern;
     prune_options m_options;
     pruner_state m_state;
+    std::vector<float> m_scratch;  // score buffer reused across pruning steps (not state)
 };
 
 }  // namespace nnprune

@@ -10,6 +10,7 @@
 #include <concepts>
 #include <cstddef>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "../config.hpp"
@@ -45,6 +46,16 @@ class score_tensor {
 public:
     score_tensor() = default;
     explicit score_tensor(const nnprune::shape& s) : m_data(s.numel()), m_shape(s) {}
+    /// Reuses `storage` (e.g. the previous layer's scores): no new allocation or page faults when
+    /// it is already large enough. The contents are unspecified until a scorer writes them.
+    score_tensor(std::vector<float>&& storage, const nnprune::shape& s) : m_data(std::move(storage)), m_shape(s) {
+        m_data.resize(s.numel());
+    }
+    /// Gives the storage back (for reuse); the score tensor is empty afterwards.
+    [[nodiscard]] std::vector<float> release() noexcept {
+        m_shape = nnprune::shape{};
+        return std::move(m_data);
+    }
 
     [[nodiscard]] const nnprune::shape& shape() const noexcept { return m_shape; }
     [[nodiscard]] std::size_t size() const noexcept { return m_data.size(); }
@@ -73,11 +84,12 @@ private:
     nnprune::shape m_shape{};
 };
 
-/// Scores one layer with s into a new score tensor (after s.check when it has one).
+/// Scores one layer with s into a new score tensor (after s.check when it has one); with
+/// `storage`, the tensor reuses that buffer instead of allocating.
 template <scorer S>
-[[nodiscard]] score_tensor score(const S& s, const layer& l) {
+[[nodiscard]] score_tensor score(const S& s, const layer& l, std::vector<float>&& storage = {}) {
     check_scorer_input(s, l);
-    score_tensor out(l.weights.shape());
+    score_tensor out(std::move(storage), l.weights.shape());
     s(l, out.matrix());
     return out;
 }
