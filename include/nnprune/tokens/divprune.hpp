@@ -54,21 +54,31 @@ struct bound_less {
 using bound_heap = std::priority_queue<bound_entry, std::vector<bound_entry>, bound_less>;
 
 /// Refines candidate j's running minimum with the distances to others[first..last), four at a
-/// time, stopping early (returns the new position) once the entry falls below `top`.
+/// time, stopping early (returns the new position) once the entry falls below `top`. When
+/// `sym` is given, each distance D(j, i) also lowers sym[i] (D is symmetric bit for bit: the
+/// products of a dot commute exactly).
 template <class Other>
 std::size_t refine(const unit_rows& u, std::size_t j, float& bound, std::size_t first, std::size_t last, Other other,
-                   const bound_entry* top) {
+                   const bound_entry* top, float* sym) {
     const float* a = u.row(j);
     std::size_t t = first;
     while (t < last) {
         if (last - t >= 4) {
-            const float* b[4] = {u.row(other(t)), u.row(other(t + 1)), u.row(other(t + 2)), u.row(other(t + 3))};
+            const std::size_t o[4] = {other(t), other(t + 1), other(t + 2), other(t + 3)};
+            const float* b[4] = {u.row(o[0]), u.row(o[1]), u.row(o[2]), u.row(o[3])};
             float dots[4];
             simd::dot4(a, b, u.stride, dots);
-            for (float s : dots) bound = std::min(bound, 1.0f - s);
+            for (std::size_t c = 0; c < 4; ++c) {
+                const float dist = 1.0f - dots[c];
+                bound = std::min(bound, dist);
+                if (sym) sym[o[c]] = std::min(sym[o[c]], dist);
+            }
             t += 4;
         } else {
-            bound = std::min(bound, 1.0f - simd::dot(a, u.row(other(t)), u.stride));
+            const std::size_t o = other(t);
+            const float dist = 1.0f - simd::dot(a, u.row(o), u.stride);
+            bound = std::min(bound, dist);
+            if (sym) sym[o] = std::min(sym[o], dist);
             ++t;
         }
         if (top && bound_less{}(bound_entry{bound, j}, *top)) break;
@@ -87,11 +97,16 @@ inline std::size_t maxmin_seed(const unit_rows& u, token_workspace& ws) {
     for (std::size_t j = 0; j < n; ++j)
         if (!(skip_zero && u.zero[j])) heap.push({ws.dist[j], j});
     for (;;) {
-        const std::size_t j = heap.top().index;
+        const auto [b, j] = heap.top();
         heap.pop();
+        if (b != ws.dist[j]) {  // lowered meanwhile by a symmetric distance: re-queue at its bound
+            heap.push({ws.dist[j], j});
+            continue;
+        }
         // the t-th other token of j is (j + 1 + t) mod n: neighbours first, wrapping around
         auto other = [j, n](std::size_t t) { return (j + 1 + t) % n; };
-        ws.index[j] = refine(u, j, ws.dist[j], ws.index[j], n - 1, other, heap.empty() ? nullptr : &heap.top());
+        ws.index[j] = refine(u, j, ws.dist[j], ws.index[j], n - 1, other, heap.empty() ? nullptr : &heap.top(),
+                             ws.dist.data());
         if (ws.index[j] == n - 1 && (heap.empty() || !bound_less{}(bound_entry{ws.dist[j], j}, heap.top()))) return j;
         heap.push({ws.dist[j], j});
     }
@@ -116,7 +131,8 @@ inline void maxmin_fill(const unit_rows& u, std::vector<std::size_t>& order, std
     while (order.size() < k) {
         const std::size_t j = heap.top().index;
         heap.pop();
-        ws.index[j] = refine(u, j, ws.dist[j], ws.index[j], order.size(), other, heap.empty() ? nullptr : &heap.top());
+        ws.index[j] =
+            refine(u, j, ws.dist[j], ws.index[j], order.size(), other, heap.empty() ? nullptr : &heap.top(), nullptr);
         if (ws.index[j] == order.size() && (heap.empty() || !bound_less{}(bound_entry{ws.dist[j], j}, heap.top()))) {
             order.push_back(j);
             continue;
