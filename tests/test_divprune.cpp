@@ -138,3 +138,35 @@ TEST_CASE("divprune: bad input gives clear errors and writes nothing", "[tokens]
     REQUIRE_THROWS_AS(nnprune::divprune(v, keep_count{2}), nnprune::value_error);
     CHECK(out == std::vector<std::size_t>{77, 77});
 }
+
+TEST_CASE("divprune: the Gram path and the O(N) lazy path select identically", "[tokens][divprune]") {
+    const std::size_t n = GENERATE(std::size_t{1}, std::size_t{2}, std::size_t{6}, std::size_t{41}, std::size_t{130});
+    const std::size_t dup = GENERATE(std::size_t{0}, std::size_t{9});
+    const std::size_t d = GENERATE(std::size_t{3}, std::size_t{17}, std::size_t{64});
+    auto x = token_test::random_features(n, d, 77u + static_cast<unsigned>(n * d), dup);
+    if (n > 5)
+        for (std::size_t j = 0; j < d; ++j) x[5 * d + j] = 0.0f;  // one zero-norm token
+    const matrix_view<const float> v(x.data(), n, d);
+    nnprune::token_workspace gram_ws, lazy_ws;
+    lazy_ws.matrix_budget_bytes = 0;
+    CHECK(nnprune::detail::maxmin_use_matrix(n, gram_ws));
+    CHECK_FALSE(nnprune::detail::maxmin_use_matrix(n, lazy_ws));
+    for (std::size_t k : {std::size_t{1}, n / 2 + 1, n}) {
+        INFO("n=" << n << " d=" << d << " dup=" << dup << " k=" << k);
+        const auto a = nnprune::divprune_order(v, keep_count{k}, gram_ws);
+        CHECK(a == nnprune::divprune_order(v, keep_count{k}, lazy_ws));
+        CHECK(a == token_test::slow_maxmin(f32_distance_matrix(x, n, d), n, k, token_test::zero_rows(x, n, d)));
+    }
+    CHECK(gram_ws.matrix.size() == n * n);
+    CHECK(lazy_ws.matrix.empty());
+}
+
+TEST_CASE("divprune: the matrix budget picks the path", "[tokens][divprune]") {
+    nnprune::token_workspace ws;
+    CHECK(ws.matrix_budget_bytes == (std::size_t{64} << 20));
+    CHECK(nnprune::detail::maxmin_use_matrix(4096, ws));       // 64 MiB exactly
+    CHECK_FALSE(nnprune::detail::maxmin_use_matrix(4097, ws));
+    ws.matrix_budget_bytes = 400;
+    CHECK(nnprune::detail::maxmin_use_matrix(10, ws));
+    CHECK_FALSE(nnprune::detail::maxmin_use_matrix(11, ws));
+}

@@ -14,6 +14,16 @@
 
 namespace nnprune::simd {
 
+namespace detail {
+
+/// The scalar tail every SIMD dot kernel ends with: s += a[i] * b[i] for i in [from, n).
+[[nodiscard]] inline float dot_finish(float s, const float* a, const float* b, std::size_t from, std::size_t n) noexcept {
+    for (std::size_t i = from; i < n; ++i) s += a[i] * b[i];
+    return s;
+}
+
+}  // namespace detail
+
 namespace reference {
 
 /// Sequential f32 dot product.
@@ -40,9 +50,7 @@ struct dot_kernel {
         batch acc(0.0f);
         std::size_t i = 0;
         for (; i + w <= n; i += w) acc = xsimd::fma(batch::load_unaligned(a + i), batch::load_unaligned(b + i), acc);
-        float s = xsimd::hadd(acc);
-        for (; i < n; ++i) s += a[i] * b[i];
-        return s;
+        return detail::dot_finish(xsimd::hadd(acc), a, b, i, n);
 #else
         return reference::dot(a, b, n);
 #endif
@@ -66,17 +74,10 @@ struct dot4_kernel {
             acc2 = xsimd::fma(x, batch::load_unaligned(b2 + i), acc2);
             acc3 = xsimd::fma(x, batch::load_unaligned(b3 + i), acc3);
         }
-        float s0 = xsimd::hadd(acc0), s1 = xsimd::hadd(acc1), s2 = xsimd::hadd(acc2), s3 = xsimd::hadd(acc3);
-        for (; i < n; ++i) {
-            s0 += a[i] * b0[i];
-            s1 += a[i] * b1[i];
-            s2 += a[i] * b2[i];
-            s3 += a[i] * b3[i];
-        }
-        out[0] = s0;
-        out[1] = s1;
-        out[2] = s2;
-        out[3] = s3;
+        out[0] = detail::dot_finish(xsimd::hadd(acc0), a, b0, i, n);
+        out[1] = detail::dot_finish(xsimd::hadd(acc1), a, b1, i, n);
+        out[2] = detail::dot_finish(xsimd::hadd(acc2), a, b2, i, n);
+        out[3] = detail::dot_finish(xsimd::hadd(acc3), a, b3, i, n);
 #else
         reference::dot4(a, b, n, out);
 #endif

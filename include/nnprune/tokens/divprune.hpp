@@ -8,13 +8,19 @@
 ///   s_t = argmax_{j not selected} min_{u < t} D(s_u, j)
 /// Ties go to the lowest index; a token is never selected twice (duplicates are safe).
 ///
-/// Implementation: no N x N matrix. Both the seed and the greedy steps are lazy (best-first)
+/// Implementation, two paths with bit-identical distances (so identical selections):
+/// - Gram path (N * N * 4 bytes <= token_workspace::matrix_budget_bytes, default 64 MiB): the
+///   symmetric similarity matrix once with simd::gram (register- and cache-blocked, each pair
+///   once), then the seed (row minima) and the greedy (a running minimum updated with each new
+///   token's row) in O(N) per step. Extra memory: N x N f32 plus O(N).
+/// - Lazy path (otherwise, or budget 0): no N x N matrix. Both the seed and the greedy steps are lazy (best-first)
 /// maximisations of a running minimum: every candidate keeps an upper bound (the minimum over
 /// the distances computed so far) and how far it got; only the candidate with the largest bound
 /// is refined, four distances at a time, until it either drops below the next bound or is
 /// exact and wins. Distances are bit-identical to a full matrix computed with simd::dot, so the
 /// selection is identical to the naive reference (full matrix, re-minimised every step).
-/// Extra memory: the unit rows (N x d f32) plus O(N).
+///   Extra memory: O(N).
+/// Both paths also hold the unit rows (N x d f32), as does every method.
 
 #include <algorithm>
 #include <cstddef>
@@ -29,6 +35,7 @@
 #include "../core/errors.hpp"
 #include "../core/tensor_view.hpp"
 #include "../simd/dot.hpp"
+#include "../simd/gram.hpp"
 #include "features.hpp"
 #include "keep.hpp"
 
@@ -112,6 +119,56 @@ inline std::size_t maxmin_seed(const unit_rows& u, token_workspace& ws) {
     }
 }
 
+/// Whether maxmin_fill takes the Gram path for n tokens.
+[[nodiscard]] inline bool maxmin_use_matrix(std::size_t n, const token_workspace& ws) noexcept {
+    return n > 0 && n <= ws.matrix_budget_bytes / sizeof(float) / n;
+}
+
+/// The Gram path of maxmin_fill: G = X X^T once, D(i, j) = 1 - G(i, j) computed exactly as the
+/// lazy path does (G is bit-identical to simd::dot and exactly symmetric).
+inline void maxmin_fill_matrix(const unit_rows& u, std::vector<std::size_t>& order, std::size_t k,
+                               token_workspace& ws) {
+    const std::size_t n = u.n;
+    ws.matrix.resize(n * n);
+    float* g = ws.matrix.data();
+    simd::gram(u.data, n, u.stride, u.stride, g, n);
+    if (order.empty()) {
+        // seed: argmax_j min_{i != j} D(i, j); min_i (1 - g) == 1 - max_i g (rounding is monotone)
+        std::size_t seed = 0;
+        if (n > 1) {
+            const bool skip_zero = u.zeros < n;
+            float best = -std::numeric_limits<float>::infinity();
+            for (std::size_t j = 0; j < n; ++j) {
+                if (skip_zero && u.zero[j]) continue;
+                const float* r = g + j * n;
+                float m = -std::numeric_limits<float>::infinity();
+                for (std::size_t i = 0; i < j; ++i) m = std::max(m, r[i]);
+                for (std::size_t i = j + 1; i < n; ++i) m = std::max(m, r[i]);
+                const float dist = 1.0f - m;
+                if (dist > best) best = dist, seed = j;
+            }
+        }
+        order.push_back(seed);
+    }
+    std::vector<unsigned char> chosen(n, 0);
+    ws.dist.assign(n, std::numeric_limits<float>::infinity());
+    float* dist = ws.dist.data();
+    auto take = [&](std::size_t s) {
+        chosen[s] = 1;
+        const float* r = g + s * n;
+        for (std::size_t j = 0; j < n; ++j) dist[j] = std::min(dist[j], 1.0f - r[j]);
+    };
+    for (auto s : order) take(s);
+    while (order.size() < k) {
+        std::size_t arg = n;
+        float best = -std::numeric_limits<float>::infinity();
+        for (std::size_t j = 0; j < n; ++j)
+            if (!chosen[j] && (arg == n || dist[j] > best)) best = dist[j], arg = j;
+        order.push_back(arg);
+        take(arg);
+    }
+}
+
 /**
  * @brief Extends `order` (already selected tokens, in selection order; may be empty) greedily to
  * k tokens by max-min distance. With an empty order it starts from the seed.
@@ -119,6 +176,7 @@ inline std::size_t maxmin_seed(const unit_rows& u, token_workspace& ws) {
 inline void maxmin_fill(const unit_rows& u, std::vector<std::size_t>& order, std::size_t k, token_workspace& ws) {
     const std::size_t n = u.n;
     if (order.size() >= k) return;
+    if (maxmin_use_matrix(n, ws)) return maxmin_fill_matrix(u, order, k, ws);
     if (order.empty()) order.push_back(maxmin_seed(u, ws));
     std::vector<unsigned char> chosen(n, 0);
     for (auto s : order) chosen[s] = 1;
