@@ -3,7 +3,7 @@
 
 /// @file gram.hpp
 /// Gram matrix of f32 rows, G(i, j) = dot(x_i, x_j), register- and cache-blocked, symmetric
-/// (each pair computed once, then mirrored). Every entry is accumulated in exactly the order of
+/// (each pair computed once into the upper triangle, then mirrored block by block). Every entry is accumulated in exactly the order of
 /// simd::dot (one batch-wide accumulator walked over the row with fused multiply-adds, then the
 /// batch is summed, then the scalar tail), so G(i, j) is bit-identical to simd::dot(x_i, x_j, n)
 /// and G is exactly symmetric. The cache blocking over the row length keeps that order: the
@@ -39,6 +39,15 @@ namespace detail {
 inline constexpr std::size_t gram_row_panel = 240;
 inline constexpr std::size_t gram_col_block = 40;
 inline constexpr std::size_t gram_len_chunk = 1024;
+
+/// Copies the upper triangle of a square matrix onto its lower one, 32 x 32 blocks at a time.
+inline void mirror_upper(float* out, std::size_t rows, std::size_t ldo) noexcept {
+    constexpr std::size_t b = 32;
+    for (std::size_t i0 = 0; i0 < rows; i0 += b)
+        for (std::size_t j0 = i0; j0 < rows; j0 += b)
+            for (std::size_t j = j0; j < std::min(j0 + b, rows); ++j)
+                for (std::size_t i = i0; i < std::min(i0 + b, j); ++i) out[j * ldo + i] = out[i * ldo + j];
+}
 
 #if NNPRUNE_USE_XSIMD
 /// Register tile: R rows x C columns of batch accumulators, plus C column batches and one row
@@ -114,7 +123,7 @@ struct gram_kernel {
                             for (std::size_t c = 0; c < C && jc + c < je; ++c) {
                                 const std::size_t i = ib + r, j = jc + c;
                                 if (j < i) continue;
-                                out[i * ldo + j] = out[j * ldo + i] =
+                                out[i * ldo + j] =
                                     detail::dot_finish(xsimd::hadd(batch::load_aligned(acc + (r * C + c) * w)),
                                                        x + i * stride, x + j * stride, nv, n);
                             }
@@ -122,6 +131,7 @@ struct gram_kernel {
                 }
             }
         }
+        detail::mirror_upper(out, rows, ldo);
 #else
         reference::gram(x, rows, n, stride, out, ldo);
 #endif
