@@ -36,9 +36,9 @@ namespace detail {
 /// Blocking of the Gram kernel. Rows of x are taken gram_row_panel at a time (they stay in L3)
 /// against column blocks of gram_col_block rows, packed tile by tile (they stay in L2); the row
 /// length is walked gram_len_chunk floats at a time so a row tile's chunk stays in L1.
-inline constexpr std::size_t gram_row_panel = 240;
-inline constexpr std::size_t gram_col_block = 40;
-inline constexpr std::size_t gram_len_chunk = 1024;
+inline constexpr std::size_t gram_row_panel = 600;
+inline constexpr std::size_t gram_col_block = 20;
+inline constexpr std::size_t gram_len_chunk = 2048;
 
 /// Copies the upper triangle of a square matrix onto its lower one, 32 x 32 blocks at a time.
 inline void mirror_upper(float* out, std::size_t rows, std::size_t ldo) noexcept {
