@@ -149,9 +149,9 @@ TEST_CASE("divprune: the Gram path and the O(N) lazy path select identically", "
     const matrix_view<const float> v(x.data(), n, d);
     nnprune::token_workspace gram_ws, lazy_ws;
     lazy_ws.matrix_budget_bytes = 0;
-    CHECK(nnprune::detail::maxmin_use_matrix(n, gram_ws));
-    CHECK_FALSE(nnprune::detail::maxmin_use_matrix(n, lazy_ws));
-    for (std::size_t k : {std::size_t{1}, n / 2 + 1, n}) {
+    CHECK(nnprune::detail::maxmin_use_matrix(n, n, gram_ws));
+    CHECK_FALSE(nnprune::detail::maxmin_use_matrix(n, n, lazy_ws));
+    for (std::size_t k : {std::size_t{1}, n / 8 + 1, n / 2 + 1, n}) {
         INFO("n=" << n << " d=" << d << " dup=" << dup << " k=" << k);
         const auto a = nnprune::divprune_order(v, keep_count{k}, gram_ws);
         CHECK(a == nnprune::divprune_order(v, keep_count{k}, lazy_ws));
@@ -164,9 +164,10 @@ TEST_CASE("divprune: the Gram path and the O(N) lazy path select identically", "
 TEST_CASE("divprune: the matrix budget picks the path", "[tokens][divprune]") {
     nnprune::token_workspace ws;
     CHECK(ws.matrix_budget_bytes == (std::size_t{64} << 20));
-    CHECK(nnprune::detail::maxmin_use_matrix(4096, ws));       // 64 MiB exactly
-    CHECK_FALSE(nnprune::detail::maxmin_use_matrix(4097, ws));
+    CHECK(nnprune::detail::maxmin_use_matrix(4096, 512, ws));       // 64 MiB exactly, k = N / 8
+    CHECK_FALSE(nnprune::detail::maxmin_use_matrix(4096, 511, ws));  // few picks: the lazy path
+    CHECK_FALSE(nnprune::detail::maxmin_use_matrix(4097, 4097, ws));
     ws.matrix_budget_bytes = 400;
-    CHECK(nnprune::detail::maxmin_use_matrix(10, ws));
-    CHECK_FALSE(nnprune::detail::maxmin_use_matrix(11, ws));
+    CHECK(nnprune::detail::maxmin_use_matrix(10, 2, ws));
+    CHECK_FALSE(nnprune::detail::maxmin_use_matrix(11, 11, ws));
 }

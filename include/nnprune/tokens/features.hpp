@@ -35,7 +35,7 @@ struct token_workspace {
     std::vector<double> scratch;        ///< DPP / score scratch
     std::vector<float> matrix;          ///< N x N similarities (DivPrune's Gram path only)
     /// DivPrune computes the full N x N similarity matrix once (register-blocked Gram kernel)
-    /// when N * N * 4 bytes fit this budget, and otherwise runs lazy searches in O(N) extra
+    /// when N * N * 4 bytes fit this budget and k >= N / 8, and otherwise runs lazy searches in O(N) extra
     /// memory. Both give the same selection bit for bit; 0 forces the O(N) path.
     std::size_t matrix_budget_bytes = std::size_t{64} << 20;
 };
