@@ -1,0 +1,360 @@
+#ifndef NNPRUNE_SELECT_KTH_HPP
+#define NNPRUNE_SELECT_KTH_HPP
+
+/// @file kth.hpp
+/// The exact k-th key of a comparison group, streaming and with bounded memory:
+///  1. sample keys at evenly spaced positions and pick two pivots bracketing the k-th;
+///  2. one pass (simd::bracket, split over threads) counts the keys below the low pivot and
+///     copies those between the pivots into a reused candidate buffer;
+///  3. select exactly among the candidates (the same trick again, then nth_element).
+/// When the sample misleads, the bracket is corrected from the exact counts; when candidates
+/// do not fit, 256-bin histogram passes narrow the key range until they do. The result is the
+/// k-th key and the number of competing keys strictly below it: with the tie rule (equal keys
+/// pruned in index order) that fixes the mask exactly.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "../config.hpp"
+#include "../core/errors.hpp"
+#include "../core/tensor_ref.hpp"
+#include "../detail/parallel.hpp"
+#include "../simd/bracket.hpp"
+#include "keys.hpp"
+#include "options.hpp"
+#include "runs.hpp"
+
+namespace nnprune::detail {
+
+/// Engine parameters; tests shrink them to drive every fallback path on small inputs.
+struct engine_tuning {
+    std::size_t small = 2048;           ///< groups up to this many competing elements: collect all
+    std::size_t sample = 0;             ///< sample size (0: automatic)
+    std::size_t max_candidates = 0;     ///< candidate capacity (0: automatic, at most 16 MiB of keys)
+    double margin = 4.0;                ///< bracket half-width in binomial standard deviations
+};
+inline engine_tuning& tuning() noexcept {
+    static engine_tuning t;
+    return t;
+}
+
+template <class K>
+struct kth_found {
+    K key{};                ///< the k-th smallest competing key
+    std::size_t below = 0;  ///< competing keys strictly below it
+};
+
+/// Who is selecting, for error messages.
+struct error_context {
+    std::string_view fn;
+    std::string_view name;       ///< tensor name (single tensor)
+    bool per_tensor_names = false;  ///< global: name tensors "#t" unless name is given
+};
+
+[[noreturn]] inline void throw_nan(const error_context& e, std::uint32_t tensor, std::size_t index) {
+    std::string nm(e.name);
+    if (e.per_tensor_names && nm.empty()) nm = "#" + std::to_string(tensor);
+    NNPRUNE_THROW(value_error, detail::str(e.fn, ": NaN score at flat index ", index, nm.empty() ? "" : " of tensor '", nm,
+                                           nm.empty() ? "" : "'", " (nan_policy::reject)"));
+}
+
+/// Throws for the first competing NaN of the runs (call when a pass counted NaN under reject).
+inline void report_first_nan(const std::vector<run>& runs, const error_context& e) {
+    for (const auto& r : runs)
+        with_type(r.type, r.p, [&](auto p) {
+            for (std::size_t j = 0; j < r.n; ++j) {
+                const std::size_t b = r.bit0 + j * r.step;
+                if (r.prev && !((r.prev[b >> 6] >> (b & 63)) & 1u)) continue;
+                if (is_nan(p[static_cast<std::ptrdiff_t>(j) * r.stride])) throw_nan(e, r.tensor, b);
+            }
+        });
+}
+
+/// One counting/collecting pass over a run list.
+template <class K>
+void bracket_runs(const std::vector<run>& runs, K lo, K hi, nan_policy np, K* out, std::size_t& pos, std::size_t cap,
+                  simd::bracket_counts& c) {
+    for (const auto& r : runs)
+        with_type(r.type, r.p, [&](auto p) {
+            simd::bracket<K>(p, r.n, r.stride, r.prev, r.bit0, r.step, lo, hi, np, out, pos, cap, c);
+        });
+}
+
+/// Competing keys at about s evenly spaced positions of the runs (deterministic); returns the count.
+template <class K>
+std::size_t sample_runs(const std::vector<std::vector<run>>& parts, std::size_t total, std::size_t s, nan_policy np,
+                        K* out) {
+    std::size_t got = 0, base = 0, i = 0;
+    for (const auto& runs : parts)
+        for (const auto& r : runs) {
+            with_type(r.type, r.p, [&](auto p) {
+                for (; i < s; ++i) {
+                    const auto pos = std::min(total - 1, static_cast<std::size_t>((static_cast<double>(i) + 0.5) * static_cast<double>(total) / static_cast<double>(s)));
+                    if (pos >= base + r.n) break;
+                    const std::size_t j = pos - base, b = r.bit0 + j * r.step;
+                    if (r.prev && !((r.prev[b >> 6] >> (b & 63)) & 1u)) continue;
+                    out[got++] = key_as<K>(p[static_cast<std::ptrdiff_t>(j) * r.stride], np);
+                }
+            });
+            base += r.n;
+        }
+    return got;
+}
+
+/// Histogram of the competing keys in [lo, lo + (bins << shift)) into 256 bins; also counts keys below lo.
+template <class K>
+void histogram_runs(const std::vector<run>& runs, K lo, K hi, unsigned shift, nan_policy np, std::size_t* bins,
+                    std::size_t& below) {
+    for (const auto& r : runs)
+        with_type(r.type, r.p, [&](auto p) {
+            for (std::size_t j = 0; j < r.n; ++j) {
+                const std::size_t b = r.bit0 + j * r.step;
+                if (r.prev && !((r.prev[b >> 6] >> (b & 63)) & 1u)) continue;
+                const K key = key_as<K>(p[static_cast<std::ptrdiff_t>(j) * r.stride], np);
+                if (key < lo) ++below;
+                else if (key <= hi) ++bins[static_cast<std::size_t>((key - lo) >> shift)];
+            }
+        });
+}
+
+/// The j-th smallest (1-based) of a[0, m) with the count strictly below it; reorders a, may use
+/// tmp (capacity tmp_cap + 16).
+template <class K>
+kth_found<K> kth_of_array(K* a, std::size_t m, std::size_t j, K* tmp, std::size_t tmp_cap) {
+    while (m > 4096 && tmp_cap >= m / 8 + 64) {
+        // bracket around rank j with a sample of the array itself
+        const std::size_t s = 1024;
+        K smp[1024];
+        for (std::size_t i = 0; i < s; ++i) smp[i] = a[(2 * i + 1) * m / (2 * s)];
+        const double q = static_cast<double>(j) / static_cast<double>(m) * s;
+        const double sd = 3.0 * std::sqrt(static_cast<double>(s) * 0.25) + 4.0;
+        const auto li = static_cast<std::ptrdiff_t>(std::floor(q - sd)), hi_i = static_cast<std::ptrdiff_t>(std::ceil(q + sd));
+        K lo = 0, hi = std::numeric_limits<K>::max();
+        if (li >= 0) {
+            std::nth_element(smp, smp + li, smp + s);
+            lo = smp[li];
+        }
+        if (hi_i < static_cast<std::ptrdiff_t>(s)) {
+            std::nth_element(smp, smp + hi_i, smp + s);
+            hi = smp[hi_i];
+        }
+        std::size_t pos = 0;
+        simd::bracket_counts c;
+        simd::bracket<K>(a, m, 1, nullptr, 0, 1, lo, hi, nan_policy::as_lowest, tmp, pos, tmp_cap, c);
+        if (!(c.below < j && j <= c.below + c.inside && pos == c.inside)) break;  // sample misled: finish below
+        auto r = kth_of_array(tmp, pos, j - c.below, a, m);
+        r.below += c.below;
+        return r;
+    }
+    std::nth_element(a, a + (j - 1), a + m);
+    const K key = a[j - 1];
+    std::size_t below = 0;
+    for (std::size_t i = 0; i + 1 < j; ++i) below += a[i] < key;
+    return {key, below};
+}
+
+/// Scratch for one selection: per part a candidate region, plus shared sample/merge buffers.
+template <class K>
+struct engine_buffers {
+    K* cand = nullptr;  ///< parts regions of `region` keys each (+16 slack)
+    std::size_t region = 0;
+    K* merged = nullptr;  ///< cap + 16
+    K* tmp = nullptr;     ///< cap + 16
+    K* sample = nullptr;
+    std::size_t cap = 0, sample_cap = 0;
+
+    engine_buffers(select_workspace& ws, unsigned parts, std::size_t cap_, std::size_t sample_cap_)
+        : cap(cap_), sample_cap(sample_cap_) {
+        region = cap / parts;
+        auto words = [](std::size_t keys) { return (keys * sizeof(K) + 7) / 8 + 1; };
+        cand = reinterpret_cast<K*>(ws.scratch(0, words(region * parts + 16)));
+        merged = reinterpret_cast<K*>(ws.scratch(1, words(cap + 16)));
+        tmp = reinterpret_cast<K*>(ws.scratch(2, words(cap + 16)));
+        sample = reinterpret_cast<K*>(ws.scratch(3, words(sample_cap + 16)));
+    }
+};
+
+/**
+ * @brief The exact k-th key (1 <= k <= n_comp) over the parts (a group in order: part 0's runs,
+ * then part 1's, ...), with `threads` parts passed in parallel. Fills eq[p] with the number of
+ * competing keys of part p equal to the result. Throws on a competing NaN under reject.
+ */
+template <class K>
+kth_found<K> find_kth(const std::vector<std::vector<run>>& parts, std::size_t n_total, std::size_t n_comp, std::size_t k,
+                      nan_policy np, select_workspace& ws, std::vector<std::size_t>& eq, const error_context& err) {
+    const auto P = static_cast<unsigned>(parts.size());
+    const engine_tuning& tu = tuning();
+    constexpr K kmax = std::numeric_limits<K>::max();
+    std::size_t cap = tu.max_candidates ? tu.max_candidates : std::min<std::size_t>(n_comp, (std::size_t{16} << 20) / sizeof(K));
+    if (n_comp <= tu.small) cap = std::max(cap, n_comp);
+    std::size_t s = tu.sample;
+    if (!s) s = n_comp >= (std::size_t{1} << 24) ? 65536 : std::clamp<std::size_t>(n_comp / 16, 256, 65536);
+    engine_buffers<K> buf(ws, P, std::max<std::size_t>(cap, P), s);
+    std::vector<simd::bracket_counts> counts(P);
+    std::vector<std::size_t> pos(P);
+    eq.assign(P, 0);
+
+    // one pass over all parts with bracket [lo, hi]; returns total counts
+    auto pass = [&](K lo, K hi) {
+        detail::parallel_for(P, P, [&](std::size_t b, std::size_t e, unsigned) {
+            for (std::size_t p = b; p < e; ++p) {
+                counts[p] = {};
+                pos[p] = 0;
+                bracket_runs<K>(parts[p], lo, hi, np, buf.cand + p * buf.region, pos[p], buf.region, counts[p]);
+            }
+        });
+        simd::bracket_counts t;
+        for (const auto& c : counts) {
+            t.below += c.below;
+            t.inside += c.inside;
+            t.nans += c.nans;
+        }
+        if (t.nans && np == nan_policy::reject)
+            for (const auto& runs : parts) report_first_nan(runs, err);
+        return t;
+    };
+    // candidates fit: select among them; eq per part from the untouched regions
+    auto finish = [&](const simd::bracket_counts& t) {
+        std::size_t m = 0;
+        for (unsigned p = 0; p < P; ++p) {
+            std::copy(buf.cand + p * buf.region, buf.cand + p * buf.region + pos[p], buf.merged + m);
+            m += pos[p];
+        }
+        auto r = kth_of_array<K>(buf.merged, m, k - t.below, buf.tmp, buf.cap);
+        r.below += t.below;
+        for (unsigned p = 0; p < P; ++p)
+            eq[p] = static_cast<std::size_t>(std::count(buf.cand + p * buf.region, buf.cand + p * buf.region + pos[p], r.key));
+        return r;
+    };
+    auto fits = [&](const simd::bracket_counts& t) {
+        for (unsigned p = 0; p < P; ++p)
+            if (pos[p] != counts[p].inside) return false;
+        return t.inside <= buf.cap;
+    };
+
+    K L = 0, H = kmax;  // the k-th key is known to lie in [L, H]
+    if (n_comp > tu.small) {
+        const std::size_t got = sample_runs<K>(parts, n_total, s, np, buf.sample);
+        if (got >= 16) {
+            const double q = static_cast<double>(k) / static_cast<double>(n_comp) * static_cast<double>(got);
+            const double pr = std::clamp(static_cast<double>(k) / static_cast<double>(n_comp), 1e-3, 1.0 - 1e-3);
+            const double sd = tu.margin * std::sqrt(static_cast<double>(got) * pr * (1 - pr)) + 2.0;
+            const auto li = static_cast<std::ptrdiff_t>(std::floor(q - 1 - sd));
+            const auto hi_i = static_cast<std::ptrdiff_t>(std::ceil(q - 1 + sd));
+            K lo = 0, hi = kmax;
+            if (li >= 0) {
+                std::nth_element(buf.sample, buf.sample + li, buf.sample + got);
+                lo = buf.sample[li];
+            }
+            if (hi_i < static_cast<std::ptrdiff_t>(got)) {
+                std::nth_element(buf.sample, buf.sample + hi_i, buf.sample + got);
+                hi = buf.sample[hi_i];
+            }
+            const auto t = pass(lo, hi);
+            if (t.below < k && k <= t.below + t.inside) {
+                if (fits(t)) return finish(t);
+                L = lo;
+                H = hi;
+            } else if (k <= t.below) {
+                H = static_cast<K>(lo - 1);
+            } else {
+                L = static_cast<K>(hi + 1);
+            }
+        }
+    }
+    // narrow [L, H] with histogram passes until its candidates fit, then collect them
+    for (;;) {
+        const auto t = pass(L, H);
+        if (t.below < k && k <= t.below + t.inside && fits(t)) return finish(t);
+        const std::size_t below_L = t.below;
+        // 256-bin histogram over [L, H]
+        unsigned shift = 0;
+        while (shift < sizeof(K) * 8 && (static_cast<K>(H - L) >> shift) >= 256) ++shift;
+        std::vector<std::size_t> bins(256 * P, 0), belows(P, 0);
+        detail::parallel_for(P, P, [&](std::size_t b, std::size_t e, unsigned) {
+            for (std::size_t p = b; p < e; ++p) histogram_runs<K>(parts[p], L, H, shift, np, bins.data() + 256 * p, belows[p]);
+        });
+        std::size_t acc = below_L, bin = 0;
+        for (; bin < 256; ++bin) {
+            std::size_t c = 0;
+            for (unsigned p = 0; p < P; ++p) c += bins[256 * p + bin];
+            if (acc + c >= k) break;
+            acc += c;
+        }
+        NNPRUNE_ASSERT(bin < 256);
+        const K nl = static_cast<K>(L + (static_cast<K>(bin) << shift));
+        const K nh = shift == 0 ? nl : static_cast<K>(std::min<K>(H, static_cast<K>(nl + ((K{1} << shift) - 1))));
+        L = nl;
+        H = nh;
+        if (L == H) {  // a single key: it is the k-th
+            kth_found<K> r{L, acc};
+            detail::parallel_for(P, P, [&](std::size_t b, std::size_t e, unsigned) {
+                for (std::size_t p = b; p < e; ++p) {
+                    simd::bracket_counts c;
+                    std::size_t z = 0;
+                    bracket_runs<K>(parts[p], L, L, np, buf.cand, z, 0, c);
+                    eq[p] = c.inside;
+                }
+            });
+            return r;
+        }
+    }
+}
+
+/// Scans for NaN under reject (for groups where nothing is selected).
+inline void check_no_nan(const std::vector<run>& runs, nan_policy np, const error_context& err) {
+    if (np != nan_policy::reject) return;
+    for (const auto& r : runs) {
+        bool any = false;
+        with_type(r.type, r.p, [&](auto p) {
+            for (std::size_t j = 0; j < r.n && !any; ++j) any = is_nan(p[static_cast<std::ptrdiff_t>(j) * r.stride]);
+        });
+        if (any) report_first_nan({r}, err);
+    }
+}
+
+}  // namespace nnprune::detail
+
+namespace nnprune {
+
+/**
+ * @brief The k-th smallest score (1-based: k = 1 is the minimum) of a tensor, under the NaN
+ * policy (NaN as lowest/highest returns NaN when it is the k-th). The input is not modified;
+ * the previous mask, when given, limits the competitors (k counts among them).
+ * @throws precondition_error when k is 0 or larger than the tensor; value_error on NaN (reject).
+ */
+inline double kth_smallest(const tensor_ref& scores, std::size_t k, const select_options& o = {}) {
+    constexpr std::string_view fn = "kth_smallest";
+    const std::size_t n = scores.size();
+    std::size_t n_comp = n;
+    if (o.previous.size()) {
+        NNPRUNE_CHECK(o.previous.shape() == scores.shape(), shape_error,
+                      detail::str(fn, ": previous mask has ", o.previous.shape(), " elements, scores have ", scores.shape()));
+        n_comp = o.previous.count();
+    }
+    NNPRUNE_PRECONDITION(k >= 1 && k <= n_comp, detail::str(fn, ": k must be in [1, ", n_comp, "], got ", k));
+    std::vector<detail::run> runs;
+    detail::append_runs(scores, 0, n, o.previous.size() ? o.previous.words().data() : nullptr, nullptr, 0, runs);
+    const unsigned parts = detail::parts_for(n, o.threads, std::size_t{1} << 20);
+    const auto split = detail::split_runs(runs, parts);
+    select_workspace local;
+    select_workspace& ws = o.workspace ? *o.workspace : local;
+    std::vector<std::size_t> eq;
+    const detail::error_context err{fn, o.name};
+    return detail::with_type(scores.dtype(), nullptr, [&](auto tp) {
+        using T = std::remove_const_t<std::remove_pointer_t<decltype(tp)>>;
+        using K = detail::key_of_t<T>;
+        const auto r = detail::find_kth<K>(split, n, n_comp, k, o.nans, ws, eq, err);
+        return detail::value_of_key<T>(r.key);
+    });
+}
+
+}  // namespace nnprune
+
+#endif  // NNPRUNE_SELECT_KTH_HPP

@@ -1,0 +1,143 @@
+#ifndef NNPRUNE_SIMD_BRACKET_HPP
+#define NNPRUNE_SIMD_BRACKET_HPP
+
+/// @file bracket.hpp
+/// The selection hot loop: one pass over a run of scores that counts the competing keys below
+/// lo, those in [lo, hi] and the NaNs, and copies the keys in [lo, hi] (in index order) into a
+/// candidate buffer while it has room. Element j of a run is p[j * stride]; it competes when
+/// prev is null or bit (bit0 + j * step) of prev is set. The AVX-512 kernel (f32 scores or u32 keys,
+/// unit stride) is used when the compiler targets AVX-512; reference::bracket is its scalar twin
+/// and the path for every other case. The candidate buffer needs 16 slack slots past cap.
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "../config.hpp"
+#include "../select/keys.hpp"
+#include "../select/policy.hpp"
+#include "arch.hpp"
+#include "bits.hpp"
+
+#if NNPRUNE_USE_XSIMD && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && \
+    defined(__AVX512DQ__)
+#  define NNPRUNE_SIMD_AVX512 1
+#  include <immintrin.h>
+#else
+#  define NNPRUNE_SIMD_AVX512 0
+#endif
+
+namespace nnprune::simd {
+
+struct bracket_counts {
+    std::size_t below = 0;   ///< competing keys < lo
+    std::size_t inside = 0;  ///< competing keys in [lo, hi]
+    std::size_t nans = 0;    ///< competing NaN scores
+};
+
+namespace reference {
+
+/// Scalar twin of simd::bracket. Candidates go to out[pos...] while pos < cap.
+template <class K, class T>
+void bracket(const T* p, std::size_t n, std::ptrdiff_t stride, const std::uint64_t* prev, std::size_t bit0,
+             std::size_t step, K lo, K hi, nan_policy np, K* out, std::size_t& pos, std::size_t cap,
+             bracket_counts& c) noexcept {
+    const K span = static_cast<K>(hi - lo);
+    std::size_t below = 0, inside = 0, nans = 0;
+    for (std::size_t j = 0; j < n; ++j) {
+        if (prev && !((prev[(bit0 + j * step) >> 6] >> ((bit0 + j * step) & 63)) & 1u)) continue;
+        const T x = p[static_cast<std::ptrdiff_t>(j) * stride];
+        nans += nnprune::detail::is_nan_score(x);
+        const K key = nnprune::detail::key_as<K>(x, np);
+        below += key < lo;
+        if (static_cast<K>(key - lo) <= span) {
+            ++inside;
+            if (pos < cap) out[pos++] = key;
+        }
+    }
+    c.below += below;
+    c.inside += inside;
+    c.nans += nans;
+}
+
+}  // namespace reference
+
+#if NNPRUNE_SIMD_AVX512
+namespace avx512 {
+
+/// Order keys of 16 floats (NaN -> nan_key; the NaN lanes in *nan_mask).
+inline __m512i keys16(__m512 x, __m512i nan_key, __mmask16* nan_mask) noexcept {
+    *nan_mask = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+    x = _mm512_add_ps(x, _mm512_setzero_ps());  // -0 -> +0
+    const __m512i u = _mm512_castps_si512(x);
+    const __m512i s = _mm512_srai_epi32(u, 31);
+    const __m512i k = _mm512_xor_si512(u, _mm512_or_si512(s, _mm512_set1_epi32(static_cast<int>(0x80000000u))));
+    return _mm512_mask_mov_epi32(k, *nan_mask, nan_key);
+}
+
+template <bool Keys, bool Prev, class T>
+void bracket_avx512(const T* p, std::size_t n, const std::uint64_t* prev, std::size_t bit0, std::uint32_t lo,
+                    std::uint32_t hi, nan_policy np, std::uint32_t* out, std::size_t& pos, std::size_t cap,
+                    bracket_counts& c) noexcept {
+    const __m512i vlo = _mm512_set1_epi32(static_cast<int>(lo));
+    const __m512i vspan = _mm512_set1_epi32(static_cast<int>(hi - lo));
+    const __m512i nan_key = _mm512_set1_epi32(np == nan_policy::as_highest ? -1 : 0);
+    std::size_t below = 0, inside = 0, nans = 0, at = pos;
+    for (std::size_t j = 0; j < n; j += 16) {
+        const std::size_t left = n - j;
+        const __mmask16 live = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+        __mmask16 comp = live;
+        if constexpr (Prev) comp &= static_cast<__mmask16>(load_bits(prev, bit0 + j, left >= 16 ? 16u : static_cast<unsigned>(left)));
+        __m512i key;
+        if constexpr (Keys) {
+            key = _mm512_maskz_loadu_epi32(live, p + j);
+        } else {
+            __mmask16 nm;
+            key = keys16(_mm512_maskz_loadu_ps(live, p + j), nan_key, &nm);
+            nans += static_cast<std::size_t>(std::popcount(static_cast<unsigned>(nm & comp)));
+        }
+        const __mmask16 lt = _mm512_mask_cmplt_epu32_mask(comp, key, vlo);
+        const __mmask16 in = _mm512_mask_cmple_epu32_mask(comp, _mm512_sub_epi32(key, vlo), vspan);
+        below += static_cast<std::size_t>(std::popcount(static_cast<unsigned>(lt)));
+        const auto cnt = static_cast<std::size_t>(std::popcount(static_cast<unsigned>(in)));
+        inside += cnt;
+        if (at < cap) {
+            _mm512_storeu_si512(out + at, _mm512_maskz_compress_epi32(in, key));
+            at += cnt;
+            if (at > cap) at = cap;
+        }
+    }
+    pos = at;
+    c.below += below;
+    c.inside += inside;
+    c.nans += nans;
+}
+
+}  // namespace avx512
+#endif
+
+/**
+ * @brief Counts and collects one run (see the file comment). K is the key type of the selection;
+ * T the score type (or K itself for a buffer of keys).
+ */
+template <class K, class T>
+void bracket(const T* p, std::size_t n, std::ptrdiff_t stride, const std::uint64_t* prev, std::size_t bit0,
+             std::size_t step, K lo, K hi, nan_policy np, K* out, std::size_t& pos, std::size_t cap,
+             bracket_counts& c) noexcept {
+#if NNPRUNE_SIMD_AVX512
+    if constexpr (std::is_same_v<K, std::uint32_t> && (std::is_same_v<T, float> || std::is_same_v<T, std::uint32_t>)) {
+        if (stride == 1 && (step == 1 || !prev)) {
+            constexpr bool keys = std::is_same_v<T, std::uint32_t>;
+            if (prev) avx512::bracket_avx512<keys, true>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
+            else avx512::bracket_avx512<keys, false>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
+            return;
+        }
+    }
+#endif
+    reference::bracket(p, n, stride, prev, bit0, step, lo, hi, np, out, pos, cap, c);
+}
+
+}  // namespace nnprune::simd
+
+#endif  // NNPRUNE_SIMD_BRACKET_HPP

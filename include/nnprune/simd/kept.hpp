@@ -1,0 +1,134 @@
+#ifndef NNPRUNE_SIMD_KEPT_HPP
+#define NNPRUNE_SIMD_KEPT_HPP
+
+/// @file kept.hpp
+/// The mask pass: once a group's k-th key is known, write the kept bits of a run. Element j
+/// (score p[j * stride], mask bit bit0 + j * step) is pruned when it competes and its key is
+/// below kth, or equal to kth while `ties` (the equal keys still to prune, in index order) is
+/// positive. Non-competing elements (prev bit clear) stay pruned. kth = 0 with ties = 0 prunes
+/// nothing. Returns the number of kept bits written.
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "../config.hpp"
+#include "../select/keys.hpp"
+#include "../select/policy.hpp"
+#include "bits.hpp"
+#include "bracket.hpp"
+
+namespace nnprune::simd {
+
+namespace reference {
+
+template <class K, class T>
+std::size_t write_kept(const T* p, std::size_t n, std::ptrdiff_t stride, const std::uint64_t* prev, std::size_t bit0,
+                       std::size_t step, K kth, std::size_t& ties, nan_policy np, std::uint64_t* out) noexcept {
+    std::size_t kept_total = 0;
+    auto kept_at = [&](std::size_t j) {
+        const std::size_t b = bit0 + j * step;
+        if (prev && !((prev[b >> 6] >> (b & 63)) & 1u)) return false;
+        const K key = nnprune::detail::key_as<K>(p[static_cast<std::ptrdiff_t>(j) * stride], np);
+        if (key < kth) return false;
+        if (key == kth && ties > 0) {
+            --ties;
+            return false;
+        }
+        return true;
+    };
+    if (step == 1) {
+        bit_writer w(out, bit0);
+        for (std::size_t j = 0; j < n; j += 64) {
+            const std::size_t m = n - j < 64 ? n - j : 64;
+            std::uint64_t word = 0;
+            for (std::size_t b = 0; b < m; ++b) word |= static_cast<std::uint64_t>(kept_at(j + b)) << b;
+            kept_total += static_cast<std::size_t>(std::popcount(word));
+            w.push(word, static_cast<unsigned>(m));
+        }
+        w.finish();
+    } else {
+        for (std::size_t j = 0; j < n; ++j) {
+            const bool k = kept_at(j);  // reads prev before the (possibly aliased) write
+            kept_total += k;
+            store_bit_atomic(out, bit0 + j * step, k);
+        }
+    }
+    return kept_total;
+}
+
+}  // namespace reference
+
+#if NNPRUNE_SIMD_AVX512
+namespace avx512 {
+
+/// The lowest t set bits of m.
+inline std::uint32_t lowest_bits(std::uint32_t m, std::size_t t) noexcept {
+    std::uint32_t r = 0;
+    for (std::size_t i = 0; i < t && m; ++i) {
+        r |= m & (0u - m);
+        m &= m - 1;
+    }
+    return r;
+}
+
+template <bool Prev>
+std::size_t write_kept_f32(const float* p, std::size_t n, const std::uint64_t* prev, std::size_t bit0, std::uint32_t kth,
+                           std::size_t& ties, nan_policy np, std::uint64_t* out) noexcept {
+    const __m512i vk = _mm512_set1_epi32(static_cast<int>(kth));
+    const __m512i nan_key = _mm512_set1_epi32(np == nan_policy::as_highest ? -1 : 0);
+    std::size_t kept_total = 0;
+    bit_writer w(out, bit0);
+    for (std::size_t j = 0; j < n; j += 64) {
+        std::uint64_t word = 0;
+        const std::size_t m = n - j < 64 ? n - j : 64;
+        for (std::size_t q = 0; q < m; q += 16) {
+            const std::size_t left = m - q;
+            const __mmask16 live = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+            __mmask16 comp = live;
+            if constexpr (Prev)
+                comp &= static_cast<__mmask16>(load_bits(prev, bit0 + j + q, left >= 16 ? 16u : static_cast<unsigned>(left)));
+            __mmask16 nm;
+            const __m512i key = keys16(_mm512_maskz_loadu_ps(live, p + j + q), nan_key, &nm);
+            __mmask16 pr = _mm512_mask_cmplt_epu32_mask(comp, key, vk);
+            if (ties) {
+                const __mmask16 eq = _mm512_mask_cmpeq_epu32_mask(comp, key, vk);
+                const auto ce = static_cast<std::size_t>(std::popcount(static_cast<unsigned>(eq)));
+                if (ce <= ties) {
+                    pr |= eq;
+                    ties -= ce;
+                } else {
+                    pr |= static_cast<__mmask16>(lowest_bits(eq, ties));
+                    ties = 0;
+                }
+            }
+            word |= static_cast<std::uint64_t>(static_cast<std::uint16_t>(comp & ~pr)) << q;
+        }
+        kept_total += static_cast<std::size_t>(std::popcount(word));
+        w.push(word, static_cast<unsigned>(m));
+    }
+    w.finish();
+    return kept_total;
+}
+
+}  // namespace avx512
+#endif
+
+/// Writes the kept bits of one run (see the file comment).
+template <class K, class T>
+std::size_t write_kept(const T* p, std::size_t n, std::ptrdiff_t stride, const std::uint64_t* prev, std::size_t bit0,
+                       std::size_t step, K kth, std::size_t& ties, nan_policy np, std::uint64_t* out) noexcept {
+#if NNPRUNE_SIMD_AVX512
+    if constexpr (std::is_same_v<K, std::uint32_t> && std::is_same_v<T, float>) {
+        if (stride == 1 && step == 1)
+            return prev ? avx512::write_kept_f32<true>(p, n, prev, bit0, kth, ties, np, out)
+                        : avx512::write_kept_f32<false>(p, n, prev, bit0, kth, ties, np, out);
+    }
+#endif
+    return reference::write_kept(p, n, stride, prev, bit0, step, kth, ties, np, out);
+}
+
+}  // namespace nnprune::simd
+
+#endif  // NNPRUNE_SIMD_KEPT_HPP
