@@ -58,10 +58,11 @@ struct error_context {
 };
 
 [[noreturn]] inline void throw_nan(const error_context& e, std::uint32_t tensor, std::size_t index) {
-    std::string nm(e.name);
-    if (e.per_tensor_names && nm.empty()) nm = "#" + std::to_string(tensor);
-    NNPRUNE_THROW(value_error, detail::str(e.fn, ": NaN score at flat index ", index, nm.empty() ? "" : " of tensor '", nm,
-                                           nm.empty() ? "" : "'", " (nan_policy::reject)"));
+    if (e.per_tensor_names && e.name.empty())
+        NNPRUNE_THROW(value_error, detail::str(e.fn, ": NaN score at flat index ", index, " of tensor '#", tensor,
+                                               "' (nan_policy::reject)"));
+    NNPRUNE_THROW(value_error, detail::str(e.fn, ": NaN score at flat index ", index, e.name.empty() ? "" : " of tensor '",
+                                           e.name, e.name.empty() ? "" : "'", " (nan_policy::reject)"));
 }
 
 /// Throws for the first competing NaN of the runs (call when a pass counted NaN under reject).

@@ -64,6 +64,9 @@ void bracket(const T* p, std::size_t n, std::ptrdiff_t stride, const std::uint64
 }  // namespace reference
 
 #if NNPRUNE_SIMD_AVX512
+// GCC 12 warns inside its own intrinsics (maskz loads) about an uninitialised __Y.
+#  pragma GCC diagnostic push
+#  pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 namespace avx512 {
 
 /// Order keys of 16 floats (NaN -> nan_key; the NaN lanes in *nan_mask).
@@ -115,6 +118,7 @@ void bracket_avx512(const T* p, std::size_t n, const std::uint64_t* prev, std::s
 }
 
 }  // namespace avx512
+#  pragma GCC diagnostic pop
 #endif
 
 /**

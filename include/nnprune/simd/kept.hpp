@@ -61,6 +61,9 @@ std::size_t write_kept(const T* p, std::size_t n, std::ptrdiff_t stride, const s
 }  // namespace reference
 
 #if NNPRUNE_SIMD_AVX512
+// GCC 12 warns inside its own intrinsics (maskz loads) about an uninitialised __Y.
+#  pragma GCC diagnostic push
+#  pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 namespace avx512 {
 
 /// The lowest t set bits of m.
@@ -113,6 +116,7 @@ std::size_t write_kept_f32(const float* p, std::size_t n, const std::uint64_t* p
 }
 
 }  // namespace avx512
+#  pragma GCC diagnostic pop
 #endif
 
 /// Writes the kept bits of one run (see the file comment).
