@@ -79,6 +79,31 @@ inline __m512i keys16(__m512 x, __m512i nan_key, __mmask16* nan_mask) noexcept {
     return _mm512_mask_mov_epi32(k, *nan_mask, nan_key);
 }
 
+/// Keys of 16 scores (or 16 keys), with the NaN lanes in *nm (scores only).
+template <bool Keys, class T>
+inline __m512i load_keys(const T* p, __mmask16 live, bool full, __m512i nan_key, __mmask16* nm) noexcept {
+    if constexpr (Keys) {
+        *nm = 0;
+        return full ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi32(live, p);
+    } else {
+        return keys16(full ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(live, p), nan_key, nm);
+    }
+}
+
+/// Adds 1 to the lanes of acc selected by m.
+inline __m512i count_lanes(__m512i acc, __mmask16 m) noexcept {
+    return _mm512_mask_sub_epi32(acc, m, acc, _mm512_set1_epi32(-1));
+}
+
+inline std::size_t lane_sum(__m512i acc) noexcept {
+    const __m512i lo = _mm512_cvtepu32_epi64(_mm512_castsi512_si256(acc));
+    const __m512i hi = _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(acc, 1));
+    return static_cast<std::size_t>(_mm512_reduce_add_epi64(_mm512_add_epi64(lo, hi)));
+}
+
+/// Streaming pass: full blocks of 16 use plain loads and per-lane vector counters (no per-element
+/// branch, no scalar popcount chain except the candidate cursor); the candidate store is
+/// unconditional while a whole chunk fits in the buffer, checked otherwise.
 template <bool Keys, bool Prev, class T>
 void bracket_avx512(const T* p, std::size_t n, const std::uint64_t* prev, std::size_t bit0, std::uint32_t lo,
                     std::uint32_t hi, nan_policy np, std::uint32_t* out, std::size_t& pos, std::size_t cap,
@@ -86,30 +111,46 @@ void bracket_avx512(const T* p, std::size_t n, const std::uint64_t* prev, std::s
     const __m512i vlo = _mm512_set1_epi32(static_cast<int>(lo));
     const __m512i vspan = _mm512_set1_epi32(static_cast<int>(hi - lo));
     const __m512i nan_key = _mm512_set1_epi32(np == nan_policy::as_highest ? -1 : 0);
-    std::size_t below = 0, inside = 0, nans = 0, at = pos;
-    for (std::size_t j = 0; j < n; j += 16) {
-        const std::size_t left = n - j;
-        const __mmask16 live = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
-        __mmask16 comp = live;
-        if constexpr (Prev) comp &= static_cast<__mmask16>(load_bits(prev, bit0 + j, left >= 16 ? 16u : static_cast<unsigned>(left)));
-        __m512i key;
-        if constexpr (Keys) {
-            key = _mm512_maskz_loadu_epi32(live, p + j);
-        } else {
+    constexpr std::size_t chunk = std::size_t{1} << 16;  // per-lane counters stay far below 2^32
+    std::size_t at = pos, inside = 0, below = 0, nans = 0;
+    for (std::size_t c0 = 0; c0 < n; c0 += chunk) {
+        const std::size_t c1 = n - c0 < chunk ? n : c0 + chunk;
+        __m512i vb = _mm512_setzero_si512(), vn = _mm512_setzero_si512();
+        const bool room = cap >= at && cap - at >= c1 - c0;
+        auto block = [&](std::size_t j, __mmask16 live, bool full, bool checked) {
+            __mmask16 comp = live;
+            if constexpr (Prev) comp &= static_cast<__mmask16>(load_bits(prev, bit0 + j, full ? 16u : static_cast<unsigned>(c1 - j)));
             __mmask16 nm;
-            key = keys16(_mm512_maskz_loadu_ps(live, p + j), nan_key, &nm);
-            nans += static_cast<std::size_t>(std::popcount(static_cast<unsigned>(nm & comp)));
+            const __m512i key = load_keys<Keys>(p + j, live, full, nan_key, &nm);
+            if constexpr (!Keys) vn = count_lanes(vn, static_cast<__mmask16>(nm & comp));
+            const __mmask16 lt = Prev || !full ? _mm512_mask_cmplt_epu32_mask(comp, key, vlo) : _mm512_cmplt_epu32_mask(key, vlo);
+            vb = count_lanes(vb, lt);
+            const __mmask16 in = Prev || !full ? _mm512_mask_cmple_epu32_mask(comp, _mm512_sub_epi32(key, vlo), vspan)
+                                               : _mm512_cmple_epu32_mask(_mm512_sub_epi32(key, vlo), vspan);
+            const auto cnt = static_cast<std::size_t>(std::popcount(static_cast<unsigned>(in)));
+            if (!checked) {
+                _mm512_storeu_si512(out + at, _mm512_maskz_compress_epi32(in, key));
+                at += cnt;
+            } else {
+                if (at < cap) {
+                    _mm512_storeu_si512(out + at, _mm512_maskz_compress_epi32(in, key));
+                    at = at + cnt > cap ? cap : at + cnt;
+                }
+                inside += cnt;
+            }
+        };
+        const std::size_t at0 = at;
+        std::size_t j = c0;
+        if (room) {
+            for (; j + 16 <= c1; j += 16) block(j, __mmask16(0xFFFF), true, false);
+            if (j < c1) block(j, static_cast<__mmask16>((1u << (c1 - j)) - 1), false, false);
+            inside += at - at0;
+        } else {
+            for (; j + 16 <= c1; j += 16) block(j, __mmask16(0xFFFF), true, true);
+            if (j < c1) block(j, static_cast<__mmask16>((1u << (c1 - j)) - 1), false, true);
         }
-        const __mmask16 lt = _mm512_mask_cmplt_epu32_mask(comp, key, vlo);
-        const __mmask16 in = _mm512_mask_cmple_epu32_mask(comp, _mm512_sub_epi32(key, vlo), vspan);
-        below += static_cast<std::size_t>(std::popcount(static_cast<unsigned>(lt)));
-        const auto cnt = static_cast<std::size_t>(std::popcount(static_cast<unsigned>(in)));
-        inside += cnt;
-        if (at < cap) {
-            _mm512_storeu_si512(out + at, _mm512_maskz_compress_epi32(in, key));
-            at += cnt;
-            if (at > cap) at = cap;
-        }
+        below += lane_sum(vb);
+        nans += lane_sum(vn);
     }
     pos = at;
     c.below += below;
