@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "../config.hpp"
@@ -17,6 +18,7 @@
 #include "../detail/parallel.hpp"
 #include "../masks/mask.hpp"
 #include "../simd/bits.hpp"
+#include "../simd/n_of_m.hpp"
 #include "group.hpp"
 #include "groups.hpp"
 #include "options.hpp"
@@ -55,11 +57,26 @@ inline selection select_mask(const tensor_ref& scores, const n_of_m& g, mask_vie
             std::vector<K> key(g.m);
             std::vector<unsigned char> comp(g.m);
             std::vector<std::size_t> order(g.m);
+            std::vector<detail::run> runs;
             for (std::size_t r = rb; r < re; ++r) {
-                std::vector<detail::run> runs;
+                runs.clear();
                 detail::append_runs(scores, r * cols, (r + 1) * cols, prev, dst.words(), 0, runs);
                 simd::bit_writer w(dst.words(), r * cols);
                 std::size_t c = 0, ri = 0, rj = 0;  // column, run index, index in run
+                if constexpr (std::is_same_v<T, float>) {
+                    // contiguous f32 row, no previous mask: the SIMD kernel does the whole groups
+                    if (!prev && runs.size() == 1 && runs[0].stride == 1 && g.m <= 64 && cols >= g.m) {
+                        const std::size_t full = cols - tail_len;
+                        const std::size_t got = simd::n_of_m_row(static_cast<const float*>(runs[0].p), full, g.m,
+                                                                 g.m - g.n, o.nans, w);
+                        if (got != simd::nan_found) {
+                            kept[part] += got;
+                            c = rj = full;
+                        } else {
+                            w = simd::bit_writer(dst.words(), r * cols);  // the generic loop reports the NaN
+                        }
+                    }
+                }
                 while (c < cols) {
                     const std::size_t len = std::min(g.m, cols - c);
                     const std::size_t k = len < g.m ? tail_k : g.m - g.n;

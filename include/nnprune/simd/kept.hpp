@@ -76,6 +76,25 @@ inline std::uint32_t lowest_bits(std::uint32_t m, std::size_t t) noexcept {
     return r;
 }
 
+/// Pruned lanes of 16 competing keys (comp): below kth, or equal to kth while ties last (in lane order).
+inline __mmask16 pruned16(__m512i key, __mmask16 comp, __m512i vk, std::size_t& ties) noexcept {
+    __mmask16 pr = _mm512_mask_cmplt_epu32_mask(comp, key, vk);
+    if (ties) {
+        const __mmask16 eq = _mm512_mask_cmpeq_epu32_mask(comp, key, vk);
+        if (eq) {
+            const auto ce = static_cast<std::size_t>(std::popcount(static_cast<unsigned>(eq)));
+            if (ce <= ties) {
+                pr |= eq;
+                ties -= ce;
+            } else {
+                pr |= static_cast<__mmask16>(lowest_bits(eq, ties));
+                ties = 0;
+            }
+        }
+    }
+    return pr;
+}
+
 template <bool Prev>
 std::size_t write_kept_f32(const float* p, std::size_t n, const std::uint64_t* prev, std::size_t bit0, std::uint32_t kth,
                            std::size_t& ties, nan_policy np, std::uint64_t* out) noexcept {
@@ -83,9 +102,28 @@ std::size_t write_kept_f32(const float* p, std::size_t n, const std::uint64_t* p
     const __m512i nan_key = _mm512_set1_epi32(np == nan_policy::as_highest ? -1 : 0);
     std::size_t kept_total = 0;
     bit_writer w(out, bit0);
-    for (std::size_t j = 0; j < n; j += 64) {
+    const bool aligned = (bit0 & 63) == 0;
+    std::uint64_t* dst = out + (bit0 >> 6);
+    std::size_t j = 0;
+    // full words: plain loads, no tail masks
+    for (; j + 64 <= n; j += 64) {
         std::uint64_t word = 0;
-        const std::size_t m = n - j < 64 ? n - j : 64;
+        const std::uint64_t pw = Prev ? load_bits(prev, bit0 + j, 64) : ~std::uint64_t{0};
+        for (unsigned q = 0; q < 64; q += 16) {
+            const auto comp = static_cast<__mmask16>(pw >> q);
+            __mmask16 nm;
+            const __m512i key = keys16(_mm512_loadu_ps(p + j + q), nan_key, &nm);
+            const __mmask16 pr = pruned16(key, comp, vk, ties);
+            word |= static_cast<std::uint64_t>(static_cast<std::uint16_t>(comp & ~pr)) << q;
+        }
+        kept_total += static_cast<std::size_t>(std::popcount(word));
+        if (aligned) dst[j >> 6] = word;  // a whole word of this run: no neighbour shares it
+        else w.push(word, 64);
+    }
+    if (aligned) w = bit_writer(out, bit0 + j);
+    if (j < n) {
+        const std::size_t m = n - j;
+        std::uint64_t word = 0;
         for (std::size_t q = 0; q < m; q += 16) {
             const std::size_t left = m - q;
             const __mmask16 live = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
@@ -94,18 +132,7 @@ std::size_t write_kept_f32(const float* p, std::size_t n, const std::uint64_t* p
                 comp &= static_cast<__mmask16>(load_bits(prev, bit0 + j + q, left >= 16 ? 16u : static_cast<unsigned>(left)));
             __mmask16 nm;
             const __m512i key = keys16(_mm512_maskz_loadu_ps(live, p + j + q), nan_key, &nm);
-            __mmask16 pr = _mm512_mask_cmplt_epu32_mask(comp, key, vk);
-            if (ties) {
-                const __mmask16 eq = _mm512_mask_cmpeq_epu32_mask(comp, key, vk);
-                const auto ce = static_cast<std::size_t>(std::popcount(static_cast<unsigned>(eq)));
-                if (ce <= ties) {
-                    pr |= eq;
-                    ties -= ce;
-                } else {
-                    pr |= static_cast<__mmask16>(lowest_bits(eq, ties));
-                    ties = 0;
-                }
-            }
+            const __mmask16 pr = pruned16(key, comp, vk, ties);
             word |= static_cast<std::uint64_t>(static_cast<std::uint16_t>(comp & ~pr)) << q;
         }
         kept_total += static_cast<std::size_t>(std::popcount(word));
