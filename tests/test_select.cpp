@@ -90,6 +90,7 @@ TEST_CASE("select: per_tensor matches the slow reference on tied data, all paths
     for (int mode = 0; mode < 3; ++mode) {
         // mode 0: defaults (collect-all for small); 1: sampling path; 2: tiny candidate buffer (histogram fallback)
         if (mode >= 1) nnprune::detail::tuning().small = 8;
+        if (mode >= 1) nnprune::detail::tuning().resident = 0;
         if (mode == 1) nnprune::detail::tuning().sample = 32;
         if (mode == 2) nnprune::detail::tuning().max_candidates = 5;
         for (std::size_t n : {1u, 2u, 15u, 16u, 17u, 63u, 64u, 65u, 127u, 1000u, 4099u}) {
@@ -119,8 +120,9 @@ TEST_CASE("select: per_row and per_column match the slow reference, 1 and 2 thre
         if (mode == 1) {
             nnprune::detail::tuning().small = 4;
             nnprune::detail::tuning().sample = 16;
+            nnprune::detail::tuning().resident = 0;
         }
-        for (auto [rows, cols] : {std::pair<std::size_t, std::size_t>{1, 1}, {3, 5}, {7, 17}, {13, 64}, {5, 131}, {33, 29}}) {
+        for (auto [rows, cols] : {std::pair<std::size_t, std::size_t>{1, 1}, {3, 5}, {7, 17}, {13, 64}, {5, 131}, {33, 29}, {4, 300}, {3, 1001}}) {
             const auto v = quantised(rows * cols, static_cast<std::uint32_t>(rows * 100 + cols), 3);
             const auto f = as<float>(v);
             const shape sh{rows, cols};

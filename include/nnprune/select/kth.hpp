@@ -13,6 +13,7 @@
 /// pruned in index order) that fixes the mask exactly.
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -38,6 +39,7 @@ struct engine_tuning {
     std::size_t sample = 0;             ///< sample size (0: automatic)
     std::size_t max_candidates = 0;     ///< candidate capacity (0: automatic, at most 16 MiB of keys)
     double margin = 4.0;                ///< bracket half-width in binomial standard deviations
+    std::size_t resident = std::size_t{1} << 18;  ///< single contiguous runs up to this size: kth_resident
 };
 inline engine_tuning& tuning() noexcept {
     static engine_tuning t;
@@ -124,40 +126,136 @@ void histogram_runs(const std::vector<run>& runs, K lo, K hi, unsigned shift, na
         });
 }
 
-/// The j-th smallest (1-based) of a[0, m) with the count strictly below it; reorders a, may use
-/// tmp (capacity tmp_cap + 16).
-template <class K>
-kth_found<K> kth_of_array(K* a, std::size_t m, std::size_t j, K* tmp, std::size_t tmp_cap) {
-    while (m > 4096 && tmp_cap >= m / 8 + 64) {
-        // bracket around rank j with a sample of the array itself
-        const std::size_t s = 1024;
-        K smp[1024];
-        for (std::size_t i = 0; i < s; ++i) smp[i] = a[(2 * i + 1) * m / (2 * s)];
-        const double q = static_cast<double>(j) / static_cast<double>(m) * s;
-        const double sd = 3.0 * std::sqrt(static_cast<double>(s) * 0.25) + 4.0;
-        const auto li = static_cast<std::ptrdiff_t>(std::floor(q - sd)), hi_i = static_cast<std::ptrdiff_t>(std::ceil(q + sd));
-        K lo = 0, hi = std::numeric_limits<K>::max();
-        if (li >= 0) {
-            std::nth_element(smp, smp + li, smp + s);
-            lo = smp[li];
-        }
-        if (hi_i < static_cast<std::ptrdiff_t>(s)) {
-            std::nth_element(smp, smp + hi_i, smp + s);
-            hi = smp[hi_i];
-        }
-        std::size_t pos = 0;
-        simd::bracket_counts c;
-        simd::bracket<K>(a, m, 1, nullptr, 0, 1, lo, hi, nan_policy::as_lowest, tmp, pos, tmp_cap, c);
-        if (!(c.below < j && j <= c.below + c.inside && pos == c.inside)) break;  // sample misled: finish below
-        auto r = kth_of_array(tmp, pos, j - c.below, a, m);
-        r.below += c.below;
-        return r;
+/// The bin of a histogram holding (0-based) rank r, starting at bin b with acc counted before it
+/// (blocks of 16 bins are skipped by their sums); acc becomes the count before the returned bin.
+[[nodiscard]] inline std::size_t find_bin(const std::uint32_t* h, std::size_t used, std::size_t r, std::size_t b,
+                                          std::size_t& acc) noexcept {
+    while (b + 16 <= used) {
+        std::uint32_t sum = 0;
+        for (std::size_t i = 0; i < 16; ++i) sum += h[b + i];
+        if (acc + sum > r) break;
+        acc += sum;
+        b += 16;
     }
-    std::nth_element(a, a + (j - 1), a + m);
-    const K key = a[j - 1];
-    std::size_t below = 0;
-    for (std::size_t i = 0; i + 1 < j; ++i) below += a[i] < key;
-    return {key, below};
+    for (; b < used; ++b) {
+        if (acc + h[b] > r) return b;
+        acc += h[b];
+    }
+    return used - 1;
+}
+
+/**
+ * @brief The j-th smallest (1 <= j <= n) key of a contiguous array that fits in cache (scores of
+ * type T, or keys known to lie in [lo, hi]): radix select. Each level histograms 11 bits of the
+ * candidates' offsets from lo (two interleaved histograms), keeps the bin holding rank j, and
+ * copies its keys (simd::bracket, no per-element branches) between buf0 and buf1 (n + 16 keys
+ * each; src may be buf1); the last level gives the key itself. Also returns the keys equal to the
+ * result (eq) and the NaN scores (nans; nothing else is meaningful then under reject).
+ */
+template <class K, class T>
+kth_found<K> kth_resident(const T* src, std::size_t n, std::size_t j, nan_policy np, K* buf0, K* buf1, std::size_t& eq,
+                          std::size_t& nans, K lo = 0, K hi = std::numeric_limits<K>::max()) {
+    constexpr unsigned radix = 11, bins = 1u << radix;
+    const K* cur;
+    if constexpr (std::is_same_v<T, K>) {
+        nans = 0;
+        cur = src;
+    } else {
+        K kmin, kmax;
+        nans = simd::to_keys<K>(src, n, np, buf0, kmin, kmax);
+        cur = buf0;
+        if (n) {
+            lo = kmin;
+            hi = kmax;
+        }
+    }
+    K* out = cur == buf0 ? buf1 : buf0;
+    std::size_t m = n, below = 0;
+    std::uint32_t h[4][bins];
+    auto shift_for = [&] {
+        const auto w = static_cast<unsigned>(std::bit_width(static_cast<K>(hi - lo)));
+        return w > radix ? w - radix : 0u;
+    };
+    auto take = [&](K nlo, K nhi) {  // keep the keys in [nlo, nhi]; false when rank j is not among them
+        simd::bracket_counts c;
+        std::size_t pos = 0;
+        simd::bracket<K>(cur, m, 1, nullptr, 0, 1, nlo, nhi, np, out, pos, m, c);
+        if (!(c.below < j && j <= c.below + c.inside)) return false;
+        below += c.below;
+        j -= c.below;
+        m = c.inside;
+        cur = out;
+        out = out == buf0 ? buf1 : buf0;
+        lo = nlo;
+        hi = nhi;
+        return true;
+    };
+    if (m >= 4096) {
+        // histogram a sample of 1024 keys and bracket the bins around rank j +- 3 sampling sd
+        constexpr std::size_t S = 1024;
+        const unsigned shift = shift_for();
+        const auto used = static_cast<std::size_t>(static_cast<K>(hi - lo) >> shift) + 1;
+        std::fill(h[0], h[0] + used, 0u);
+        const std::size_t stride = m / S;
+        for (std::size_t i = 0; i < S; ++i) ++h[0][static_cast<std::size_t>(static_cast<K>(cur[i * stride + stride / 2] - lo) >> shift)];
+        const double pr = static_cast<double>(j) / static_cast<double>(m);
+        const double d = 3.0 * std::sqrt(S * std::clamp(pr, 0.01, 0.99) * (1 - std::clamp(pr, 0.01, 0.99))) + 2.0;
+        const auto rlo = static_cast<std::ptrdiff_t>(std::floor(pr * S - d)), rhi = static_cast<std::ptrdiff_t>(std::ceil(pr * S + d));
+        if (rlo > 0 || rhi < static_cast<std::ptrdiff_t>(S) - 1) {
+            std::size_t acc = 0;
+            const std::size_t bl = rlo <= 0 ? 0 : find_bin(h[0], used, static_cast<std::size_t>(rlo), 0, acc);
+            const std::size_t bh = rhi >= static_cast<std::ptrdiff_t>(S) - 1 ? used - 1 : find_bin(h[0], used, static_cast<std::size_t>(rhi), bl, acc);
+            const K nlo = static_cast<K>(lo + (static_cast<K>(bl) << shift));
+            const K nhi = bh + 1 >= used ? hi : static_cast<K>(lo + (static_cast<K>(bh + 1) << shift) - 1);
+            (void)take(nlo, nhi);  // a miss (rare) leaves everything as it was
+        }
+    }
+    for (;;) {
+        if (m <= 48) {  // few left: sort them
+            K* a = out;
+            std::copy(cur, cur + m, a);
+            std::sort(a, a + m);
+            const K key = a[j - 1];
+            const auto first = static_cast<std::size_t>(std::lower_bound(a, a + m, key) - a);
+            eq = static_cast<std::size_t>(std::upper_bound(a, a + m, key) - a) - first;
+            return {key, below + first};
+        }
+        const unsigned shift = shift_for();
+        const auto used = static_cast<std::size_t>(static_cast<K>(hi - lo) >> shift) + 1;
+        for (auto& hh : h) std::fill(hh, hh + used, 0u);
+        auto bin = [&](K key) { return static_cast<std::size_t>(static_cast<K>(key - lo) >> shift); };
+        std::size_t i = 0;
+        for (; i + 4 <= m; i += 4) {
+            ++h[0][bin(cur[i])];
+            ++h[1][bin(cur[i + 1])];
+            ++h[2][bin(cur[i + 2])];
+            ++h[3][bin(cur[i + 3])];
+        }
+        for (; i < m; ++i) ++h[0][bin(cur[i])];
+        for (std::size_t q = 0; q < used; ++q) h[0][q] += h[1][q] + h[2][q] + h[3][q];
+        std::size_t acc = 0;
+        const std::size_t b = find_bin(h[0], used, j - 1, 0, acc);
+        const std::size_t count = h[0][b];
+        below += acc;
+        j -= acc;
+        lo = static_cast<K>(lo + (static_cast<K>(b) << shift));
+        if (shift == 0) {
+            eq = count;
+            return {lo, below};
+        }
+        const K nhi = static_cast<K>(lo + ((K{1} << shift) - 1));
+        if (count < m) {
+            const K nlo = lo;
+            lo = static_cast<K>(lo - (static_cast<K>(b) << shift));  // take() recounts from the old range
+            j += acc;
+            below -= acc;
+            const bool ok = take(nlo, nhi);
+            NNPRUNE_ASSERT(ok && m == count);
+            (void)ok;
+        } else {
+            hi = nhi;
+        }
+    }
 }
 
 /// Scratch for one selection: per part a candidate region, plus shared sample/merge buffers.
@@ -192,6 +290,17 @@ kth_found<K> find_kth(const std::vector<std::vector<run>>& parts, std::size_t n_
     const auto P = static_cast<unsigned>(parts.size());
     const engine_tuning& tu = tuning();
     constexpr K kmax = std::numeric_limits<K>::max();
+    // one contiguous run that fits in cache (a row, a small tensor): resident brackets
+    if (P == 1 && parts[0].size() == 1 && parts[0][0].stride == 1 && !parts[0][0].prev && n_comp <= tu.resident) {
+        const run& r = parts[0][0];
+        K* b0 = reinterpret_cast<K*>(ws.scratch(0, (r.n + 16) * sizeof(K) / 8 + 1));
+        K* b1 = reinterpret_cast<K*>(ws.scratch(1, (r.n + 16) * sizeof(K) / 8 + 1));
+        std::size_t e = 0, nans = 0;
+        const auto f = with_type(r.type, r.p, [&](auto p) { return kth_resident<K>(p, r.n, k, np, b0, b1, e, nans); });
+        if (nans && np == nan_policy::reject) report_first_nan(parts[0], err);
+        eq.assign(1, e);
+        return f;
+    }
     std::size_t cap = tu.max_candidates ? tu.max_candidates : std::min<std::size_t>(n_comp, (std::size_t{16} << 20) / sizeof(K));
     if (n_comp <= tu.small) cap = std::max(cap, n_comp);
     std::size_t s = tu.sample;
@@ -202,7 +311,10 @@ kth_found<K> find_kth(const std::vector<std::vector<run>>& parts, std::size_t n_
     eq.assign(P, 0);
 
     // one pass over all parts with bracket [lo, hi]; returns total counts
+    K last_lo = 0, last_hi = kmax;  // the bracket of the last pass (its candidates lie in it)
     auto pass = [&](K lo, K hi) {
+        last_lo = lo;
+        last_hi = hi;
         detail::parallel_for(P, P, [&](std::size_t b, std::size_t e, unsigned) {
             for (std::size_t p = b; p < e; ++p) {
                 counts[p] = {};
@@ -223,11 +335,18 @@ kth_found<K> find_kth(const std::vector<std::vector<run>>& parts, std::size_t n_
     // candidates fit: select among them; eq per part from the untouched regions
     auto finish = [&](const simd::bracket_counts& t) {
         std::size_t m = 0;
-        for (unsigned p = 0; p < P; ++p) {
-            std::copy(buf.cand + p * buf.region, buf.cand + p * buf.region + pos[p], buf.merged + m);
-            m += pos[p];
+        const K* src = buf.cand;
+        if (P > 1) {
+            for (unsigned p = 0; p < P; ++p) {
+                std::copy(buf.cand + p * buf.region, buf.cand + p * buf.region + pos[p], buf.merged + m);
+                m += pos[p];
+            }
+            src = buf.merged;
+        } else {
+            m = pos[0];
         }
-        auto r = kth_of_array<K>(buf.merged, m, k - t.below, buf.tmp, buf.cap);
+        std::size_t e = 0, nans = 0;
+        auto r = kth_resident<K>(src, m, k - t.below, np, buf.tmp, buf.merged, e, nans, last_lo, last_hi);
         r.below += t.below;
         for (unsigned p = 0; p < P; ++p)
             eq[p] = static_cast<std::size_t>(std::count(buf.cand + p * buf.region, buf.cand + p * buf.region + pos[p], r.key));

@@ -25,7 +25,8 @@ namespace nnprune::detail {
 /// comp_of(g) counts its competitors.
 template <class RunsOf, class CompOf>
 selection select_each(const tensor_ref& scores, std::size_t n_groups, std::size_t group_len, RunsOf runs_of,
-                      CompOf comp_of, const amount& a, mask_view out, const select_options& o, std::string_view fn) {
+                      CompOf comp_of, const amount& a, mask_view out, const select_options& o, std::string_view fn,
+                      bool prefetch_rows = false) {
     check_out(scores, out, o.previous, fn);
     std::vector<std::size_t> ks(n_groups);
     for (std::size_t g = 0; g < n_groups; ++g) ks[g] = a.k_for(comp_of(g), o.round, fn);  // validate first
@@ -45,7 +46,12 @@ selection select_each(const tensor_ref& scores, std::size_t n_groups, std::size_
         parallel_for(n_groups, parts, [&](std::size_t b, std::size_t e, unsigned part) {
             select_workspace& w = ws.part(part);
             std::vector<std::vector<run>> one(1);
+            const bool rows = prefetch_rows && scores.is_contiguous();
             for (std::size_t g = b; g < e; ++g) {
+                if (rows && g + 1 < e) {  // the next row streams into cache while this one is selected
+                    const auto* q = static_cast<const unsigned char*>(scores.data_handle()) + (g + 1) * group_len * sizeof(T);
+                    for (std::size_t off = 0; off < group_len * sizeof(T); off += 64) __builtin_prefetch(q + off, 0, 3);
+                }
                 one[0].clear();
                 runs_of(g, prev, dst.words(), one[0]);
                 const auto d = select_group<K>(one, group_len, comp_of(g), ks[g], o.nans, w, err);
@@ -76,7 +82,7 @@ inline selection select_mask(const tensor_ref& scores, per_row, const amount& a,
             detail::append_runs(scores, r * cols, (r + 1) * cols, prev, dst, 0, runs);
         },
         [&](std::size_t r) { return pw ? simd::count_bits(pw, r * cols, (r + 1) * cols) : cols; }, a, out, o,
-        "select_mask(per_row)");
+        "select_mask(per_row)", true);
 }
 
 /// Prunes exactly k of the lowest scores of every column.

@@ -12,6 +12,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 
 #include "../config.hpp"
@@ -61,6 +62,23 @@ void bracket(const T* p, std::size_t n, std::ptrdiff_t stride, const std::uint64
     c.nans += nans;
 }
 
+/// Scalar twin of simd::to_keys.
+template <class K, class T>
+std::size_t to_keys(const T* p, std::size_t n, nan_policy np, K* out, K& kmin, K& kmax) noexcept {
+    std::size_t nans = 0;
+    K a = std::numeric_limits<K>::max(), b = 0;
+    for (std::size_t j = 0; j < n; ++j) {
+        nans += nnprune::detail::is_nan_score(p[j]);
+        const K k = nnprune::detail::key_as<K>(p[j], np);
+        out[j] = k;
+        a = k < a ? k : a;
+        b = k > b ? k : b;
+    }
+    kmin = a;
+    kmax = b;
+    return nans;
+}
+
 }  // namespace reference
 
 #if NNPRUNE_SIMD_AVX512
@@ -95,10 +113,27 @@ inline __m512i count_lanes(__m512i acc, __mmask16 m) noexcept {
     return _mm512_mask_sub_epi32(acc, m, acc, _mm512_set1_epi32(-1));
 }
 
+// Horizontal reductions through memory (GCC 12 warns falsely inside its extract intrinsics).
 inline std::size_t lane_sum(__m512i acc) noexcept {
-    const __m512i lo = _mm512_cvtepu32_epi64(_mm512_castsi512_si256(acc));
-    const __m512i hi = _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(acc, 1));
-    return static_cast<std::size_t>(_mm512_reduce_add_epi64(_mm512_add_epi64(lo, hi)));
+    alignas(64) std::uint32_t a[16];
+    _mm512_store_si512(a, acc);
+    std::size_t s = 0;
+    for (auto x : a) s += x;
+    return s;
+}
+inline std::uint32_t lane_min(__m512i v) noexcept {
+    alignas(64) std::uint32_t a[16];
+    _mm512_store_si512(a, v);
+    std::uint32_t m = a[0];
+    for (auto x : a) m = x < m ? x : m;
+    return m;
+}
+inline std::uint32_t lane_max(__m512i v) noexcept {
+    alignas(64) std::uint32_t a[16];
+    _mm512_store_si512(a, v);
+    std::uint32_t m = a[0];
+    for (auto x : a) m = x > m ? x : m;
+    return m;
 }
 
 /// Streaming pass: full blocks of 16 use plain loads and per-lane vector counters (no per-element
@@ -158,9 +193,47 @@ void bracket_avx512(const T* p, std::size_t n, const std::uint64_t* prev, std::s
     c.nans += nans;
 }
 
+inline std::size_t to_keys_f32(const float* p, std::size_t n, nan_policy np, std::uint32_t* out, std::uint32_t& kmin,
+                               std::uint32_t& kmax) noexcept {
+    const __m512i nan_key = _mm512_set1_epi32(np == nan_policy::as_highest ? -1 : 0);
+    __m512i vn = _mm512_setzero_si512(), vmin = _mm512_set1_epi32(-1), vmax = _mm512_setzero_si512();
+    std::size_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __mmask16 nm;
+        const __m512i k = keys16(_mm512_loadu_ps(p + j), nan_key, &nm);
+        _mm512_storeu_si512(out + j, k);
+        vn = count_lanes(vn, nm);
+        vmin = _mm512_min_epu32(vmin, k);
+        vmax = _mm512_max_epu32(vmax, k);
+    }
+    if (j < n) {
+        const auto live = static_cast<__mmask16>((1u << (n - j)) - 1);
+        __mmask16 nm;
+        const __m512i k = keys16(_mm512_maskz_loadu_ps(live, p + j), nan_key, &nm);
+        _mm512_mask_storeu_epi32(out + j, live, k);
+        vn = count_lanes(vn, static_cast<__mmask16>(nm & live));
+        vmin = _mm512_mask_min_epu32(vmin, live, vmin, k);
+        vmax = _mm512_mask_max_epu32(vmax, live, vmax, k);
+    }
+    kmin = lane_min(vmin);
+    kmax = lane_max(vmax);
+    return lane_sum(vn);
+}
+
 }  // namespace avx512
 #  pragma GCC diagnostic pop
 #endif
+
+/// Keys of n contiguous scores into out, their minimum and maximum (max key and 0 when n = 0);
+/// returns the number of NaN scores.
+template <class K, class T>
+std::size_t to_keys(const T* p, std::size_t n, nan_policy np, K* out, K& kmin, K& kmax) noexcept {
+#if NNPRUNE_SIMD_AVX512
+    if constexpr (std::is_same_v<K, std::uint32_t> && std::is_same_v<T, float>)
+        return avx512::to_keys_f32(p, n, np, out, kmin, kmax);
+#endif
+    return reference::to_keys<K>(p, n, np, out, kmin, kmax);
+}
 
 /**
  * @brief Counts and collects one run (see the file comment). K is the key type of the selection;
