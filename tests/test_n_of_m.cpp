@@ -2,6 +2,8 @@
 // slow per-group sort for every m the kernel specialises, NaN policies included.
 #include <catch2/catch.hpp>
 
+#include "select_reference.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -98,4 +100,39 @@ TEST_CASE("n_of_m: a NaN under reject names its index and writes nothing", "[sel
                         Catch::Contains("NaN score at flat index 101"));
     REQUIRE(got.pruned() == 1);
     REQUIRE(!got.test(2));
+}
+
+namespace {
+using namespace select_test;
+using nnprune::mask;
+using nnprune::shape;
+}  // namespace
+
+TEST_CASE("n_of_m: N:M with tails and previous masks", "[select][n_of_m]") {
+    const std::size_t rows = 5, cols = 18;
+    const auto v = quantised(rows * cols, 11, 2);
+    const auto f = as<float>(v);
+    const shape sh{rows, cols};
+    nnprune::matrix_view<const float> view(f.data(), rows, cols);
+    mask m(sh);
+    REQUIRE_THROWS_WITH(nnprune::select_mask(view, nnprune::keep_n_of_m<2, 4>{}, m), Catch::Contains("not a multiple of m=4"));
+    REQUIRE(m.pruned() == 0);
+    for (auto tail : {nnprune::nm_tail::keep, nnprune::nm_tail::pro_rata})
+        for (unsigned th : {1u, 2u}) {
+            nnprune::keep_n_of_m<2, 4> g24;
+            g24.tail = tail;
+            nnprune::select_options o;
+            o.threads = th;
+            mask got(sh);
+            nnprune::select_mask(view, g24, got, o);
+            std::vector<char> pr(v.size(), 0);
+            for (std::size_t r = 0; r < rows; ++r)
+                for (std::size_t c0 = 0; c0 < cols; c0 += 4) {
+                    std::vector<std::size_t> mem;
+                    for (std::size_t c = c0; c < std::min(cols, c0 + 4); ++c) mem.push_back(r * cols + c);
+                    const std::size_t k = mem.size() == 4 ? 2 : tail == nnprune::nm_tail::keep ? 0 : nnprune::count_to_prune(mem.size(), 0.5);
+                    slow_prune(v, mem, k, nnprune::nan_policy::reject, pr);
+                }
+            for (std::size_t i = 0; i < v.size(); ++i) REQUIRE(got.test(i) == !pr[i]);
+        }
 }

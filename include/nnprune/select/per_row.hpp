@@ -6,6 +6,9 @@
 /// in parallel, each on one thread with its own workspace. Bits are staged when a later group
 /// may still throw (NaN under reject), so a failing call writes nothing.
 
+#include <algorithm>
+#include <bit>
+#include <limits>
 #include <cstddef>
 #include <string_view>
 #include <vector>
@@ -67,6 +70,84 @@ selection select_each(const tensor_ref& scores, std::size_t n_groups, std::size_
     return sel;
 }
 
+/**
+ * @brief per_column on a contiguous matrix without a previous mask: columns are selected in tiles
+ * of 16 (their keys transposed into contiguous scratch, one cache line per row), each by
+ * kth_resident; the tie rule becomes a row limit per column (equal keys in rows below it are
+ * pruned), so the mask is then written row by row with contiguous bit runs, in parallel, without
+ * atomics inside rows. Same result as the generic path.
+ */
+template <class T>
+selection select_columns_tiled(const tensor_ref& scores, const std::vector<std::size_t>& ks, mask_view out,
+                               const select_options& o, select_workspace& ws, const error_context& err) {
+    using K = key_of_t<T>;
+    constexpr std::size_t B = 16;
+    const std::size_t rows = scores.shape().rows(), cols = scores.shape().cols();
+    const T* base = static_cast<const T*>(scores.data_handle());
+    const staged_words dst(out, o.nans == nan_policy::reject, ws);
+    std::vector<K> kth(cols, K(0));
+    std::vector<std::uint32_t> lim(cols, 0);  // rows < 2^32 (checked by the caller)
+    selection sel;
+    sel.kth.resize(cols);
+    const std::size_t blocks = (cols + B - 1) / B;
+    const unsigned parts = parts_for(blocks, o.threads, 1);
+    for (unsigned p = 0; p < parts; ++p) (void)ws.part(p);
+    parallel_for(blocks, parts, [&](std::size_t bb, std::size_t be, unsigned part) {
+        select_workspace& w = ws.part(part);
+        const std::size_t words = (rows + 16) * sizeof(K) / 8 + 1;
+        K* tile = reinterpret_cast<K*>(w.scratch(2, words * B));
+        K* b0 = reinterpret_cast<K*>(w.scratch(0, words));
+        K* b1 = reinterpret_cast<K*>(w.scratch(1, words));
+        for (std::size_t blk = bb; blk < be; ++blk) {
+            const std::size_t c0 = blk * B, nc = std::min(B, cols - c0);
+            std::size_t nans = 0;
+            for (std::size_t r = 0; r < rows; ++r) {
+                const T* q = base + r * cols + c0;
+                for (std::size_t c = 0; c < nc; ++c) {
+                    nans += is_nan_score(q[c]);
+                    tile[c * words * 8 / sizeof(K) + r] = key_as<K>(q[c], o.nans);
+                }
+            }
+            if (nans && o.nans == nan_policy::reject)
+                for (std::size_t c = c0; c < c0 + nc; ++c)
+                    for (std::size_t r = 0; r < rows; ++r)
+                        if (is_nan_score(base[r * cols + c])) throw_nan(err, 0, r * cols + c);
+            for (std::size_t c = 0; c < nc; ++c) {
+                const std::size_t k = ks[c0 + c];
+                sel.kth[c0 + c] = std::numeric_limits<double>::quiet_NaN();
+                if (k == 0) continue;  // kth 0 with limit 0 prunes nothing
+                const K* col = tile + c * words * 8 / sizeof(K);
+                std::size_t eq = 0, nn = 0;
+                const auto f = kth_resident<K>(col, rows, k, o.nans, b0, b1, eq, nn);
+                const std::size_t ties = k - f.below;
+                std::size_t l = rows;
+                if (ties < eq) {  // the ties-th equal key (in row order) is the last one pruned
+                    std::size_t seen = 0;
+                    for (l = 0; seen < ties; ++l) seen += col[l] == f.key;
+                }
+                kth[c0 + c] = f.key;
+                lim[c0 + c] = static_cast<std::uint32_t>(l);
+                sel.kth[c0 + c] = reported_kth<T>(k, f.key);
+            }
+        }
+    });
+    const unsigned row_parts = parts_for(rows, o.threads, std::max<std::size_t>(1, (std::size_t{1} << 16) / std::max<std::size_t>(cols, 1)));
+    std::vector<std::size_t> kept(row_parts, 0);
+    parallel_for(rows, row_parts, [&](std::size_t rb, std::size_t re, unsigned part) {
+        for (std::size_t r = rb; r < re; ++r) {
+            simd::bit_writer w(dst.words(), r * cols);
+            kept[part] += simd::write_kept_columns<K>(base + r * cols, cols, static_cast<std::uint32_t>(r), kth.data(), lim.data(),
+                                                      o.nans, w);
+            w.finish();
+        }
+    });
+    dst.commit();
+    std::size_t k_total = 0;
+    for (auto c : kept) k_total += c;
+    sel.pruned = scores.size() - k_total;
+    return sel;
+}
+
 }  // namespace nnprune::detail
 
 namespace nnprune {
@@ -91,6 +172,17 @@ inline selection select_mask(const tensor_ref& scores, per_column, const amount&
     const std::size_t rows = scores.shape().rows(), cols = scores.shape().cols();
     const std::uint64_t* pw = o.previous.size() ? o.previous.words().data() : nullptr;
     const std::ptrdiff_t row_stride = scores.rank() == 1 ? 0 : scores.stride(0);
+    if (!pw && scores.is_contiguous() && rows > 0 && cols > 0 && rows < (std::size_t{1} << 32)) {
+        constexpr std::string_view fn = "select_mask(per_column)";
+        detail::check_out(scores, out, o.previous, fn);
+        const std::vector<std::size_t> ks(cols, a.k_for(rows, o.round, fn));  // validate first
+        select_workspace local;
+        select_workspace& ws = o.workspace ? *o.workspace : local;
+        return detail::with_type(scores.dtype(), nullptr, [&](auto tp) {
+            using T = std::remove_const_t<std::remove_pointer_t<decltype(tp)>>;
+            return detail::select_columns_tiled<T>(scores, ks, out, o, ws, detail::error_context{fn, o.name});
+        });
+    }
     return detail::select_each(
         scores, cols, rows,
         [&](std::size_t c, const std::uint64_t* prev, std::uint64_t* dst, std::vector<detail::run>& runs) {

@@ -58,6 +58,26 @@ std::size_t write_kept(const T* p, std::size_t n, std::ptrdiff_t stride, const s
     return kept_total;
 }
 
+/// Scalar twin of simd::write_kept_columns.
+template <class K, class T>
+std::size_t write_kept_columns(const T* p, std::size_t n, std::uint32_t row, const K* kth, const std::uint32_t* lim,
+                               nan_policy np, bit_writer& w) noexcept {
+    std::size_t kept = 0;
+    for (std::size_t c0 = 0; c0 < n; c0 += 64) {
+        const std::size_t nc = n - c0 < 64 ? n - c0 : 64;
+        std::uint64_t word = 0;
+        for (std::size_t c = 0; c < nc; ++c) {
+            const K key = nnprune::detail::key_as<K>(p[c0 + c], np);
+            const K t = kth[c0 + c];
+            const bool pruned = key < t || (key == t && row < lim[c0 + c]);
+            word |= static_cast<std::uint64_t>(!pruned) << c;
+        }
+        kept += static_cast<std::size_t>(std::popcount(word));
+        w.push(word, static_cast<unsigned>(nc));
+    }
+    return kept;
+}
+
 }  // namespace reference
 
 #if NNPRUNE_SIMD_AVX512
@@ -142,9 +162,49 @@ std::size_t write_kept_f32(const float* p, std::size_t n, const std::uint64_t* p
     return kept_total;
 }
 
+inline std::size_t write_kept_columns_f32(const float* p, std::size_t n, std::uint32_t row, const std::uint32_t* kth,
+                                          const std::uint32_t* lim, nan_policy np, bit_writer& w) noexcept {
+    const __m512i nan_key = _mm512_set1_epi32(np == nan_policy::as_highest ? -1 : 0);
+    const __m512i vr = _mm512_set1_epi32(static_cast<int>(row));
+    std::size_t kept = 0;
+    for (std::size_t c0 = 0; c0 < n; c0 += 64) {
+        const std::size_t nc = n - c0 < 64 ? n - c0 : 64;
+        std::uint64_t word = 0;
+        for (std::size_t q = 0; q < nc; q += 16) {
+            const std::size_t left = nc - q;
+            const __mmask16 live = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+            __mmask16 nm;
+            const __m512i key = keys16(_mm512_maskz_loadu_ps(live, p + c0 + q), nan_key, &nm);
+            const __m512i t = _mm512_maskz_loadu_epi32(live, kth + c0 + q);
+            const __m512i l = _mm512_maskz_loadu_epi32(live, lim + c0 + q);
+            const __mmask16 pr = static_cast<__mmask16>(_mm512_cmplt_epu32_mask(key, t) |
+                                                        (_mm512_cmpeq_epu32_mask(key, t) & _mm512_cmplt_epu32_mask(vr, l)));
+            word |= static_cast<std::uint64_t>(static_cast<std::uint16_t>(live & ~pr)) << q;
+        }
+        kept += static_cast<std::size_t>(std::popcount(word));
+        w.push(word, static_cast<unsigned>(nc));
+    }
+    return kept;
+}
+
 }  // namespace avx512
 #  pragma GCC diagnostic pop
 #endif
+
+/**
+ * @brief Writes the kept bits of one row of a column-wise selection: element c is pruned when its
+ * key is below kth[c], or equal to it and row < lim[c] (the tie rule as a row limit). Returns the
+ * number of kept bits pushed to w.
+ */
+template <class K, class T>
+std::size_t write_kept_columns(const T* p, std::size_t n, std::uint32_t row, const K* kth, const std::uint32_t* lim,
+                               nan_policy np, bit_writer& w) noexcept {
+#if NNPRUNE_SIMD_AVX512
+    if constexpr (std::is_same_v<K, std::uint32_t> && std::is_same_v<T, float>)
+        return avx512::write_kept_columns_f32(p, n, row, kth, lim, np, w);
+#endif
+    return reference::write_kept_columns<K>(p, n, row, kth, lim, np, w);
+}
 
 /// Writes the kept bits of one run (see the file comment).
 template <class K, class T>
