@@ -84,6 +84,16 @@ void bm_per_row_engine(benchmark::State& st) {
     for (auto _ : st) benchmark::DoNotOptimize(nnprune::select_mask(view, nnprune::per_row{}, 0.5, m, o));
 }
 
+void bm_per_column_engine(benchmark::State& st) {
+    const auto& v = data(rows * cols);
+    static nnprune::mask m(nnprune::shape{rows, cols});
+    nnprune::select_options o;
+    o.workspace = &ws();
+    o.threads = static_cast<unsigned>(st.range(0));
+    nnprune::matrix_view<const float> view(v.data(), rows, cols);
+    for (auto _ : st) benchmark::DoNotOptimize(nnprune::select_mask(view, nnprune::per_column{}, 0.5, m, o));
+}
+
 void bm_nm_read_baseline(benchmark::State& st) {
     const auto& v = data(rows * cols);
     for (auto _ : st) {
@@ -144,6 +154,7 @@ BENCHMARK(bm_kth_engine)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseReal
 BENCHMARK(bm_per_tensor_mask_engine)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_per_row_wanda_stable_sort)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 BENCHMARK(bm_per_row_engine)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_per_column_engine)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_nm_read_baseline)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_nm_2_4_engine)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_global_nth_element_concat)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
