@@ -1,0 +1,480 @@
+#ifndef NNPRUNE_SELECT_KTH_HPP
+#define NNPRUNE_SELECT_KTH_HPP
+
+/// @file kth.hpp
+/// The exact k-th key of a comparison group, streaming and with bounded memory:
+///  1. sample keys at evenly spaced positions and pick two pivots bracketing the k-th;
+///  2. one pass (simd::bracket, split over threads) counts the keys below the low pivot and
+///     copies those between the pivots into a reused candidate buffer;
+///  3. select exactly among the candidates (the same trick again, then nth_element).
+/// When the sample misleads, the bracket is corrected from the exact counts; when candidates
+/// do not fit, 256-bin histogram passes narrow the key range until they do. The result is the
+/// k-th key and the number of competing keys strictly below it: with the tie rule (equal keys
+/// pruned in index order) that fixes the mask exactly.
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "../config.hpp"
+#include "../core/errors.hpp"
+#include "../core/tensor_ref.hpp"
+#include "../detail/parallel.hpp"
+#include "../simd/bracket.hpp"
+#include "keys.hpp"
+#include "options.hpp"
+#include "runs.hpp"
+
+namespace nnprune::detail {
+
+/// Engine parameters; tests shrink them to drive every fallback path on small inputs.
+struct engine_tuning {
+    std::size_t small = 2048;           ///< groups up to this many competing elements: collect all
+    std::size_t sample = 0;             ///< sample size (0: automatic)
+    std::size_t max_candidates = 0;     ///< candidate capacity (0: automatic, at most 16 MiB of keys)
+    double margin = 4.0;                ///< bracket half-width in binomial standard deviations
+    std::size_t resident = std::size_t{1} << 18;  ///< single contiguous runs up to this size: kth_resident
+};
+inline engine_tuning& tuning() noexcept {
+    static engine_tuning t;
+    return t;
+}
+
+template <class K>
+struct kth_found {
+    K key{};                ///< the k-th smallest competing key
+    std::size_t below = 0;  ///< competing keys strictly below it
+};
+
+/// Who is selecting, for error messages.
+struct error_context {
+    std::string_view fn;
+    std::string_view name;       ///< tensor name (single tensor)
+    bool per_tensor_names = false;  ///< global: name tensors "#t" unless name is given
+};
+
+[[noreturn]] inline void throw_nan(const error_context& e, std::uint32_t tensor, std::size_t index) {
+    if (e.per_tensor_names && e.name.empty())
+        NNPRUNE_THROW(value_error, detail::str(e.fn, ": NaN score at flat index ", index, " of tensor '#", tensor,
+                                               "' (nan_policy::reject)"));
+    NNPRUNE_THROW(value_error, detail::str(e.fn, ": NaN score at flat index ", index, e.name.empty() ? "" : " of tensor '",
+                                           e.name, e.name.empty() ? "" : "'", " (nan_policy::reject)"));
+}
+
+/// Throws for the first competing NaN of the runs (call when a pass counted NaN under reject).
+inline void report_first_nan(const std::vector<run>& runs, const error_context& e) {
+    for (const auto& r : runs)
+        with_type(r.type, r.p, [&](auto p) {
+            for (std::size_t j = 0; j < r.n; ++j) {
+                const std::size_t b = r.bit0 + j * r.step;
+                if (r.prev && !((r.prev[b >> 6] >> (b & 63)) & 1u)) continue;
+                if (is_nan(p[static_cast<std::ptrdiff_t>(j) * r.stride])) throw_nan(e, r.tensor, b);
+            }
+        });
+}
+
+/// One counting/collecting pass over a run list.
+template <class K>
+void bracket_runs(const std::vector<run>& runs, K lo, K hi, nan_policy np, K* out, std::size_t& pos, std::size_t cap,
+                  simd::bracket_counts& c) {
+    for (const auto& r : runs)
+        with_type(r.type, r.p, [&](auto p) {
+            simd::bracket<K>(p, r.n, r.stride, r.prev, r.bit0, r.step, lo, hi, np, out, pos, cap, c);
+        });
+}
+
+/// Competing keys at about s evenly spaced positions of the runs (deterministic); returns the count.
+template <class K>
+std::size_t sample_runs(const std::vector<std::vector<run>>& parts, std::size_t total, std::size_t s, nan_policy np,
+                        K* out) {
+    std::size_t got = 0, base = 0, i = 0;
+    for (const auto& runs : parts)
+        for (const auto& r : runs) {
+            with_type(r.type, r.p, [&](auto p) {
+                for (; i < s; ++i) {
+                    const auto pos = std::min(total - 1, static_cast<std::size_t>((static_cast<double>(i) + 0.5) * static_cast<double>(total) / static_cast<double>(s)));
+                    if (pos >= base + r.n) break;
+                    const std::size_t j = pos - base, b = r.bit0 + j * r.step;
+                    if (r.prev && !((r.prev[b >> 6] >> (b & 63)) & 1u)) continue;
+                    out[got++] = key_as<K>(p[static_cast<std::ptrdiff_t>(j) * r.stride], np);
+                }
+            });
+            base += r.n;
+        }
+    return got;
+}
+
+/// Histogram of the competing keys in [lo, lo + (bins << shift)) into 256 bins; also counts keys below lo.
+template <class K>
+void histogram_runs(const std::vector<run>& runs, K lo, K hi, unsigned shift, nan_policy np, std::size_t* bins,
+                    std::size_t& below) {
+    for (const auto& r : runs)
+        with_type(r.type, r.p, [&](auto p) {
+            for (std::size_t j = 0; j < r.n; ++j) {
+                const std::size_t b = r.bit0 + j * r.step;
+                if (r.prev && !((r.prev[b >> 6] >> (b & 63)) & 1u)) continue;
+                const K key = key_as<K>(p[static_cast<std::ptrdiff_t>(j) * r.stride], np);
+                if (key < lo) ++below;
+                else if (key <= hi) ++bins[static_cast<std::size_t>((key - lo) >> shift)];
+            }
+        });
+}
+
+/// The bin of a histogram holding (0-based) rank r, starting at bin b with acc counted before it
+/// (blocks of 16 bins are skipped by their sums); acc becomes the count before the returned bin.
+[[nodiscard]] inline std::size_t find_bin(const std::uint32_t* h, std::size_t used, std::size_t r, std::size_t b,
+                                          std::size_t& acc) noexcept {
+    while (b + 16 <= used) {
+        std::uint32_t sum = 0;
+        for (std::size_t i = 0; i < 16; ++i) sum += h[b + i];
+        if (acc + sum > r) break;
+        acc += sum;
+        b += 16;
+    }
+    for (; b < used; ++b) {
+        if (acc + h[b] > r) return b;
+        acc += h[b];
+    }
+    return used - 1;
+}
+
+/**
+ * @brief The j-th smallest (1 <= j <= n) key of a contiguous array that fits in cache (scores of
+ * type T, or keys known to lie in [lo, hi]): radix select. Each level histograms 11 bits of the
+ * candidates' offsets from lo (two interleaved histograms), keeps the bin holding rank j, and
+ * copies its keys (simd::bracket, no per-element branches) between buf0 and buf1 (n + 16 keys
+ * each; src may be buf1); the last level gives the key itself. Also returns the keys equal to the
+ * result (eq) and the NaN scores (nans; nothing else is meaningful then under reject).
+ */
+template <class K, class T>
+kth_found<K> kth_resident(const T* src, std::size_t n, std::size_t j, nan_policy np, K* buf0, K* buf1, std::size_t& eq,
+                          std::size_t& nans, K lo = 0, K hi = std::numeric_limits<K>::max()) {
+    constexpr unsigned radix = 11, bins = 1u << radix;
+    const K* cur;
+    if constexpr (std::is_same_v<T, K>) {
+        nans = 0;
+        cur = src;
+    } else {
+        K kmin, kmax;
+        nans = simd::to_keys<K>(src, n, np, buf0, kmin, kmax);
+        cur = buf0;
+        if (n) {
+            lo = kmin;
+            hi = kmax;
+        }
+    }
+    K* out = cur == buf0 ? buf1 : buf0;
+    std::size_t m = n, below = 0;
+    std::uint32_t h[4][bins];
+    auto shift_for = [&] {
+        const auto w = static_cast<unsigned>(std::bit_width(static_cast<K>(hi - lo)));
+        return w > radix ? w - radix : 0u;
+    };
+    auto take = [&](K nlo, K nhi) {  // keep the keys in [nlo, nhi]; false when rank j is not among them
+        simd::bracket_counts c;
+        std::size_t pos = 0;
+        simd::bracket<K>(cur, m, 1, nullptr, 0, 1, nlo, nhi, np, out, pos, m, c);
+        if (!(c.below < j && j <= c.below + c.inside)) return false;
+        below += c.below;
+        j -= c.below;
+        m = c.inside;
+        cur = out;
+        out = out == buf0 ? buf1 : buf0;
+        lo = nlo;
+        hi = nhi;
+        return true;
+    };
+    if (m >= 4096) {
+        // histogram a sample of 1024 keys and bracket the bins around rank j +- 3 sampling sd
+        constexpr std::size_t S = 1024;
+        const unsigned shift = shift_for();
+        const auto used = static_cast<std::size_t>(static_cast<K>(hi - lo) >> shift) + 1;
+        std::fill(h[0], h[0] + used, 0u);
+        const std::size_t stride = m / S;
+        for (std::size_t i = 0; i < S; ++i) ++h[0][static_cast<std::size_t>(static_cast<K>(cur[i * stride + stride / 2] - lo) >> shift)];
+        const double pr = static_cast<double>(j) / static_cast<double>(m);
+        const double d = 3.0 * std::sqrt(S * std::clamp(pr, 0.01, 0.99) * (1 - std::clamp(pr, 0.01, 0.99))) + 2.0;
+        const auto rlo = static_cast<std::ptrdiff_t>(std::floor(pr * S - d)), rhi = static_cast<std::ptrdiff_t>(std::ceil(pr * S + d));
+        if (rlo > 0 || rhi < static_cast<std::ptrdiff_t>(S) - 1) {
+            std::size_t acc = 0;
+            const std::size_t bl = rlo <= 0 ? 0 : find_bin(h[0], used, static_cast<std::size_t>(rlo), 0, acc);
+            const std::size_t bh = rhi >= static_cast<std::ptrdiff_t>(S) - 1 ? used - 1 : find_bin(h[0], used, static_cast<std::size_t>(rhi), bl, acc);
+            const K nlo = static_cast<K>(lo + (static_cast<K>(bl) << shift));
+            const K nhi = bh + 1 >= used ? hi : static_cast<K>(lo + (static_cast<K>(bh + 1) << shift) - 1);
+            (void)take(nlo, nhi);  // a miss (rare) leaves everything as it was
+        }
+    }
+    for (;;) {
+        if (m <= 48) {  // few left: sort them
+            K* a = out;
+            std::copy(cur, cur + m, a);
+            std::sort(a, a + m);
+            const K key = a[j - 1];
+            const auto first = static_cast<std::size_t>(std::lower_bound(a, a + m, key) - a);
+            eq = static_cast<std::size_t>(std::upper_bound(a, a + m, key) - a) - first;
+            return {key, below + first};
+        }
+        const unsigned shift = shift_for();
+        const auto used = static_cast<std::size_t>(static_cast<K>(hi - lo) >> shift) + 1;
+        for (auto& hh : h) std::fill(hh, hh + used, 0u);
+        auto bin = [&](K key) { return static_cast<std::size_t>(static_cast<K>(key - lo) >> shift); };
+        std::size_t i = 0;
+        for (; i + 4 <= m; i += 4) {
+            ++h[0][bin(cur[i])];
+            ++h[1][bin(cur[i + 1])];
+            ++h[2][bin(cur[i + 2])];
+            ++h[3][bin(cur[i + 3])];
+        }
+        for (; i < m; ++i) ++h[0][bin(cur[i])];
+        for (std::size_t q = 0; q < used; ++q) h[0][q] += h[1][q] + h[2][q] + h[3][q];
+        std::size_t acc = 0;
+        const std::size_t b = find_bin(h[0], used, j - 1, 0, acc);
+        const std::size_t count = h[0][b];
+        below += acc;
+        j -= acc;
+        lo = static_cast<K>(lo + (static_cast<K>(b) << shift));
+        if (shift == 0) {
+            eq = count;
+            return {lo, below};
+        }
+        const K nhi = static_cast<K>(lo + ((K{1} << shift) - 1));
+        if (count < m) {
+            const K nlo = lo;
+            lo = static_cast<K>(lo - (static_cast<K>(b) << shift));  // take() recounts from the old range
+            j += acc;
+            below -= acc;
+            const bool ok = take(nlo, nhi);
+            NNPRUNE_ASSERT(ok && m == count);
+            (void)ok;
+        } else {
+            hi = nhi;
+        }
+    }
+}
+
+/// Scratch for one selection: per part a candidate region, plus shared sample/merge buffers.
+template <class K>
+struct engine_buffers {
+    K* cand = nullptr;  ///< parts regions of `region` keys each (+16 slack)
+    std::size_t region = 0;
+    K* merged = nullptr;  ///< cap + 16
+    K* tmp = nullptr;     ///< cap + 16
+    K* sample = nullptr;
+    std::size_t cap = 0, sample_cap = 0;
+
+    engine_buffers(select_workspace& ws, unsigned parts, std::size_t cap_, std::size_t sample_cap_)
+        : cap(cap_), sample_cap(sample_cap_) {
+        region = cap / parts;
+        auto words = [](std::size_t keys) { return (keys * sizeof(K) + 7) / 8 + 1; };
+        cand = reinterpret_cast<K*>(ws.scratch(0, words(region * parts + 16)));
+        merged = reinterpret_cast<K*>(ws.scratch(1, words(cap + 16)));
+        tmp = reinterpret_cast<K*>(ws.scratch(2, words(cap + 16)));
+        sample = reinterpret_cast<K*>(ws.scratch(3, words(sample_cap + 16)));
+    }
+};
+
+/**
+ * @brief The exact k-th key (1 <= k <= n_comp) over the parts (a group in order: part 0's runs,
+ * then part 1's, ...), with `threads` parts passed in parallel. Fills eq[p] with the number of
+ * competing keys of part p equal to the result. Throws on a competing NaN under reject.
+ */
+template <class K>
+kth_found<K> find_kth(const std::vector<std::vector<run>>& parts, std::size_t n_total, std::size_t n_comp, std::size_t k,
+                      nan_policy np, select_workspace& ws, std::vector<std::size_t>& eq, const error_context& err) {
+    const auto P = static_cast<unsigned>(parts.size());
+    const engine_tuning& tu = tuning();
+    constexpr K kmax = std::numeric_limits<K>::max();
+    // one contiguous run that fits in cache (a row, a small tensor): resident brackets
+    if (P == 1 && parts[0].size() == 1 && parts[0][0].stride == 1 && !parts[0][0].prev && n_comp <= tu.resident) {
+        const run& r = parts[0][0];
+        K* b0 = reinterpret_cast<K*>(ws.scratch(0, (r.n + 16) * sizeof(K) / 8 + 1));
+        K* b1 = reinterpret_cast<K*>(ws.scratch(1, (r.n + 16) * sizeof(K) / 8 + 1));
+        std::size_t e = 0, nans = 0;
+        const auto f = with_type(r.type, r.p, [&](auto p) { return kth_resident<K>(p, r.n, k, np, b0, b1, e, nans); });
+        if (nans && np == nan_policy::reject) report_first_nan(parts[0], err);
+        eq.assign(1, e);
+        return f;
+    }
+    std::size_t cap = tu.max_candidates ? tu.max_candidates : std::min<std::size_t>(n_comp, (std::size_t{16} << 20) / sizeof(K));
+    if (n_comp <= tu.small) cap = std::max(cap, n_comp);
+    std::size_t s = tu.sample;
+    if (!s) s = n_comp >= (std::size_t{1} << 24) ? 65536 : std::clamp<std::size_t>(n_comp / 16, 256, 65536);
+    engine_buffers<K> buf(ws, P, std::max<std::size_t>(cap, P), s);
+    std::vector<simd::bracket_counts> counts(P);
+    std::vector<std::size_t> pos(P);
+    eq.assign(P, 0);
+
+    // one pass over all parts with bracket [lo, hi]; returns total counts
+    K last_lo = 0, last_hi = kmax;  // the bracket of the last pass (its candidates lie in it)
+    auto pass = [&](K lo, K hi) {
+        last_lo = lo;
+        last_hi = hi;
+        detail::parallel_for(P, P, [&](std::size_t b, std::size_t e, unsigned) {
+            for (std::size_t p = b; p < e; ++p) {
+                counts[p] = {};
+                pos[p] = 0;
+                bracket_runs<K>(parts[p], lo, hi, np, buf.cand + p * buf.region, pos[p], buf.region, counts[p]);
+            }
+        });
+        simd::bracket_counts t;
+        for (const auto& c : counts) {
+            t.below += c.below;
+            t.inside += c.inside;
+            t.nans += c.nans;
+        }
+        if (t.nans && np == nan_policy::reject)
+            for (const auto& runs : parts) report_first_nan(runs, err);
+        return t;
+    };
+    // candidates fit: select among them; eq per part from the untouched regions
+    auto finish = [&](const simd::bracket_counts& t) {
+        std::size_t m = 0;
+        const K* src = buf.cand;
+        if (P > 1) {
+            for (unsigned p = 0; p < P; ++p) {
+                std::copy(buf.cand + p * buf.region, buf.cand + p * buf.region + pos[p], buf.merged + m);
+                m += pos[p];
+            }
+            src = buf.merged;
+        } else {
+            m = pos[0];
+        }
+        std::size_t e = 0, nans = 0;
+        auto r = kth_resident<K>(src, m, k - t.below, np, buf.tmp, buf.merged, e, nans, last_lo, last_hi);
+        r.below += t.below;
+        for (unsigned p = 0; p < P; ++p)
+            eq[p] = static_cast<std::size_t>(std::count(buf.cand + p * buf.region, buf.cand + p * buf.region + pos[p], r.key));
+        return r;
+    };
+    auto fits = [&](const simd::bracket_counts& t) {
+        for (unsigned p = 0; p < P; ++p)
+            if (pos[p] != counts[p].inside) return false;
+        return t.inside <= buf.cap;
+    };
+
+    K L = 0, H = kmax;  // the k-th key is known to lie in [L, H]
+    if (n_comp > tu.small) {
+        const std::size_t got = sample_runs<K>(parts, n_total, s, np, buf.sample);
+        if (got >= 16) {
+            const double q = static_cast<double>(k) / static_cast<double>(n_comp) * static_cast<double>(got);
+            const double pr = std::clamp(static_cast<double>(k) / static_cast<double>(n_comp), 1e-3, 1.0 - 1e-3);
+            const double sd = tu.margin * std::sqrt(static_cast<double>(got) * pr * (1 - pr)) + 2.0;
+            const auto li = static_cast<std::ptrdiff_t>(std::floor(q - 1 - sd));
+            const auto hi_i = static_cast<std::ptrdiff_t>(std::ceil(q - 1 + sd));
+            K lo = 0, hi = kmax;
+            if (li >= 0) {
+                std::nth_element(buf.sample, buf.sample + li, buf.sample + got);
+                lo = buf.sample[li];
+            }
+            if (hi_i < static_cast<std::ptrdiff_t>(got)) {
+                std::nth_element(buf.sample, buf.sample + hi_i, buf.sample + got);
+                hi = buf.sample[hi_i];
+            }
+            const auto t = pass(lo, hi);
+            if (t.below < k && k <= t.below + t.inside) {
+                if (fits(t)) return finish(t);
+                L = lo;
+                H = hi;
+            } else if (k <= t.below) {
+                H = static_cast<K>(lo - 1);
+            } else {
+                L = static_cast<K>(hi + 1);
+            }
+        }
+    }
+    // narrow [L, H] with histogram passes until its candidates fit, then collect them
+    for (;;) {
+        const auto t = pass(L, H);
+        if (t.below < k && k <= t.below + t.inside && fits(t)) return finish(t);
+        const std::size_t below_L = t.below;
+        // 256-bin histogram over [L, H]
+        unsigned shift = 0;
+        while (shift < sizeof(K) * 8 && (static_cast<K>(H - L) >> shift) >= 256) ++shift;
+        std::vector<std::size_t> bins(256 * P, 0), belows(P, 0);
+        detail::parallel_for(P, P, [&](std::size_t b, std::size_t e, unsigned) {
+            for (std::size_t p = b; p < e; ++p) histogram_runs<K>(parts[p], L, H, shift, np, bins.data() + 256 * p, belows[p]);
+        });
+        std::size_t acc = below_L, bin = 0;
+        for (; bin < 256; ++bin) {
+            std::size_t c = 0;
+            for (unsigned p = 0; p < P; ++p) c += bins[256 * p + bin];
+            if (acc + c >= k) break;
+            acc += c;
+        }
+        NNPRUNE_ASSERT(bin < 256);
+        const K nl = static_cast<K>(L + (static_cast<K>(bin) << shift));
+        const K nh = shift == 0 ? nl : static_cast<K>(std::min<K>(H, static_cast<K>(nl + ((K{1} << shift) - 1))));
+        L = nl;
+        H = nh;
+        if (L == H) {  // a single key: it is the k-th
+            kth_found<K> r{L, acc};
+            detail::parallel_for(P, P, [&](std::size_t b, std::size_t e, unsigned) {
+                for (std::size_t p = b; p < e; ++p) {
+                    simd::bracket_counts c;
+                    std::size_t z = 0;
+                    bracket_runs<K>(parts[p], L, L, np, buf.cand, z, 0, c);
+                    eq[p] = c.inside;
+                }
+            });
+            return r;
+        }
+    }
+}
+
+/// Scans for NaN under reject (for groups where nothing is selected).
+inline void check_no_nan(const std::vector<run>& runs, nan_policy np, const error_context& err) {
+    if (np != nan_policy::reject) return;
+    for (const auto& r : runs) {
+        bool any = false;
+        with_type(r.type, r.p, [&](auto p) {
+            for (std::size_t j = 0; j < r.n && !any; ++j) any = is_nan(p[static_cast<std::ptrdiff_t>(j) * r.stride]);
+        });
+        if (any) report_first_nan({r}, err);
+    }
+}
+
+}  // namespace nnprune::detail
+
+namespace nnprune {
+
+/**
+ * @brief The k-th smallest score (1-based: k = 1 is the minimum) of a tensor, under the NaN
+ * policy (NaN as lowest/highest returns NaN when it is the k-th). The input is not modified;
+ * the previous mask, when given, limits the competitors (k counts among them).
+ * @throws precondition_error when k is 0 or larger than the tensor; value_error on NaN (reject).
+ */
+inline double kth_smallest(const tensor_ref& scores, std::size_t k, const select_options& o = {}) {
+    constexpr std::string_view fn = "kth_smallest";
+    const std::size_t n = scores.size();
+    std::size_t n_comp = n;
+    if (o.previous.size()) {
+        NNPRUNE_CHECK(o.previous.shape() == scores.shape(), shape_error,
+                      detail::str(fn, ": previous mask has ", o.previous.shape(), " elements, scores have ", scores.shape()));
+        n_comp = o.previous.count();
+    }
+    NNPRUNE_PRECONDITION(k >= 1 && k <= n_comp, detail::str(fn, ": k must be in [1, ", n_comp, "], got ", k));
+    std::vector<detail::run> runs;
+    detail::append_runs(scores, 0, n, o.previous.size() ? o.previous.words().data() : nullptr, nullptr, 0, runs);
+    const unsigned parts = detail::parts_for(n, o.threads, std::size_t{1} << 20);
+    const auto split = detail::split_runs(runs, parts);
+    select_workspace local;
+    select_workspace& ws = o.workspace ? *o.workspace : local;
+    std::vector<std::size_t> eq;
+    const detail::error_context err{fn, o.name};
+    return detail::with_type(scores.dtype(), nullptr, [&](auto tp) {
+        using T = std::remove_const_t<std::remove_pointer_t<decltype(tp)>>;
+        using K = detail::key_of_t<T>;
+        const auto r = detail::find_kth<K>(split, n, n_comp, k, o.nans, ws, eq, err);
+        return detail::value_of_key<T>(r.key);
+    });
+}
+
+}  // namespace nnprune
+
+#endif  // NNPRUNE_SELECT_KTH_HPP

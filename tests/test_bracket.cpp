@@ -1,0 +1,127 @@
+// SIMD kernels vs their scalar twins on odd sizes (the AVX-512 path runs in -march=native builds).
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include <nnprune/simd/bracket.hpp>
+#include <nnprune/simd/kept.hpp>
+
+TEST_CASE("bracket: simd kernels equal their scalar twins on odd sizes", "[simd][bracket]") {
+    std::mt19937 g(42);
+    std::uniform_int_distribution<int> d(-6, 6);
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    for (std::size_t n : {0u, 1u, 15u, 16u, 17u, 31u, 33u, 63u, 64u, 65u, 97u, 131u, 257u}) {
+        std::vector<float> f(n);
+        for (auto& x : f) x = d(g) == 6 ? nan : static_cast<float>(d(g)) * 0.5f;
+        std::vector<std::uint64_t> prev(n / 64 + 2);
+        for (auto& w : prev) w = (static_cast<std::uint64_t>(g()) << 32) | g();
+        for (auto np : {nnprune::nan_policy::as_lowest, nnprune::nan_policy::as_highest})
+            for (std::size_t bit0 : {0u, 5u})
+                for (bool use_prev : {false, true}) {
+                    const std::uint64_t* pv = use_prev ? prev.data() : nullptr;
+                    const std::uint32_t lo = nnprune::detail::key_as<std::uint32_t>(-1.0f, np);
+                    const std::uint32_t hi = nnprune::detail::key_as<std::uint32_t>(1.0f, np);
+                    for (std::size_t cap : {std::size_t{0}, std::size_t{3}, n}) {
+                        std::vector<std::uint32_t> a(n + 16), b(n + 16);
+                        std::size_t pa = 0, pb = 0;
+                        nnprune::simd::bracket_counts ca, cb;
+                        nnprune::simd::bracket<std::uint32_t>(f.data(), n, 1, pv, bit0, 1, lo, hi, np, a.data(), pa, cap, ca);
+                        nnprune::simd::reference::bracket<std::uint32_t>(f.data(), n, 1, pv, bit0, 1, lo, hi, np, b.data(), pb, cap, cb);
+                        INFO("n " << n << " cap " << cap);
+                        REQUIRE(ca.below == cb.below);
+                        REQUIRE(ca.inside == cb.inside);
+                        REQUIRE(ca.nans == cb.nans);
+                        REQUIRE(pa == pb);
+                        for (std::size_t i = 0; i < pa; ++i) REQUIRE(a[i] == b[i]);
+                    }
+                    for (std::size_t ties : {0u, 1u, 7u, 1000u}) {
+                        const std::uint32_t kth = nnprune::detail::key_as<std::uint32_t>(0.5f, np);
+                        std::vector<std::uint64_t> oa(n / 64 + 3, 0x5555), ob(n / 64 + 3, 0x5555);
+                        std::size_t ta = ties, tb = ties;
+                        const auto ka = nnprune::simd::write_kept<std::uint32_t>(f.data(), n, 1, pv, bit0, 1, kth, ta, np, oa.data());
+                        const auto kb = nnprune::simd::reference::write_kept<std::uint32_t>(f.data(), n, 1, pv, bit0, 1, kth, tb, np, ob.data());
+                        REQUIRE(ka == kb);
+                        REQUIRE(ta == tb);
+                        REQUIRE(oa == ob);
+                    }
+                }
+    }
+}
+
+TEST_CASE("bits: writer keeps neighbouring bits and counts ranges", "[simd][bits]") {
+    std::vector<std::uint64_t> w(4, ~std::uint64_t{0});
+    nnprune::simd::bit_writer bw(w.data(), 60);
+    bw.push(0, 10);
+    bw.push(0b1, 64);
+    bw.finish();
+    REQUIRE(nnprune::simd::count_bits(w.data(), 0, 256) == 256 - 10 - 63);
+    REQUIRE(nnprune::simd::load_bits(w.data(), 70, 3) == 1);
+    REQUIRE(nnprune::simd::count_bits(w.data(), 60, 70) == 0);
+}
+
+TEST_CASE("bracket: counters and the candidate cap across 64Ki-element chunks; to_keys twin", "[simd][bracket]") {
+    std::mt19937 g(9);
+    std::uniform_int_distribution<int> d(-50, 50);
+    const std::size_t n = (std::size_t{1} << 17) + 37;
+    std::vector<float> f(n);
+    for (auto& x : f) x = static_cast<float>(d(g)) * 0.25f;
+    f[70001] = std::numeric_limits<float>::quiet_NaN();
+    const auto np = nnprune::nan_policy::as_lowest;
+    const std::uint32_t lo = nnprune::detail::key_as<std::uint32_t>(-1.0f, np), hi = nnprune::detail::key_as<std::uint32_t>(2.0f, np);
+    for (std::size_t cap : {std::size_t{0}, std::size_t{5000}, std::size_t{70000}, n}) {
+        std::vector<std::uint32_t> a(n + 16), b(n + 16);
+        std::size_t pa = 0, pb = 0;
+        nnprune::simd::bracket_counts ca, cb;
+        nnprune::simd::bracket<std::uint32_t>(f.data(), n, 1, nullptr, 0, 1, lo, hi, np, a.data(), pa, cap, ca);
+        nnprune::simd::reference::bracket<std::uint32_t>(f.data(), n, 1, nullptr, 0, 1, lo, hi, np, b.data(), pb, cap, cb);
+        INFO("cap " << cap);
+        REQUIRE(ca.below == cb.below);
+        REQUIRE(ca.inside == cb.inside);
+        REQUIRE(ca.nans == 1);
+        REQUIRE(cb.nans == 1);
+        REQUIRE(pa == pb);
+        REQUIRE(std::equal(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(pa), b.begin()));
+    }
+    for (std::size_t m : {0u, 1u, 15u, 16u, 17u, 97u, 70003u})
+        for (auto p : {nnprune::nan_policy::as_lowest, nnprune::nan_policy::as_highest}) {
+            std::vector<std::uint32_t> a(m + 1), b(m + 1);
+            std::uint32_t amin = 7, amax = 7, bmin = 9, bmax = 9;
+            const auto na = nnprune::simd::to_keys<std::uint32_t>(f.data(), m, p, a.data(), amin, amax);
+            const auto nb = nnprune::simd::reference::to_keys<std::uint32_t>(f.data(), m, p, b.data(), bmin, bmax);
+            REQUIRE(na == nb);
+            REQUIRE(a == b);
+            if (m) {
+                REQUIRE(amin == bmin);
+                REQUIRE(amax == bmax);
+            }
+        }
+}
+
+TEST_CASE("kept: write_kept_columns equals its scalar twin on odd sizes", "[simd][kept]") {
+    std::mt19937 g(11);
+    std::uniform_int_distribution<int> d(-3, 3);
+    for (std::size_t n : {0u, 1u, 15u, 16u, 17u, 63u, 64u, 65u, 131u})
+        for (auto np : {nnprune::nan_policy::as_lowest, nnprune::nan_policy::as_highest})
+            for (std::size_t bit0 : {0u, 7u}) {
+                std::vector<float> f(n);
+                for (auto& x : f) x = d(g) == 3 ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(d(g));
+                std::vector<std::uint32_t> kth(n), lim(n);
+                for (std::size_t c = 0; c < n; ++c) {
+                    kth[c] = nnprune::detail::key_as<std::uint32_t>(static_cast<float>(d(g)), np);
+                    lim[c] = static_cast<std::uint32_t>(g() % 4);
+                }
+                for (std::uint32_t row : {0u, 2u, 5u}) {
+                    std::vector<std::uint64_t> a(n / 64 + 3, 0x77), b(n / 64 + 3, 0x77);
+                    nnprune::simd::bit_writer wa(a.data(), bit0), wb(b.data(), bit0);
+                    const auto ka = nnprune::simd::write_kept_columns<std::uint32_t>(f.data(), n, row, kth.data(), lim.data(), np, wa);
+                    const auto kb = nnprune::simd::reference::write_kept_columns<std::uint32_t>(f.data(), n, row, kth.data(), lim.data(), np, wb);
+                    wa.finish();
+                    wb.finish();
+                    REQUIRE(ka == kb);
+                    REQUIRE(a == b);
+                }
+            }
+}
