@@ -1,0 +1,63 @@
+#ifndef NNPRUNE_SCORERS_MAGNITUDE_HPP
+#define NNPRUNE_SCORERS_MAGNITUDE_HPP
+
+/// @file magnitude.hpp
+/// Magnitude importance (algorithms.md §1): score = |w| (torch L1Unstructured). For structured
+/// groups (whole rows / columns / blocks) combine it with select's aggregates: channels{0,
+/// aggregate::l2} on |w| ranks output channels by their L2 norm, aggregate::l1 by their L1 norm.
+
+#include <cmath>
+#include <cstddef>
+#include <vector>
+
+#include "../config.hpp"
+#include "scorer.hpp"
+
+namespace nnprune {
+
+/// score(i, j) = |W(i, j)|, or W(i, j)^2 with `squared` (same order, LAMP's numerator).
+struct magnitude_scorer {
+    bool squared = false;
+
+    void operator()(const layer& l, matrix_view<float> out) const {
+        const std::size_t cols = out.extent(1);
+        detail::visit_matrix(l.weights, [&](auto w) {
+            for (std::size_t i = 0; i < out.extent(0); ++i) {
+                float* o = out.data_handle() + i * cols;
+                detail::row_to_float(w, i, o);
+                for (std::size_t j = 0; j < cols; ++j) o[j] = squared ? o[j] * o[j] : std::fabs(o[j]);
+            }
+        });
+    }
+};
+inline constexpr magnitude_scorer magnitude{};
+
+/// Taylor first-order importance (algorithms.md §4b): score = |w * g| with g the layer's
+/// (accumulated) gradient, e.g. from gradient_accumulator.
+struct taylor_scorer {
+    void check(const layer& l) const { detail::require_gradient(l, "taylor_scorer"); }
+
+    void operator()(const layer& l, matrix_view<float> out) const {
+        check(l);
+        const std::size_t rows = out.extent(0), cols = out.extent(1);
+        std::vector<float> g(cols);
+        detail::visit_matrix(l.weights, [&](auto w) {
+            detail::visit_matrix(*l.gradient, [&](auto gm) {
+                for (std::size_t i = 0; i < rows; ++i) {
+                    float* o = out.data_handle() + i * cols;
+                    detail::row_to_float(w, i, o);
+                    detail::row_to_float(gm, i, g.data());
+                    for (std::size_t j = 0; j < cols; ++j) o[j] = std::fabs(o[j] * g[j]);
+                }
+            });
+        });
+    }
+};
+inline constexpr taylor_scorer taylor{};
+
+static_assert(scorer<magnitude_scorer>);
+static_assert(checked_scorer<taylor_scorer>);
+
+}  // namespace nnprune
+
+#endif  // NNPRUNE_SCORERS_MAGNITUDE_HPP

@@ -1,0 +1,154 @@
+#ifndef NNPRUNE_SCORERS_SCORER_HPP
+#define NNPRUNE_SCORERS_SCORER_HPP
+
+/// @file scorer.hpp
+/// The `scorer` concept (a const function object that writes one float32 importance per weight of
+/// a layer, higher = more important), the score buffer the prune loop hands it, and the helpers every
+/// scorer shares (typed matrix access, finiteness checks). Users plug their own scorer (any callable
+/// `void(const layer&, matrix_view<float>)`) or pass precomputed scores (precomputed.hpp).
+
+#include <concepts>
+#include <cstddef>
+#include <string_view>
+#include <vector>
+
+#include "../config.hpp"
+#include "../core/element.hpp"
+#include "../core/errors.hpp"
+#include "../core/layer.hpp"
+#include "../core/tensor_ref.hpp"
+#include "../core/tensor_view.hpp"
+
+namespace nnprune {
+
+/**
+ * @brief A scorer writes scores(i, j) for every weight (i, j) of the layer's matrix
+ * interpretation [rows, cols]; `scores` is contiguous float32 of exactly that extent.
+ * A scorer may also provide `check(const layer&)`, which throws (naming the layer) when the layer
+ * lacks what it needs; the prune loop calls it for every layer before any score is computed.
+ */
+template <class S>
+concept scorer = requires(const S& s, const layer& l, matrix_view<float> out) { s(l, out); };
+
+/// A scorer with a validation hook.
+template <class S>
+concept checked_scorer = scorer<S> && requires(const S& s, const layer& l) { s.check(l); };
+
+/// Calls s.check(l) when the scorer has one.
+template <scorer S>
+void check_scorer_input(const S& s, const layer& l) {
+    if constexpr (checked_scorer<S>) s.check(l);
+}
+
+/// An owning float32 score tensor with the shape of a layer's weights.
+class score_tensor {
+public:
+    score_tensor() = default;
+    explicit score_tensor(const nnprune::shape& s) : m_data(s.numel()), m_shape(s) {}
+
+    [[nodiscard]] const nnprune::shape& shape() const noexcept { return m_shape; }
+    [[nodiscard]] std::size_t size() const noexcept { return m_data.size(); }
+    [[nodiscard]] float* data() noexcept { return m_data.data(); }
+    [[nodiscard]] const float* data() const noexcept { return m_data.data(); }
+    [[nodiscard]] std::vector<float>& values() noexcept { return m_data; }
+    [[nodiscard]] const std::vector<float>& values() const noexcept { return m_data; }
+
+    /// The [rows, cols] matrix interpretation a scorer writes.
+    [[nodiscard]] matrix_view<float> matrix() noexcept {
+        return matrix_view<float>(m_data.data(), m_shape.rows(), m_shape.cols());
+    }
+    /// A read-only type-erased ref with the weights' shape (what select_mask takes).
+    [[nodiscard]] tensor_ref ref() const {
+        const float* p = m_data.data();
+        switch (m_shape.rank()) {
+            case 1: return tensor_view<const float, 1>(p, m_shape[0]);
+            case 2: return tensor_view<const float, 2>(p, m_shape[0], m_shape[1]);
+            case 3: return tensor_view<const float, 3>(p, m_shape[0], m_shape[1], m_shape[2]);
+            default: return tensor_view<const float, 4>(p, m_shape[0], m_shape[1], m_shape[2], m_shape[3]);
+        }
+    }
+
+private:
+    std::vector<float> m_data;
+    nnprune::shape m_shape{};
+};
+
+/// Scores one layer with s into a new score tensor (after s.check when it has one).
+template <scorer S>
+[[nodiscard]] score_tensor score(const S& s, const layer& l) {
+    check_scorer_input(s, l);
+    score_tensor out(l.weights.shape());
+    s(l, out.matrix());
+    return out;
+}
+
+namespace detail {
+
+/// Calls f(matrix_view<const T>) with the ref's matrix interpretation, T its element type.
+template <class F>
+decltype(auto) visit_matrix(const tensor_ref& r, F&& f) {
+    switch (r.dtype()) {
+        case dtype::f64: return f(r.as_matrix<const double>());
+        case dtype::bf16: return f(r.as_matrix<const bfloat16>());
+        case dtype::f16: return f(r.as_matrix<const float16>());
+        case dtype::f32: break;
+    }
+    return f(r.as_matrix<const float>());
+}
+
+/// Row i of m widened to float into out[0, cols).
+template <class T>
+void row_to_float(const matrix_view<const T>& m, std::size_t i, float* out) noexcept {
+    const std::size_t cols = m.extent(1);
+    const T* p = m.data_handle() + static_cast<std::ptrdiff_t>(i) * m.stride(0);
+    const std::ptrdiff_t s = m.stride(1);
+    if constexpr (std::is_same_v<T, float>) {
+        if (s == 1) {
+            for (std::size_t j = 0; j < cols; ++j) out[j] = p[j];
+            return;
+        }
+    }
+    for (std::size_t j = 0; j < cols; ++j) out[j] = to_float(p[static_cast<std::ptrdiff_t>(j) * s]);
+}
+
+/// A vector tensor (any rank, contiguous or not) widened to float.
+inline std::vector<float> to_float_vector(const tensor_ref& r) {
+    std::vector<float> v(r.size());
+    visit(r, [&](auto tv) { for_each_indexed(tv, [&](std::size_t i, auto x) { v[i] = to_float(x); }); });
+    return v;
+}
+
+/// Throws value_error "<fn>: layer '<name>': <what> has NaN|Inf at flat index i" on the first
+/// non-finite element.
+inline void check_finite(const tensor_ref& r, std::string_view fn, std::string_view name, std::string_view what) {
+    std::size_t bad = r.size();
+    bool nan = false;
+    visit(r, [&](auto tv) {
+        for_each_indexed(tv, [&](std::size_t i, auto x) {
+            if (bad == r.size() && !is_finite(x)) {
+                bad = i;
+                nan = is_nan(x);
+            }
+        });
+    });
+    NNPRUNE_CHECK(bad == r.size(), value_error,
+                  detail::str(fn, ": layer '", name, "': ", what, " has ", nan ? "NaN" : "Inf", " at flat index ", bad));
+}
+
+/// Requires the layer's input statistic (for activation-aware scorers).
+inline void require_input_stat(const layer& l, std::string_view fn) {
+    NNPRUNE_PRECONDITION(l.input_stat.has_value(),
+                         detail::str(fn, ": layer '", l.name, "' has no input statistic (accumulate activations first)"));
+    validate(l);
+}
+
+/// Requires the layer's gradient (for first-order scorers).
+inline void require_gradient(const layer& l, std::string_view fn) {
+    NNPRUNE_PRECONDITION(l.gradient.has_value(), detail::str(fn, ": layer '", l.name, "' has no gradient"));
+    validate(l);
+}
+
+}  // namespace detail
+}  // namespace nnprune
+
+#endif  // NNPRUNE_SCORERS_SCORER_HPP
