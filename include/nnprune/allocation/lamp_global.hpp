@@ -21,6 +21,7 @@
 #include "../core/layer.hpp"
 #include "../masks/mask.hpp"
 #include "../scorers/lamp.hpp"
+#include "../scorers/magnitude.hpp"
 #include "../select/select.hpp"
 #include "allocation.hpp"
 
