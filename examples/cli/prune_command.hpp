@@ -22,7 +22,6 @@ struct prune_args {
     double owl_m = 5.0, owl_lambda = 0.08;
     std::vector<std::string> include, exclude;
     std::string calib, masks, report;
-    bool masks_bool = false;
     unsigned threads = 1;
     std::uint64_t seed = 0;
     bool quiet = false;
