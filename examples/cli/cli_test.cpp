@@ -1,0 +1,525 @@
+// End-to-end tests of the nnprune command-line tool: run it on small generated models and check
+// exit codes, messages, JSON reports and the written files against the library computed in memory.
+// Usage: nnprune_cli_test PATH/TO/nnprune CASE WORKDIR
+
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <nnprune/io/mask_file.hpp>
+#include <nnprune/io/safetensors_model.hpp>
+#include <nnprune/io/safetensors_reader.hpp>
+#include <nnprune/io/safetensors_writer.hpp>
+#include <nnprune/prune/prune.hpp>
+#include <nnprune/scorers/lamp.hpp>
+#include <nnprune/scorers/magnitude.hpp>
+#include <nnprune/scorers/random.hpp>
+#include <nnprune/scorers/wanda.hpp>
+#include <nnprune/select/select.hpp>
+#include <nnprune/tokens/attention_scores.hpp>
+#include <nnprune/tokens/divprune.hpp>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+int g_failures = 0;
+std::string g_exe;
+fs::path g_dir;
+
+#define EXPECT(cond, msg)                                                                    \
+    do {                                                                                     \
+        if (!(cond)) {                                                                       \
+            ++g_failures;                                                                    \
+            std::cerr << __FILE__ << ":" << __LINE__ << ": FAILED " #cond ": " << msg << '\n'; \
+        }                                                                                    \
+    } while (false)
+
+struct run_result {
+    int code;
+    std::string out, err;
+};
+
+std::string slurp(const fs::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+/// Runs `nnprune ARGS` in the work directory.
+run_result run(const std::string& args) {
+    const std::string cmd = "cd '" + g_dir.string() + "' && '" + g_exe + "' " + args + " > out.txt 2> err.txt";
+    const int st = std::system(cmd.c_str());
+    run_result r{WIFEXITED(st) ? WEXITSTATUS(st) : -1, slurp(g_dir / "out.txt"), slurp(g_dir / "err.txt")};
+    std::cerr << "$ nnprune " << args << "  -> " << r.code << (r.err.empty() ? "" : "  stderr: " + r.err);
+    if (r.err.empty()) std::cerr << '\n';
+    return r;
+}
+
+void expect_ok(const run_result& r) { EXPECT(r.code == 0, "exit " << r.code << ": " << r.err); }
+
+void expect_fail(const run_result& r, int code, const std::string& needle) {
+    EXPECT(r.code == code, "exit " << r.code << ", expected " << code);
+    EXPECT(r.err.rfind("nnprune: ", 0) == 0, "stderr does not start with 'nnprune: ': " << r.err);
+    EXPECT(r.err.find(needle) != std::string::npos, "stderr lacks '" << needle << "': " << r.err);
+}
+
+nlohmann::json read_json(const std::string& name) { return nlohmann::json::parse(slurp(g_dir / name)); }
+
+void make_model(const std::string& args) { expect_ok(run("make-test-model " + args)); }
+
+bool default_selected(const nnprune::safetensors_tensor& t) {
+    const std::string& n = t.name();
+    return t.is_element() && t.rank() == 2 && n.size() > 7 && n.compare(n.size() - 7, 7, ".weight") == 0;
+}
+
+/// In-memory layers of the selected tensors, sorted by name (the CLI's list order).
+struct model_layers {
+    nnprune::safetensors_model model;
+    std::optional<nnprune::safetensors_file> calib;
+    std::vector<nnprune::layer> layers;
+    model_layers(const fs::path& p, const std::string& grad_suffix = "", const fs::path& calib_path = {}) : model(p) {
+        if (!calib_path.empty()) calib.emplace(calib_path);
+        for (const auto& n : model.names()) {
+            const auto t = model.tensor(n);
+            if (!default_selected(t)) continue;
+            nnprune::layer l{n, t.ref(), std::nullopt, std::nullopt};
+            if (calib) {
+                l.input_stat = calib->tensor(n + ".act_norm").ref();
+                if (!grad_suffix.empty()) l.gradient = calib->tensor(n + grad_suffix).ref();
+            }
+            layers.push_back(l);
+        }
+    }
+};
+
+/// Output checks shared by every prune: every tensor present with its dtype and shape, metadata
+/// kept, unselected tensors byte-identical, selected ones equal to the input where the mask keeps
+/// and +0 where it prunes, and the mask file equal to `want` (name -> mask).
+void check_output(const fs::path& in, const fs::path& out, const fs::path& masks_file,
+                  const std::map<std::string, nnprune::mask>& want) {
+    const nnprune::safetensors_model a(in), b(out);
+    EXPECT(a.names() == b.names(), "tensor names differ");
+    EXPECT(a.metadata() == b.metadata(), "metadata differs");
+    const auto masks = nnprune::load_masks(masks_file);
+    EXPECT(masks.size() == want.size(), masks.size() << " masks, expected " << want.size());
+    for (const auto& n : a.names()) {
+        const auto x = a.tensor(n), y = b.tensor(n);
+        EXPECT(x.dtype() == y.dtype() && x.shape() == y.shape(), n << ": dtype/shape differ");
+        const auto it = want.find(n);
+        if (it == want.end()) {
+            EXPECT(x.bytes().size() == y.bytes().size() &&
+                       std::equal(x.bytes().begin(), x.bytes().end(), y.bytes().begin()),
+                   n << ": unselected tensor not byte-identical");
+            continue;
+        }
+        const auto mit = masks.find(n);
+        EXPECT(mit != masks.end() && mit->second == it->second, n << ": mask differs from the library's");
+        const std::size_t es = nnprune::size_of(x.dtype());
+        std::size_t bad = 0, zeros = 0;
+        for (std::size_t i = 0; i < x.numel(); ++i) {
+            const auto* px = x.bytes().data() + i * es;
+            const auto* py = y.bytes().data() + i * es;
+            const bool is_zero = std::all_of(py, py + es, [](std::byte c) { return c == std::byte{0}; });
+            zeros += is_zero;
+            if (it->second.test(i) ? std::memcmp(px, py, es) != 0 : !is_zero) ++bad;
+        }
+        EXPECT(bad == 0, n << ": " << bad << " elements differ from input * mask");
+        // the generated models have no exact zeros unless quantized: then zeros == pruned exactly
+        (void)zeros;
+    }
+}
+
+std::map<std::string, nnprune::mask> by_name(const std::vector<nnprune::layer>& layers, std::vector<nnprune::mask> masks) {
+    std::map<std::string, nnprune::mask> m;
+    for (std::size_t i = 0; i < layers.size(); ++i) m.emplace(layers[i].name, std::move(masks[i]));
+    return m;
+}
+
+template <class S, class P>
+std::map<std::string, nnprune::mask> layer_masks(const model_layers& ml, const S& s, const P& p, double sparsity,
+                                                 nnprune::rounding r = nnprune::rounding::half_even) {
+    std::vector<nnprune::mask> out;
+    for (const auto& l : ml.layers) {
+        const auto sc = nnprune::score(s, l);
+        nnprune::mask m(l.weights.shape());
+        nnprune::select_options o;
+        o.round = r;
+        if constexpr (std::is_same_v<P, nnprune::n_of_m>) (void)nnprune::select_mask(sc.ref(), p, m.view(), o);
+        else (void)nnprune::select_mask(sc.ref(), p, sparsity, m.view(), o);
+        out.push_back(std::move(m));
+    }
+    return by_name(ml.layers, std::move(out));
+}
+
+template <class S>
+std::map<std::string, nnprune::mask> global_masks(const model_layers& ml, const S& s, double sparsity, double min_keep = 0.0) {
+    std::vector<nnprune::score_tensor> sc;
+    std::vector<nnprune::tensor_ref> refs;
+    std::vector<nnprune::mask> out;
+    std::vector<nnprune::mask_view> views;
+    for (const auto& l : ml.layers) {
+        sc.push_back(nnprune::score(s, l));
+        out.emplace_back(l.weights.shape());
+    }
+    for (auto& x : sc) refs.push_back(x.ref());
+    for (auto& m : out) views.push_back(m.view());
+    nnprune::global_options o;
+    o.min_keep_fraction = min_keep;
+    (void)nnprune::select_global(refs, sparsity, views, o);
+    return by_name(ml.layers, std::move(out));
+}
+
+void check_report(const std::string& report, const std::map<std::string, nnprune::mask>& want, std::size_t n_tensors) {
+    const auto r = read_json(report);
+    EXPECT(r["command"] == "prune", "report command");
+    EXPECT(r["tensors"].size() == n_tensors, "report lists " << r["tensors"].size() << " tensors");
+    std::size_t elems = 0, kept = 0;
+    for (const auto& t : r["tensors"]) {
+        const std::string n = t["name"];
+        const auto it = want.find(n);
+        EXPECT(t["pruned"] == (it != want.end()), n << ": report 'pruned'");
+        if (it == want.end()) continue;
+        EXPECT(t["kept"] == it->second.count() && t["elements"] == it->second.size(), n << ": report kept/elements");
+        EXPECT(std::abs(t["sparsity"].get<double>() - it->second.sparsity()) < 1e-12, n << ": report sparsity");
+        EXPECT(t.contains("shape") && t.contains("dtype"), n << ": report shape/dtype");
+        elems += it->second.size();
+        kept += it->second.count();
+    }
+    EXPECT(r["totals"]["elements"] == elems && r["totals"]["kept"] == kept, "report totals");
+    EXPECT(r["time_seconds"].get<double>() >= 0.0, "report time");
+}
+
+// ---------------------------------------------------------------------------------------------
+
+void case_usage() {
+    expect_fail(run(""), 1, "");
+    expect_fail(run("prune"), 1, "");
+    expect_ok(run("--help"));
+    expect_ok(run("prune --help"));
+    make_model("m.safetensors");
+    expect_fail(run("prune m.safetensors -o o.safetensors --method nope"), 1, "unknown method 'nope'");
+    expect_fail(run("prune m.safetensors -o o.safetensors --pattern 5:4"), 1, "N <= M");
+    expect_fail(run("prune m.safetensors -o o.safetensors --pattern row --scope global"), 1, "--scope global needs --pattern unstructured");
+    expect_fail(run("prune m.safetensors -o o.safetensors --sparsity 1.5"), 1, "--sparsity must be in [0, 1]");
+    expect_fail(run("prune m.safetensors -o o.safetensors --min-keep 0.2"), 1, "--min-keep needs --scope global");
+    expect_fail(run("prune m.safetensors -o o.safetensors --method wanda"), 1, "needs calibration statistics");
+    expect_fail(run("prune m.safetensors -o o.safetensors --include '('"), 1, "invalid regular expression");
+    expect_fail(run("prune m.safetensors -o o.safetensors --include nothing_matches"), 1, "no tensor selected");
+    EXPECT(!fs::exists(g_dir / "o.safetensors"), "output written despite a usage error");
+}
+
+void case_inspect() {
+    make_model("m.safetensors --quantize 8");
+    const auto r = run("inspect m.safetensors --json");
+    expect_ok(r);
+    const auto j = nlohmann::json::parse(r.out);
+    const nnprune::safetensors_file f(g_dir / "m.safetensors");
+    EXPECT(j["totals"]["tensors"] == f.size(), "inspect tensor count");
+    std::size_t zeros = 0, elems = 0;
+    for (const auto& t : j["tensors"]) {
+        const auto x = f.tensor(t["name"].get<std::string>());
+        std::size_t z = 0;
+        if (x.is_element())
+            nnprune::visit(x.ref(), [&](auto v) { nnprune::for_each_indexed(v, [&](std::size_t, auto e) { z += nnprune::to_float(e) == 0.0f; }); });
+        else
+            for (auto v : x.data<std::int64_t>()) z += v == 0;
+        EXPECT(t["zeros"] == z && t["elements"] == x.numel(), t["name"] << ": zeros " << t["zeros"] << " vs " << z);
+        zeros += z;
+        elems += x.numel();
+    }
+    EXPECT(j["totals"]["zeros"] == zeros && j["totals"]["elements"] == elems, "inspect totals");
+    const auto txt = run("inspect m.safetensors");
+    expect_ok(txt);
+    EXPECT(txt.out.find("model.layers.1.mlp.down_proj.weight") != std::string::npos && txt.out.find("total: ") != std::string::npos,
+           "inspect table");
+}
+
+void case_layer() {
+    make_model("m.safetensors --dtype bf16");
+    expect_ok(run("prune m.safetensors -o o.safetensors --sparsity 0.3 --masks k.safetensors --report r.json -q"));
+    const model_layers ml(g_dir / "m.safetensors");
+    const auto want = layer_masks(ml, nnprune::magnitude_scorer{}, nnprune::per_tensor{}, 0.3);
+    check_output(g_dir / "m.safetensors", g_dir / "o.safetensors", g_dir / "k.safetensors", want);
+    check_report("r.json", want, nnprune::safetensors_file(g_dir / "m.safetensors").size());
+    for (const auto& [n, m] : want) EXPECT(m.pruned() == nnprune::count_to_prune(m.size(), 0.3), n << ": not exactly k pruned");
+    // exact sparsity of the written tensors: continuous data has no zeros, so zeros == pruned
+    const auto j = nlohmann::json::parse(run("inspect o.safetensors --json").out);
+    for (const auto& t : j["tensors"]) {
+        const auto it = want.find(t["name"].get<std::string>());
+        if (it != want.end()) EXPECT(t["zeros"] == it->second.pruned(), t["name"] << ": output zeros " << t["zeros"]);
+    }
+    // f32 and random with a seed, --include/--exclude
+    make_model("m32.safetensors --dtype f32 --seed 5");
+    expect_ok(run("prune m32.safetensors -o o32.safetensors --method random --seed 9 --sparsity 0.6 --exclude lm_head "
+                  "--masks k32.safetensors -q --threads 2"));
+    model_layers m32(g_dir / "m32.safetensors");
+    std::erase_if(m32.layers, [](const nnprune::layer& l) { return l.name == "lm_head.weight"; });
+    check_output(g_dir / "m32.safetensors", g_dir / "o32.safetensors", g_dir / "k32.safetensors",
+                 layer_masks(m32, nnprune::random_scorer{9}, nnprune::per_tensor{}, 0.6));
+    expect_ok(run("prune m32.safetensors -o o33.safetensors --include 'mlp\\.' --masks k33.safetensors -q"));
+    EXPECT(nnprune::load_masks(g_dir / "k33.safetensors").size() == 6, "--include selects the 6 mlp weights");
+}
+
+void case_patterns() {
+    make_model("m.safetensors --dtype f16 --quantize 16");
+    const model_layers ml(g_dir / "m.safetensors");
+    const fs::path in = g_dir / "m.safetensors";
+    expect_ok(run("prune m.safetensors -o o1.safetensors --pattern row --sparsity 0.25 --masks k1.safetensors -q"));
+    check_output(in, g_dir / "o1.safetensors", g_dir / "k1.safetensors", layer_masks(ml, nnprune::magnitude_scorer{}, nnprune::per_row{}, 0.25));
+    expect_ok(run("prune m.safetensors -o o2.safetensors --pattern 2:4 --masks k2.safetensors -q"));
+    const auto nm = layer_masks(ml, nnprune::magnitude_scorer{}, nnprune::n_of_m{2, 4}, 0.0);
+    check_output(in, g_dir / "o2.safetensors", g_dir / "k2.safetensors", nm);
+    for (const auto& [n, m] : nm)
+        for (std::size_t g = 0; g < m.size(); g += 4)
+            EXPECT(m.test(g) + m.test(g + 1) + m.test(g + 2) + m.test(g + 3) == 2, n << ": group " << g << " does not keep 2 of 4");
+    expect_ok(run("prune m.safetensors -o o3.safetensors --pattern block:4x8 --sparsity 0.5 --masks k3.safetensors -q"));
+    check_output(in, g_dir / "o3.safetensors", g_dir / "k3.safetensors",
+                 layer_masks(ml, nnprune::magnitude_scorer{}, nnprune::blocks{4, 8}, 0.5));
+    expect_ok(run("prune m.safetensors -o o4.safetensors --pattern channel --sparsity 0.5 --masks k4.safetensors -q --rounding truncate"));
+    check_output(in, g_dir / "o4.safetensors", g_dir / "k4.safetensors",
+                 layer_masks(ml, nnprune::magnitude_scorer{}, nnprune::channels{0}, 0.5, nnprune::rounding::truncate));
+    make_model("odd.safetensors --hidden 18 --inter 30");
+    expect_fail(run("prune odd.safetensors -o x.safetensors --pattern 2:4"), 4, "not a multiple of M = 4");
+}
+
+void case_global() {
+    // quantized values: many ties, so the tie rule (lower tensor in name order, then lower index) is exercised
+    make_model("m.safetensors --quantize 20 --layers 3");
+    const model_layers ml(g_dir / "m.safetensors");
+    expect_ok(run("prune m.safetensors -o o.safetensors --scope global --sparsity 0.45 --masks k.safetensors --report r.json -q"));
+    const auto want = global_masks(ml, nnprune::magnitude_scorer{}, 0.45);
+    check_output(g_dir / "m.safetensors", g_dir / "o.safetensors", g_dir / "k.safetensors", want);
+    check_report("r.json", want, nnprune::safetensors_file(g_dir / "m.safetensors").size());
+    const auto r = read_json("r.json");
+    EXPECT(r["global"]["k"] == r["totals"]["elements"].get<std::size_t>() - r["totals"]["kept"].get<std::size_t>(), "global k");
+    // LAMP scores (continuous), sparsities 0 and 1
+    expect_ok(run("prune m.safetensors -o o2.safetensors --scope global --method lamp --sparsity 0.7 --masks k2.safetensors -q"));
+    check_output(g_dir / "m.safetensors", g_dir / "o2.safetensors", g_dir / "k2.safetensors", global_masks(ml, nnprune::lamp_scorer{}, 0.7));
+    for (const char* s : {"0", "1"}) {
+        expect_ok(run(std::string("prune m.safetensors -o o3.safetensors --scope global --masks k3.safetensors -q --sparsity ") + s));
+        check_output(g_dir / "m.safetensors", g_dir / "o3.safetensors", g_dir / "k3.safetensors",
+                     global_masks(ml, nnprune::magnitude_scorer{}, std::stod(s)));
+    }
+}
+
+void case_global_min_keep() {
+    make_model("m.safetensors --quantize 30 --layers 2");
+    const model_layers ml(g_dir / "m.safetensors");
+    for (const char* mk : {"0.5", "0.48", "0.3"}) {
+        expect_ok(run(std::string("prune m.safetensors -o o.safetensors --scope global --sparsity 0.5 --masks k.safetensors -q --min-keep ") + mk));
+        check_output(g_dir / "m.safetensors", g_dir / "o.safetensors", g_dir / "k.safetensors",
+                     global_masks(ml, nnprune::magnitude_scorer{}, 0.5, std::stod(mk)));
+    }
+    expect_fail(run("prune m.safetensors -o o.safetensors --scope global --sparsity 0.6 --min-keep 0.5"), 4, "--min-keep allows only");
+}
+
+void case_calib() {
+    make_model("m.safetensors --calib c.safetensors --dtype bf16");
+    const fs::path in = g_dir / "m.safetensors";
+    {
+        const model_layers ml(in, "", g_dir / "c.safetensors");
+        expect_ok(run("prune m.safetensors -o o.safetensors --method wanda --pattern row --rounding truncate --calib c.safetensors "
+                      "--masks k.safetensors -q"));
+        check_output(in, g_dir / "o.safetensors", g_dir / "k.safetensors",
+                     layer_masks(ml, nnprune::wanda_scorer{}, nnprune::per_row{}, 0.5, nnprune::rounding::truncate));
+    }
+    {
+        const model_layers ml(in, ".grad", g_dir / "c.safetensors");
+        expect_ok(run("prune m.safetensors -o o.safetensors --method taylor --calib c.safetensors --masks k.safetensors -q"));
+        check_output(in, g_dir / "o.safetensors", g_dir / "k.safetensors", layer_masks(ml, nnprune::taylor_scorer{}, nnprune::per_tensor{}, 0.5));
+    }
+    {
+        const model_layers ml(in, ".grad_l2", g_dir / "c.safetensors");
+        expect_ok(run("prune m.safetensors -o o.safetensors --method gblm --scope global --calib c.safetensors --masks k.safetensors -q"));
+        check_output(in, g_dir / "o.safetensors", g_dir / "k.safetensors", global_masks(ml, nnprune::gblm_scorer{}, 0.5));
+    }
+    // a statistic missing for one tensor: exit 2 naming it, nothing written
+    {
+        const nnprune::safetensors_file c(g_dir / "c.safetensors");
+        nnprune::safetensors_writer w;
+        for (const auto& n : c.names())
+            if (n != "model.layers.1.mlp.up_proj.weight.act_norm") w.add_raw(n, c.tensor(n).dtype(), c.tensor(n).shape(), c.tensor(n).bytes());
+        w.write(g_dir / "c2.safetensors");
+    }
+    fs::remove(g_dir / "o.safetensors");
+    expect_fail(run("prune m.safetensors -o o.safetensors --method wanda --calib c2.safetensors"), 2,
+                "no statistic 'model.layers.1.mlp.up_proj.weight.act_norm' for tensor 'model.layers.1.mlp.up_proj.weight'");
+    EXPECT(!fs::exists(g_dir / "o.safetensors"), "output written despite a missing statistic");
+}
+
+void case_allocation() {
+    make_model("m.safetensors --calib c.safetensors --layers 4");
+    const fs::path in = g_dir / "m.safetensors";
+    const model_layers ml(in, "", g_dir / "c.safetensors");
+    // OWL: blocks are model.layers.N.; every other tensor is its own block
+    std::vector<std::size_t> block_of;
+    std::map<std::string, std::size_t> ids;
+    for (const auto& l : ml.layers) {
+        const auto p = l.name.find(".layers.");
+        const std::string key = p == std::string::npos ? l.name : l.name.substr(0, l.name.find('.', p + 8) + 1);
+        block_of.push_back(ids.emplace(key, ids.size()).first->second);
+    }
+    expect_ok(run("prune m.safetensors -o o.safetensors --method wanda --calib c.safetensors --allocation owl --owl-m 1.5 --sparsity 0.6 "
+                  "--masks k.safetensors --report r.json -q"));
+    {
+        const auto res = nnprune::prune(ml.layers, nnprune::wanda_scorer{}, nnprune::per_tensor{}, nnprune::owl{0.6, 1.5, 0.08, block_of});
+        check_output(in, g_dir / "o.safetensors", g_dir / "k.safetensors", by_name(ml.layers, res.masks));
+        const auto r = read_json("r.json");
+        for (const auto& t : r["tensors"])
+            if (t["pruned"] == true) {
+                const auto it = std::find_if(res.layers.begin(), res.layers.end(), [&](const auto& x) { return x.name == t["name"]; });
+                EXPECT(std::abs(t["target"].get<double>() - it->target) < 1e-12, t["name"] << ": owl target");
+            }
+    }
+    expect_ok(run("prune m.safetensors -o o.safetensors --allocation lamp --sparsity 0.6 --masks k.safetensors -q"));
+    const model_layers plain(in);
+    const auto res = nnprune::prune(plain.layers, nnprune::magnitude_scorer{}, nnprune::per_tensor{}, nnprune::lamp_global{0.6});
+    check_output(in, g_dir / "o.safetensors", g_dir / "k.safetensors", by_name(plain.layers, res.masks));
+}
+
+void case_sharded() {
+    make_model("shards --shards 3 --layers 3 --quantize 10");
+    make_model("single.safetensors --layers 3 --quantize 10");
+    for (const char* scope : {"layer", "global"}) {
+        expect_ok(run(std::string("prune shards -o out --masks k1.safetensors -q --scope ") + scope));
+        expect_ok(run(std::string("prune single.safetensors -o one.safetensors --masks k2.safetensors -q --scope ") + scope));
+        EXPECT(nnprune::load_masks(g_dir / "k1.safetensors") == nnprune::load_masks(g_dir / "k2.safetensors"),
+               scope << ": sharded and single-file masks differ");
+        EXPECT(slurp(g_dir / "shards/model.safetensors.index.json") == slurp(g_dir / "out/model.safetensors.index.json"), "index copied");
+        const model_layers ml(g_dir / "shards/model.safetensors.index.json");
+        check_output(g_dir / "shards/model.safetensors.index.json", g_dir / "out/model.safetensors.index.json", g_dir / "k1.safetensors",
+                     std::string(scope) == "global" ? global_masks(ml, nnprune::magnitude_scorer{}, 0.5)
+                                                    : layer_masks(ml, nnprune::magnitude_scorer{}, nnprune::per_tensor{}, 0.5));
+        for (int s = 1; s <= 3; ++s) {
+            const std::string f = "/model-0000" + std::to_string(s) + "-of-00003.safetensors";
+            EXPECT(fs::exists(g_dir / ("out" + f)), f << " missing");
+        }
+    }
+    expect_ok(run("inspect out --json"));
+}
+
+void case_tokens() {
+    std::vector<float> feat(40 * 8), attn(2 * 5 * 12);
+    nnprune::splitmix64 g(3);
+    for (auto& x : feat) x = g.uniform() - 0.5f;
+    for (auto& x : attn) x = g.uniform();
+    {
+        nnprune::safetensors_writer w;
+        w.add("features", nnprune::matrix_view<const float>(feat.data(), 40, 8));
+        w.add("attn", nnprune::tensor_view<const float, 3>(attn.data(), 2, 5, 12));
+        w.write(g_dir / "t.safetensors");
+    }
+    const auto join = [](const std::vector<std::size_t>& v) {
+        std::string s;
+        for (std::size_t i = 0; i < v.size(); ++i) s += (i ? " " : "") + std::to_string(v[i]);
+        return s + "\n";
+    };
+    const auto dp = nnprune::divprune(nnprune::matrix_view<const float>(feat.data(), 40, 8), nnprune::keep_count{7});
+    auto r = run("tokens divprune t.safetensors --tensor features --keep 7");
+    expect_ok(r);
+    EXPECT(r.out == join(dp), "divprune: " << r.out);
+    const auto dp2 = nnprune::divprune(nnprune::matrix_view<const float>(feat.data(), 40, 8), 0.25);
+    expect_ok(run("tokens divprune t.safetensors --tensor features --ratio 0.25 -o kept.json"));
+    EXPECT(read_json("kept.json")["kept"].get<std::vector<std::size_t>>() == dp2, "divprune json");
+    const auto fv = nnprune::fastv(nnprune::tensor_view<const float, 3>(attn.data(), 2, 5, 12), nnprune::image_range{3, 8}, 0.5);
+    r = run("tokens fastv t.safetensors --tensor attn --start 3 --len 8 --ratio 0.5");
+    expect_ok(r);
+    EXPECT(r.out == join(fv), "fastv: " << r.out);
+    expect_ok(run("tokens fastv t.safetensors --tensor attn --start 3 --len 8 --ratio 0.5 -o kept.safetensors"));
+    const nnprune::safetensors_file kf(g_dir / "kept.safetensors");
+    const auto kv = kf.tensor("kept").data<std::int64_t>();
+    EXPECT(std::vector<std::size_t>(kv.begin(), kv.end()) == fv, "fastv safetensors output");
+    expect_fail(run("tokens divprune t.safetensors --tensor features"), 1, "exactly one of --keep K or --ratio R");
+    expect_fail(run("tokens divprune t.safetensors --tensor attn --keep 2"), 2, "expected floating [N, d] features");
+    expect_fail(run("tokens divprune t.safetensors --tensor features --keep 41"), 4, "exceeds N = 40");
+    expect_fail(run("tokens fastv t.safetensors --tensor attn --start 10 --len 8 --keep 2"), 4, "outside the 12 keys");
+}
+
+void case_errors() {
+    expect_fail(run("inspect missing.safetensors"), 3, "missing.safetensors");
+    expect_fail(run("prune missing.safetensors -o o.safetensors"), 3, "cannot open");
+    {
+        std::ofstream f(g_dir / "bad.safetensors", std::ios::binary);
+        f << "garbage that is not a safetensors file";
+    }
+    expect_fail(run("prune bad.safetensors -o o.safetensors"), 2, "header length");
+    make_model("m.safetensors");
+    expect_fail(run("prune m.safetensors -o no/such/dir/o.safetensors"), 3, "cannot create a temporary file");
+    // a NaN weight: value_error naming the tensor, exit 4, no output
+    {
+        std::vector<float> w(16 * 8, 0.25f);
+        w[37] = std::numeric_limits<float>::quiet_NaN();
+        nnprune::safetensors_writer wr;
+        wr.add("x.weight", nnprune::matrix_view<const float>(w.data(), 16, 8));
+        wr.write(g_dir / "nan.safetensors");
+    }
+    for (const char* scope : {"layer", "global"}) {
+        expect_fail(run(std::string("prune nan.safetensors -o o.safetensors --scope ") + scope), 4, "x.weight");
+        EXPECT(!fs::exists(g_dir / "o.safetensors"), "output left behind after an error");
+    }
+    for (const auto& e : fs::directory_iterator(g_dir))
+        EXPECT(e.path().filename().string().find(".tmp.") == std::string::npos, "temporary file left: " << e.path());
+}
+
+/// The bench/cli_rss.sh flow on a small model (no RSS measurement): generate, prune globally, check.
+void case_stream() {
+    make_model("m.safetensors --layers 2 --hidden 192 --inter 512 --vocab 1000 --dtype bf16");
+    expect_ok(run("prune m.safetensors -o o.safetensors --scope global --sparsity 0.5 --report r.json -q"));
+    const auto r = read_json("r.json");
+    const std::size_t n = r["totals"]["elements"];
+    EXPECT(r["totals"]["kept"] == n - nnprune::count_to_prune(n, 0.5), "global totals");
+    const auto j = nlohmann::json::parse(run("inspect o.safetensors --json").out);
+    std::size_t zeros_sel = 0;
+    for (const auto& t : j["tensors"])
+        for (const auto& rt : r["tensors"])
+            if (rt["name"] == t["name"] && rt["pruned"] == true) zeros_sel += t["zeros"].get<std::size_t>();
+    EXPECT(zeros_sel == nnprune::count_to_prune(n, 0.5), "output zeros " << zeros_sel);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc != 4) {
+        std::cerr << "usage: nnprune_cli_test NNPRUNE CASE WORKDIR\n";
+        return 2;
+    }
+    g_exe = fs::absolute(argv[1]).string();
+    const std::string c = argv[2];
+    g_dir = argv[3];
+    fs::remove_all(g_dir);
+    fs::create_directories(g_dir);
+    const std::map<std::string, std::function<void()>> cases{
+        {"usage", case_usage},   {"inspect", case_inspect}, {"layer", case_layer},   {"patterns", case_patterns},
+        {"global", case_global}, {"global_min_keep", case_global_min_keep},           {"calib", case_calib},
+        {"allocation", case_allocation}, {"sharded", case_sharded}, {"tokens", case_tokens}, {"errors", case_errors},
+        {"stream", case_stream}};
+    const auto it = cases.find(c);
+    if (it == cases.end()) {
+        std::cerr << "unknown case " << c << '\n';
+        return 2;
+    }
+    try {
+        it->second();
+    } catch (const std::exception& e) {
+        std::cerr << "exception: " << e.what() << '\n';
+        return 1;
+    }
+    if (g_failures == 0) fs::remove_all(g_dir);
+    std::cerr << (g_failures ? "FAILED: " : "passed: ") << c << " (" << g_failures << " failures)\n";
+    return g_failures ? 1 : 0;
+}

@@ -1,0 +1,35 @@
+#ifndef NNPRUNE_EXAMPLES_CLI_PRUNE_COMMAND_HPP
+#define NNPRUNE_EXAMPLES_CLI_PRUNE_COMMAND_HPP
+
+/// @file prune_command.hpp
+/// `nnprune prune`: the options and the entry point.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace nnprune_cli {
+
+struct prune_args {
+    std::string model, out;
+    std::string method = "magnitude";
+    std::string pattern = "unstructured";
+    std::string scope = "layer";
+    std::string allocation = "uniform";
+    std::string rounding = "half-even";
+    double sparsity = 0.5;
+    double min_keep = 0.0;
+    double owl_m = 5.0, owl_lambda = 0.08;
+    std::vector<std::string> include, exclude;
+    std::string calib, masks, report;
+    unsigned threads = 1;
+    std::uint64_t seed = 0;
+    bool quiet = false;
+};
+
+/// Runs the command; throws on errors (main maps them to exit codes).
+void run_prune(const prune_args& a);
+
+}  // namespace nnprune_cli
+
+#endif  // NNPRUNE_EXAMPLES_CLI_PRUNE_COMMAND_HPP
