@@ -222,17 +222,22 @@ kth_found<K> kth_resident(const T* src, std::size_t n, std::size_t j, nan_policy
         }
         const unsigned shift = shift_for();
         const auto used = static_cast<std::size_t>(static_cast<K>(hi - lo) >> shift) + 1;
-        for (auto& hh : h) std::fill(hh, hh + used, 0u);
         auto bin = [&](K key) { return static_cast<std::size_t>(static_cast<K>(key - lo) >> shift); };
         std::size_t i = 0;
-        for (; i + 4 <= m; i += 4) {
-            ++h[0][bin(cur[i])];
-            ++h[1][bin(cur[i + 1])];
-            ++h[2][bin(cur[i + 2])];
-            ++h[3][bin(cur[i + 3])];
+        if (m >= 8 * used) {  // many keys per bin: four interleaved histograms break the increment chains
+            for (auto& hh : h) std::fill(hh, hh + used, 0u);
+            for (; i + 4 <= m; i += 4) {
+                ++h[0][bin(cur[i])];
+                ++h[1][bin(cur[i + 1])];
+                ++h[2][bin(cur[i + 2])];
+                ++h[3][bin(cur[i + 3])];
+            }
+            for (; i < m; ++i) ++h[0][bin(cur[i])];
+            for (std::size_t q = 0; q < used; ++q) h[0][q] += h[1][q] + h[2][q] + h[3][q];
+        } else {
+            std::fill(h[0], h[0] + used, 0u);
+            for (; i < m; ++i) ++h[0][bin(cur[i])];
         }
-        for (; i < m; ++i) ++h[0][bin(cur[i])];
-        for (std::size_t q = 0; q < used; ++q) h[0][q] += h[1][q] + h[2][q] + h[3][q];
         std::size_t acc = 0;
         const std::size_t b = find_bin(h[0], used, j - 1, 0, acc);
         const std::size_t count = h[0][b];
