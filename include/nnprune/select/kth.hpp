@@ -232,14 +232,15 @@ kth_found<K> find_kth(const std::vector<std::vector<run>>& parts, std::size_t n_
             const auto li = static_cast<std::ptrdiff_t>(std::floor(q - 1 - sd));
             const auto hi_i = static_cast<std::ptrdiff_t>(std::ceil(q - 1 + sd));
             K lo = 0, hi = kmax;
-            if (li >= 0) {
-                std::nth_element(buf.sample, buf.sample + li, buf.sample + got);
-                lo = buf.sample[li];
-            }
-            if (hi_i < static_cast<std::ptrdiff_t>(got)) {
-                std::nth_element(buf.sample, buf.sample + hi_i, buf.sample + got);
-                hi = buf.sample[hi_i];
-            }
+            // the two pivots: order statistics of the sample by radix select (it reads the sample only)
+            const std::size_t sw = (got + 16) * sizeof(K) / 8 + 1;
+            K* s0 = reinterpret_cast<K*>(ws.scratch(4, sw));
+            K* s1 = reinterpret_cast<K*>(ws.scratch(5, sw));
+            std::size_t e_unused = 0, n_unused = 0;
+            if (li >= 0)
+                lo = kth_resident<K>(buf.sample, got, static_cast<std::size_t>(li) + 1, np, s0, s1, e_unused, n_unused).key;
+            if (hi_i < static_cast<std::ptrdiff_t>(got))
+                hi = kth_resident<K>(buf.sample, got, static_cast<std::size_t>(hi_i) + 1, np, s0, s1, e_unused, n_unused).key;
             const auto t = pass(lo, hi);
             if (t.below < k && k <= t.below + t.inside) {
                 if (fits(t)) return finish(t);
