@@ -6,7 +6,7 @@
 ///  1. sample keys at evenly spaced positions and pick two pivots bracketing the k-th;
 ///  2. one pass (simd::bracket, split over threads) counts the keys below the low pivot and
 ///     copies those between the pivots into a reused candidate buffer;
-///  3. select exactly among the candidates (the same trick again, then nth_element).
+///  3. select exactly among the candidates (kth_resident: radix select, resident.hpp).
 /// When the sample misleads, the bracket is corrected from the exact counts; when candidates
 /// do not fit, 256-bin histogram passes narrow the key range until they do. The result is the
 /// k-th key and the number of competing keys strictly below it: with the tie rule (equal keys
@@ -29,6 +29,7 @@
 #include "../simd/bracket.hpp"
 #include "keys.hpp"
 #include "options.hpp"
+#include "resident.hpp"
 #include "runs.hpp"
 
 namespace nnprune::detail {
@@ -46,11 +47,6 @@ inline engine_tuning& tuning() noexcept {
     return t;
 }
 
-template <class K>
-struct kth_found {
-    K key{};                ///< the k-th smallest competing key
-    std::size_t below = 0;  ///< competing keys strictly below it
-};
 
 /// Who is selecting, for error messages.
 struct error_context {
@@ -124,138 +120,6 @@ void histogram_runs(const std::vector<run>& runs, K lo, K hi, unsigned shift, na
                 else if (key <= hi) ++bins[static_cast<std::size_t>((key - lo) >> shift)];
             }
         });
-}
-
-/// The bin of a histogram holding (0-based) rank r, starting at bin b with acc counted before it
-/// (blocks of 16 bins are skipped by their sums); acc becomes the count before the returned bin.
-[[nodiscard]] inline std::size_t find_bin(const std::uint32_t* h, std::size_t used, std::size_t r, std::size_t b,
-                                          std::size_t& acc) noexcept {
-    while (b + 16 <= used) {
-        std::uint32_t sum = 0;
-        for (std::size_t i = 0; i < 16; ++i) sum += h[b + i];
-        if (acc + sum > r) break;
-        acc += sum;
-        b += 16;
-    }
-    for (; b < used; ++b) {
-        if (acc + h[b] > r) return b;
-        acc += h[b];
-    }
-    return used - 1;
-}
-
-/**
- * @brief The j-th smallest (1 <= j <= n) key of a contiguous array that fits in cache (scores of
- * type T, or keys known to lie in [lo, hi]): radix select. Each level histograms 11 bits of the
- * candidates' offsets from lo (two interleaved histograms), keeps the bin holding rank j, and
- * copies its keys (simd::bracket, no per-element branches) between buf0 and buf1 (n + 16 keys
- * each; src may be buf1); the last level gives the key itself. Also returns the keys equal to the
- * result (eq) and the NaN scores (nans; nothing else is meaningful then under reject).
- */
-template <class K, class T>
-kth_found<K> kth_resident(const T* src, std::size_t n, std::size_t j, nan_policy np, K* buf0, K* buf1, std::size_t& eq,
-                          std::size_t& nans, K lo = 0, K hi = std::numeric_limits<K>::max()) {
-    constexpr unsigned radix = 11, bins = 1u << radix;
-    const K* cur;
-    if constexpr (std::is_same_v<T, K>) {
-        nans = 0;
-        cur = src;
-    } else {
-        K kmin, kmax;
-        nans = simd::to_keys<K>(src, n, np, buf0, kmin, kmax);
-        cur = buf0;
-        if (n) {
-            lo = kmin;
-            hi = kmax;
-        }
-    }
-    K* out = cur == buf0 ? buf1 : buf0;
-    std::size_t m = n, below = 0;
-    std::uint32_t h[4][bins];
-    auto shift_for = [&] {
-        const auto w = static_cast<unsigned>(std::bit_width(static_cast<K>(hi - lo)));
-        return w > radix ? w - radix : 0u;
-    };
-    auto take = [&](K nlo, K nhi) {  // keep the keys in [nlo, nhi]; false when rank j is not among them
-        simd::bracket_counts c;
-        std::size_t pos = 0;
-        simd::bracket<K>(cur, m, 1, nullptr, 0, 1, nlo, nhi, np, out, pos, m, c);
-        if (!(c.below < j && j <= c.below + c.inside)) return false;
-        below += c.below;
-        j -= c.below;
-        m = c.inside;
-        cur = out;
-        out = out == buf0 ? buf1 : buf0;
-        lo = nlo;
-        hi = nhi;
-        return true;
-    };
-    if (m >= 4096) {
-        // histogram a sample of 1024 keys and bracket the bins around rank j +- 3 sampling sd
-        constexpr std::size_t S = 1024;
-        const unsigned shift = shift_for();
-        const auto used = static_cast<std::size_t>(static_cast<K>(hi - lo) >> shift) + 1;
-        std::fill(h[0], h[0] + used, 0u);
-        const std::size_t stride = m / S;
-        for (std::size_t i = 0; i < S; ++i) ++h[0][static_cast<std::size_t>(static_cast<K>(cur[i * stride + stride / 2] - lo) >> shift)];
-        const double pr = static_cast<double>(j) / static_cast<double>(m);
-        const double d = 3.0 * std::sqrt(S * std::clamp(pr, 0.01, 0.99) * (1 - std::clamp(pr, 0.01, 0.99))) + 2.0;
-        const auto rlo = static_cast<std::ptrdiff_t>(std::floor(pr * S - d)), rhi = static_cast<std::ptrdiff_t>(std::ceil(pr * S + d));
-        if (rlo > 0 || rhi < static_cast<std::ptrdiff_t>(S) - 1) {
-            std::size_t acc = 0;
-            const std::size_t bl = rlo <= 0 ? 0 : find_bin(h[0], used, static_cast<std::size_t>(rlo), 0, acc);
-            const std::size_t bh = rhi >= static_cast<std::ptrdiff_t>(S) - 1 ? used - 1 : find_bin(h[0], used, static_cast<std::size_t>(rhi), bl, acc);
-            const K nlo = static_cast<K>(lo + (static_cast<K>(bl) << shift));
-            const K nhi = bh + 1 >= used ? hi : static_cast<K>(lo + (static_cast<K>(bh + 1) << shift) - 1);
-            (void)take(nlo, nhi);  // a miss (rare) leaves everything as it was
-        }
-    }
-    for (;;) {
-        if (m <= 48) {  // few left: sort them
-            K* a = out;
-            std::copy(cur, cur + m, a);
-            std::sort(a, a + m);
-            const K key = a[j - 1];
-            const auto first = static_cast<std::size_t>(std::lower_bound(a, a + m, key) - a);
-            eq = static_cast<std::size_t>(std::upper_bound(a, a + m, key) - a) - first;
-            return {key, below + first};
-        }
-        const unsigned shift = shift_for();
-        const auto used = static_cast<std::size_t>(static_cast<K>(hi - lo) >> shift) + 1;
-        for (auto& hh : h) std::fill(hh, hh + used, 0u);
-        auto bin = [&](K key) { return static_cast<std::size_t>(static_cast<K>(key - lo) >> shift); };
-        std::size_t i = 0;
-        for (; i + 4 <= m; i += 4) {
-            ++h[0][bin(cur[i])];
-            ++h[1][bin(cur[i + 1])];
-            ++h[2][bin(cur[i + 2])];
-            ++h[3][bin(cur[i + 3])];
-        }
-        for (; i < m; ++i) ++h[0][bin(cur[i])];
-        for (std::size_t q = 0; q < used; ++q) h[0][q] += h[1][q] + h[2][q] + h[3][q];
-        std::size_t acc = 0;
-        const std::size_t b = find_bin(h[0], used, j - 1, 0, acc);
-        const std::size_t count = h[0][b];
-        below += acc;
-        j -= acc;
-        lo = static_cast<K>(lo + (static_cast<K>(b) << shift));
-        if (shift == 0) {
-            eq = count;
-            return {lo, below};
-        }
-        const K nhi = static_cast<K>(lo + ((K{1} << shift) - 1));
-        if (count < m) {
-            const K nlo = lo;
-            lo = static_cast<K>(lo - (static_cast<K>(b) << shift));  // take() recounts from the old range
-            j += acc;
-            below -= acc;
-            const bool ok = take(nlo, nhi);
-            NNPRUNE_ASSERT(ok && m == count);
-            (void)ok;
-        } else {
-            hi = nhi;
-        }
-    }
 }
 
 /// Scratch for one selection: per part a candidate region, plus shared sample/merge buffers.
@@ -368,14 +232,15 @@ kth_found<K> find_kth(const std::vector<std::vector<run>>& parts, std::size_t n_
             const auto li = static_cast<std::ptrdiff_t>(std::floor(q - 1 - sd));
             const auto hi_i = static_cast<std::ptrdiff_t>(std::ceil(q - 1 + sd));
             K lo = 0, hi = kmax;
-            if (li >= 0) {
-                std::nth_element(buf.sample, buf.sample + li, buf.sample + got);
-                lo = buf.sample[li];
-            }
-            if (hi_i < static_cast<std::ptrdiff_t>(got)) {
-                std::nth_element(buf.sample, buf.sample + hi_i, buf.sample + got);
-                hi = buf.sample[hi_i];
-            }
+            // the two pivots: order statistics of the sample by radix select (it reads the sample only)
+            const std::size_t sw = (got + 16) * sizeof(K) / 8 + 1;
+            K* s0 = reinterpret_cast<K*>(ws.scratch(4, sw));
+            K* s1 = reinterpret_cast<K*>(ws.scratch(5, sw));
+            std::size_t e_unused = 0, n_unused = 0;
+            if (li >= 0)
+                lo = kth_resident<K>(buf.sample, got, static_cast<std::size_t>(li) + 1, np, s0, s1, e_unused, n_unused).key;
+            if (hi_i < static_cast<std::ptrdiff_t>(got))
+                hi = kth_resident<K>(buf.sample, got, static_cast<std::size_t>(hi_i) + 1, np, s0, s1, e_unused, n_unused).key;
             const auto t = pass(lo, hi);
             if (t.below < k && k <= t.below + t.inside) {
                 if (fits(t)) return finish(t);

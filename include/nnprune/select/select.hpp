@@ -7,6 +7,7 @@
 /// for every group kind and thread count. This header gathers the selection headers:
 ///  - options.hpp     amount, exactly, select_options, select_workspace, selection
 ///  - kth.hpp         the streaming exact k-th engine and kth_smallest()
+///  - resident.hpp    radix select of cache-resident arrays (rows, column tiles, candidates)
 ///  - per_tensor.hpp  select_mask(..., per_tensor{}, ...)
 ///  - per_row.hpp     select_mask(..., per_row{} / per_column{}, ...)
 ///  - n_of_m.hpp      select_mask(..., keep_n_of_m<N, M>{} / n_of_m{...}, ...)
@@ -23,6 +24,7 @@
 #include "options.hpp"
 #include "per_row.hpp"
 #include "per_tensor.hpp"
+#include "resident.hpp"
 #include "policy.hpp"
 #include "structured.hpp"
 
