@@ -13,6 +13,10 @@
 
 #include <unistd.h>
 
+// Every io header before the test files' `using io_test::bytes;` (unity builds put several test
+// files in one translation unit; a later io header would see that name at global scope).
+#include <nnprune/io.hpp>
+
 namespace io_test {
 
 /// A fresh directory under the system temp dir, removed with everything in it at scope exit.
