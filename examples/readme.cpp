@@ -13,7 +13,7 @@ int main() {
     Eigen::MatrixXf w = Eigen::MatrixXf::Random(512, 1024);   // a Linear's weights [out, in]
     Eigen::MatrixXf x = Eigen::MatrixXf::Random(128, 1024);   // calibration activations [tokens, in]
 
-    nnprune::wanda_accumulator acc(1024);                      // Wanda's scaler_row: mean of x_j^2
+    nnprune::wanda_accumulator acc(1024);                      // Wanda's scaler_row: sum x_j^2 / sequences
     acc.add(nnprune::as_ref(x));                               // one call per calibration sequence
     std::vector<nnprune::layer> layers{{"mlp.down_proj", nnprune::as_view(w), acc.stat(), {}}};
 
