@@ -5,8 +5,14 @@
 //
 // Full run: prints the accuracy tables (one-shot, then after a short fine-tune with the masks
 // fixed) and writes an SVG plot (default demo_accuracy.svg in the working directory).
-// --quick (ctest): checks the calibration statistics and gradients, the dense accuracy and the
-// masks of every method at 50% sparsity; exits non-zero on any failure.
+// --quick (ctest): checks nnprune's calibration accumulators against direct computations (mean of
+// x^2, finite-difference gradients, per-sample gradient norms), the dense accuracy and the masks
+// nnprune::prune() returns for every method at 50% sparsity; exits non-zero on any failure.
+//
+// All the pruning goes through nnprune's public API: the statistics come from its accumulators
+// (wanda_accumulator, gradient_accumulator, gblm_gradient_accumulator), the scores from its
+// scorers and the masks from nnprune::prune() over a std::vector<nnprune::layer> that refers to
+// the MLP's Eigen weights.
 
 #include <nnprune/nnprune.hpp>
 
@@ -19,13 +25,16 @@
 #include <exception>
 #include <map>
 #include <numeric>
+#include <optional>
+#include <span>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "dataset.hpp"
 #include "mlp.hpp"
-#include "scores.hpp"
+#include "methods.hpp"
 #include "svg_plot.hpp"
 
 #ifndef NNPRUNE_DEMO_DATA
@@ -42,7 +51,8 @@ constexpr std::array<double, 6> sparsities{0.5, 0.6, 0.7, 0.8, 0.9, 0.95};
 // (64->10, 640 weights, 4%) stays dense, as Wanda/SparseGPT leave lm_head dense: it is tiny
 // and every one of its weights feeds a class logit directly.
 constexpr std::array<std::size_t, 2> pruned_layers{0, 1};
-constexpr std::uint64_t random_seed = 1234;
+constexpr std::array<const char*, 3> layer_names{"fc1", "fc2", "fc3"};
+constexpr std::uint64_t random_seed = 1234;  // random_scorer mixes it with the layer name
 
 enum class structure { unstructured, per_row, two_four };
 
@@ -58,37 +68,77 @@ nnprune::matrix_view<const float> view_of(const matrix& m) {
     return {m.data(), static_cast<std::size_t>(m.rows()), static_cast<std::size_t>(m.cols())};
 }
 
-/// Prunes a copy of `dense` (no fine-tuning) and returns it with the masks it used.
-demo::mlp prune(const demo::mlp& dense, const std::vector<demo::layer_stats>& stats, method m, structure st, double s,
+/// nnprune's calibration statistics of one Linear, from one pass of the dense model.
+struct layer_calibration {
+    nnprune::wanda_accumulator scaler_row;       ///< Wanda's scaler_row: one image = one sequence of one token
+    nnprune::gradient_accumulator grad;          ///< Taylor: the gradient of the mean training loss
+    nnprune::gblm_gradient_accumulator grad_l2;  ///< GBLM: sqrt(sum_i (100 g_i)^2) over per-sample gradients g_i
+};
+
+/// Feeds the library's accumulators, batch by batch, from the model's calibration pass over d.
+std::vector<layer_calibration> calibrate(const demo::mlp& net, const demo::dataset& d, std::size_t batch) {
+    std::vector<layer_calibration> c;
+    for (const auto& L : net.layers()) {
+        const auto rows = static_cast<std::size_t>(L.w.rows()), cols = static_cast<std::size_t>(L.w.cols());
+        const nnprune::shape s{rows, cols};
+        c.push_back({nnprune::wanda_accumulator(cols), nnprune::gradient_accumulator(s),
+                     nnprune::gblm_gradient_accumulator(s, 100.0f)});
+    }
+    const float inv_n = 1.0f / static_cast<float>(d.size());
+    matrix g;
+    net.calibrate(d, batch, [&](std::size_t l, const matrix& x, const matrix& dz) {
+        // [n, 1, in]: n sequences of one token each, so scaler_row is the mean of x_j^2 over images
+        c[l].scaler_row.add(nnprune::tensor_view<const float, 3>(x.data(), static_cast<std::size_t>(x.rows()), 1,
+                                                                 static_cast<std::size_t>(x.cols())));
+        g = (dz.transpose() * x) * inv_n;  // this batch's share of the gradient of the mean loss
+        c[l].grad.add(view_of(std::as_const(g)));
+        for (Eigen::Index i = 0; i < x.rows(); ++i) {  // GBLM: one gradient per sample
+            g = dz.row(i).transpose() * x.row(i);
+            c[l].grad_l2.add(view_of(std::as_const(g)));
+        }
+    });
+    return c;
+}
+
+/// Prunes a copy of `dense` with nnprune::prune() (no fine-tuning) and returns it with its masks.
+demo::mlp prune(const demo::mlp& dense, std::vector<layer_calibration>& calib, method m, structure st, double s,
                 std::vector<nnprune::mask>& masks) {
     demo::mlp net = dense;
-    std::vector<matrix> scores;
-    masks.clear();
+    std::vector<nnprune::layer> layers;
     for (std::size_t l : pruned_layers) {
-        const matrix& w = net.layers()[l].w;
-        scores.push_back(demo::score(m, w, stats[l], random_seed + l));
-        masks.emplace_back(nnprune::shape{static_cast<std::size_t>(w.rows()), static_cast<std::size_t>(w.cols())});
+        nnprune::layer L{layer_names[l], view_of(net.layers()[l].w), std::nullopt, std::nullopt};
+        if (m == method::wanda || m == method::gblm) L.input_stat = calib[l].scaler_row.stat();
+        if (m == method::taylor) L.gradient = calib[l].grad.gradient();
+        if (m == method::gblm) L.gradient = calib[l].grad_l2.gradient();
+        layers.push_back(std::move(L));
     }
-    if (st == structure::unstructured && m == method::lamp) {
-        // LAMP's point: one global selection over all pruned layers on the normalised scores
-        std::vector<nnprune::tensor_ref> refs;
-        std::vector<nnprune::mask_view> outs;
-        for (std::size_t i = 0; i < scores.size(); ++i) {
-            refs.emplace_back(view_of(std::as_const(scores[i])));
-            outs.push_back(masks[i].view());
+    nnprune::prune_options o;
+    o.apply = true;  // zero the pruned weights of `net`
+    // Wanda and GBLM count k = int(n * s) as their references do; the others round half to even
+    // (torch.nn.utils.prune, LAMP)
+    o.round = m == method::wanda || m == method::gblm ? nnprune::rounding::truncate : nnprune::rounding::half_even;
+    auto with = [&](const auto& scorer) -> nnprune::prune_result {
+        switch (st) {
+            case structure::unstructured:
+                // LAMP's point: one global selection over all pruned layers
+                if (m == method::lamp)
+                    return nnprune::prune(layers, scorer, nnprune::per_tensor{}, nnprune::lamp_global{s}, o);
+                return nnprune::prune(layers, scorer, nnprune::per_tensor{}, s, o);
+            case structure::per_row: return nnprune::prune(layers, scorer, nnprune::per_row{}, s, o);
+            case structure::two_four: return nnprune::prune(layers, scorer, nnprune::keep_n_of_m<2, 4>{}, o);
         }
-        nnprune::select_global(refs, s, outs);
-    } else {
-        for (std::size_t i = 0; i < scores.size(); ++i) {
-            const nnprune::tensor_ref ref = view_of(std::as_const(scores[i]));
-            switch (st) {
-                case structure::unstructured: nnprune::select_mask(ref, nnprune::per_tensor{}, s, masks[i]); break;
-                case structure::per_row: nnprune::select_mask(ref, nnprune::per_row{}, s, masks[i]); break;
-                case structure::two_four: nnprune::select_mask(ref, nnprune::keep_n_of_m<2, 4>{}, masks[i]); break;
-            }
-        }
+        throw std::logic_error("prune: unknown structure");
+    };
+    nnprune::prune_result r;
+    switch (m) {
+        case method::magnitude: r = with(nnprune::magnitude); break;
+        case method::wanda: r = with(nnprune::wanda); break;
+        case method::lamp: r = with(nnprune::lamp); break;
+        case method::taylor: r = with(nnprune::taylor); break;
+        case method::gblm: r = with(nnprune::gblm); break;
+        case method::random: r = with(nnprune::random_scorer{random_seed}); break;
     }
-    for (std::size_t i = 0; i < pruned_layers.size(); ++i) nnprune::apply(view_of(net.layers()[pruned_layers[i]].w), masks[i]);
+    masks = std::move(r.masks);
     return net;
 }
 
@@ -131,27 +181,43 @@ bool close(double a, double b, double abs_tol, double rel_tol) {
     return std::abs(a - b) <= abs_tol + rel_tol * std::max(std::abs(a), std::abs(b));
 }
 
-/// --quick: the calibration statistics of an untrained net against slow obvious computations:
-/// scaler_row against the mean of x^2, the batched statistics against one-image batches, and the
-/// Taylor gradient against central finite differences of the mean loss. Returns the failures.
+/// --quick: nnprune's accumulators, fed from an untrained net, against slow obvious computations:
+/// scaler_row against the mean of x^2 over the images, the summed gradient against central finite
+/// differences of the mean loss, GBLM's l2 against sqrt(sum_i (100 dz_i x_i^T)^2) done in one
+/// matrix product, and all three against one-image batches. Returns the failures.
 int check_calibration(const demo::dataset& train) {
     int failures = 0;
+    auto fail = [&](const char* what, std::size_t l) {
+        std::fprintf(stderr, "FAIL: layer %zu: %s\n", l, what);
+        ++failures;
+    };
     std::vector<std::size_t> first(100);
     std::iota(first.begin(), first.end(), std::size_t{0});
     const demo::dataset d = demo::subset(train, first);
     demo::mlp net({64, 128, 64, 10}, 5);
-    const auto batched = net.calibrate(d, 64), single = net.calibrate(d, 1);
-    const Eigen::RowVectorXf direct = d.x.cwiseProduct(d.x).colwise().mean();
-    if (!batched[0].scaler_row.isApprox(direct, 1e-5f)) {
-        std::fprintf(stderr, "FAIL: scaler_row of fc1 is not the mean of x^2\n");
-        ++failures;
+    auto batched = calibrate(net, d, 64), single = calibrate(net, d, 1);
+    std::vector<matrix> inputs(net.layers().size()), dzs(net.layers().size());
+    net.calibrate(d, d.size(), [&](std::size_t l, const matrix& x, const matrix& dz) {
+        inputs[l] = x;
+        dzs[l] = dz;
+    });
+    auto as_matrix = [](std::span<const float> v, Eigen::Index rows, Eigen::Index cols) {
+        return matrix(Eigen::Map<const matrix>(v.data(), rows, cols));
+    };
+    for (std::size_t l = 0; l < net.layers().size(); ++l) {
+        const auto rows = net.layers()[l].w.rows(), cols = net.layers()[l].w.cols();
+        const matrix direct_scaler = inputs[l].cwiseProduct(inputs[l]).colwise().mean();
+        if (!as_matrix(batched[l].scaler_row.values(), 1, cols).isApprox(direct_scaler, 1e-5f))
+            fail("wanda_accumulator's scaler_row is not the mean of x^2", l);
+        const matrix x2 = inputs[l].cwiseProduct(inputs[l]), dz2 = dzs[l].cwiseProduct(dzs[l]);
+        const matrix direct_l2 = (1e4f * (dz2.transpose() * x2)).cwiseSqrt();
+        const matrix lib_l2 = as_matrix(batched[l].grad_l2.sum_squares(), rows, cols).cwiseSqrt();
+        if (!lib_l2.isApprox(direct_l2, 1e-4f)) fail("gblm_gradient_accumulator's l2 differs from the direct one", l);
+        if (!as_matrix(batched[l].scaler_row.values(), 1, cols).isApprox(as_matrix(single[l].scaler_row.values(), 1, cols), 1e-4f) ||
+            !as_matrix(batched[l].grad.values(), rows, cols).isApprox(as_matrix(single[l].grad.values(), rows, cols), 1e-4f) ||
+            !as_matrix(batched[l].grad_l2.sum_squares(), rows, cols).isApprox(as_matrix(single[l].grad_l2.sum_squares(), rows, cols), 1e-4f))
+            fail("the accumulated statistics depend on the batch size", l);
     }
-    for (std::size_t l = 0; l < batched.size(); ++l)
-        if (!batched[l].scaler_row.isApprox(single[l].scaler_row, 1e-4f) || !batched[l].grad.isApprox(single[l].grad, 1e-4f) ||
-            !batched[l].grad_l2.isApprox(single[l].grad_l2, 1e-4f)) {
-            std::fprintf(stderr, "FAIL: layer %zu: statistics depend on the batch size\n", l);
-            ++failures;
-        }
     demo::rng pick(3);
     int checked = 0;
     for (std::size_t l = 0; l < net.layers().size(); ++l)
@@ -165,7 +231,7 @@ int check_calibration(const demo::dataset& train) {
             w.data()[i] = keep - eps;
             const double down = mean_loss(net, d);
             w.data()[i] = keep;
-            const double h = static_cast<double>(eps), analytic = batched[l].grad.data()[i];
+            const double h = static_cast<double>(eps), analytic = batched[l].grad.values()[static_cast<std::size_t>(i)];
             // central difference, or a one-sided one when a ReLU kink lies within eps of the weight
             const double numeric[3] = {(up - down) / (2.0 * h), (up - base) / h, (base - down) / h};
             ++checked;
@@ -176,7 +242,8 @@ int check_calibration(const demo::dataset& train) {
                 ++failures;
             }
         }
-    std::printf("calibration checks: scaler_row, batch-size independence, %d gradients vs finite differences: %s\n",
+    std::printf("calibration checks (nnprune accumulators): scaler_row vs mean of x^2, GBLM l2 vs direct, "
+                "batch-size independence, %d gradients vs finite differences: %s\n",
                 checked, failures ? "FAILED" : "ok");
     return failures;
 }
@@ -235,7 +302,7 @@ int run(int argc, char** argv) {
     std::printf("pruned: fc1 (128x64) and fc2 (64x128), 16384 weights; the 64x10 classifier stays dense\n");
     std::printf("scores from one calibration pass over the %zu training images (dense model)\n", train.size());
 
-    const auto stats = dense.calibrate(train, 64);
+    auto calib = calibrate(dense, train, 64);
 
     if (quick) {
         int failures = check_calibration(train);
@@ -246,7 +313,7 @@ int run(int argc, char** argv) {
         for (method m : demo::all_methods)
             for (structure st : {structure::unstructured, structure::per_row, structure::two_four}) {
                 std::vector<nnprune::mask> masks;
-                const auto net = prune(dense, stats, m, st, 0.5, masks);
+                const auto net = prune(dense, calib, m, st, 0.5, masks);
                 const outcome o = evaluate(net, masks, test);
                 std::printf("  %-9s %-12s s=0.50: accuracy %.4f, %zu of %zu pruned\n",
                             std::string(demo::name_of(m)).c_str(),
@@ -286,17 +353,17 @@ int run(int argc, char** argv) {
     for (method m : all_m)
         for (double s : sparsities) {
             std::vector<nnprune::mask> masks;
-            auto net = prune(dense, stats, m, structure::unstructured, s, masks);
+            auto net = prune(dense, calib, m, structure::unstructured, s, masks);
             acc_u[m].push_back(net.accuracy(test));
             acc_u_ft[m].push_back(finetune(net, masks, train, test, ft_epochs));
             if (m == method::lamp) continue;
-            net = prune(dense, stats, m, structure::per_row, s, masks);
+            net = prune(dense, calib, m, structure::per_row, s, masks);
             acc_r[m].push_back(net.accuracy(test));
             acc_r_ft[m].push_back(finetune(net, masks, train, test, ft_epochs));
         }
     for (method m : row_m) {
         std::vector<nnprune::mask> masks;
-        const auto net = prune(dense, stats, m, structure::two_four, 0.5, masks);
+        const auto net = prune(dense, calib, m, structure::two_four, 0.5, masks);
         acc_24[m] = net.accuracy(test);
         acc_24_ft[m] = finetune(net, masks, train, test, ft_epochs);
     }

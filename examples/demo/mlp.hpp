@@ -4,8 +4,8 @@
 /// @file mlp.hpp
 /// A small multilayer perceptron in Eigen: Linear layers with ReLU between them, softmax
 /// cross-entropy, Adam, minibatches in a fixed-seed order. Single-threaded and deterministic.
-/// Also the calibration pass that pruning scorers need: each Linear's input statistic and the
-/// gradients of its weights over the training set.
+/// Also the calibration pass that pruning scorers need: each Linear's inputs and per-sample
+/// gradients over the training set, handed to a callback.
 
 #include <Eigen/Core>
 
@@ -26,16 +26,6 @@ struct linear {
     // Adam moments
     matrix mw, vw;
     Eigen::RowVectorXf mb, vb;
-};
-
-/// What scorers read for one Linear (see scores.hpp).
-struct layer_stats {
-    /// Wanda's scaler_row (algorithms.md §2): per input column j, the mean over samples of x_j^2.
-    Eigen::RowVectorXf scaler_row;
-    /// The gradient of the mean training loss w.r.t. W (Taylor, §4b: the accumulated .grad).
-    matrix grad;
-    /// GBLM's G (§4c): sqrt(sum over samples of (100 * per-sample gradient)^2), elementwise.
-    matrix grad_l2;
 };
 
 class mlp {
@@ -138,41 +128,20 @@ public:
         }
     }
 
-    /// Calibration pass over the whole set (dense statistics, batches in data order): fills one
-    /// layer_stats per Linear. Nothing in the model changes.
-    [[nodiscard]] std::vector<layer_stats> calibrate(const dataset& d, std::size_t batch) const {
-        std::vector<layer_stats> s(m_layers.size());
-        for (std::size_t l = 0; l < m_layers.size(); ++l) {
-            s[l].scaler_row = Eigen::RowVectorXf::Zero(m_layers[l].w.cols());
-            s[l].grad = matrix::Zero(m_layers[l].w.rows(), m_layers[l].w.cols());
-            s[l].grad_l2 = s[l].grad;
-        }
+    /// Calibration pass over the whole set with the dense model, batches in data order: for each
+    /// batch and each Linear l, calls f(l, x [n, in], dz [n, out]) with the layer's inputs and the
+    /// per-sample gradients of each sample's loss w.r.t. its pre-activation (so sample i's weight
+    /// gradient is dz_i^T x_i). The statistics themselves come from nnprune's accumulators
+    /// (main.cpp). Nothing in the model changes.
+    template <class F>
+    void calibrate(const dataset& d, std::size_t batch, F&& f) const {
         std::vector<matrix> inputs(m_layers.size());
-        std::size_t seen = 0;
         for (std::size_t start = 0; start < d.size(); start += batch) {
             const std::size_t n = std::min(batch, d.size() - start);
             const matrix xb = d.x.middleRows(static_cast<Eigen::Index>(start), static_cast<Eigen::Index>(n));
             const matrix logits = forward(xb, &inputs);
-            // Wanda's running mean (§2), one image = one sequence of one token:
-            // scaler_row *= n/(n+B); n += B; scaler_row += ||X_j||^2 / n
-            const float keep = static_cast<float>(seen) / static_cast<float>(seen + n);
-            seen += n;
-            for (std::size_t l = 0; l < m_layers.size(); ++l) {
-                s[l].scaler_row *= keep;
-                s[l].scaler_row += inputs[l].colwise().squaredNorm() / static_cast<float>(seen);
-            }
-            const matrix g = loss_grad(logits, d.y, start);  // per-sample loss gradients
-            backward(inputs, g, [&](std::size_t l, const matrix& x, const matrix& dz) {
-                s[l].grad += dz.transpose() * x;
-                // sum_i (100 * dz_i x_i^T)^2 elementwise = 1e4 * (dz o dz)^T (x o x)
-                s[l].grad_l2 += 1e4f * (dz.cwiseProduct(dz).transpose() * x.cwiseProduct(x));
-            });
+            backward(inputs, loss_grad(logits, d.y, start), f);
         }
-        for (auto& st : s) {
-            st.grad /= static_cast<float>(d.size());
-            st.grad_l2 = st.grad_l2.cwiseSqrt();
-        }
-        return s;
     }
 
     /// Clears Adam's moments and step count (before fine-tuning a pruned copy).
