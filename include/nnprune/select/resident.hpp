@@ -4,8 +4,9 @@
 /// @file resident.hpp
 /// Exact k-th key of a contiguous array that fits in cache (a row, a column tile, the candidates
 /// of a streaming pass): radix select on order keys. A 1024-key sample histogram brackets the
-/// rank first (one branch-free simd::bracket pass copies the bracket's keys), then 11-bit
-/// histogram levels narrow the candidates until the last level gives the key itself.
+/// rank first (one branch-free simd::bracket pass copies the bracket's keys; for scores that pass
+/// also keys them, so the row is read once and never copied whole), then 11-bit histogram levels
+/// narrow the candidates until the last level gives the key itself.
 
 #include <algorithm>
 #include <bit>
@@ -14,6 +15,7 @@
 #include <cstdint>
 #include <limits>
 #include <type_traits>
+#include <utility>
 
 #include "../config.hpp"
 #include "../simd/bracket.hpp"
@@ -46,6 +48,43 @@ struct kth_found {
     return used - 1;
 }
 
+/// Bracket [lo, hi] of keys around rank j (1 <= j <= n) of n >= 4096 contiguous scores, from the
+/// histogram (h: 2048 bins) of 1024 evenly spaced sample keys: the bins around rank j +- 3
+/// sampling sd (an open end where that passes the sample's extremes). A miss is possible (rare);
+/// the caller checks the counts.
+template <class K, class T>
+std::pair<K, K> sample_bracket(const T* src, std::size_t n, std::size_t j, nan_policy np, std::uint32_t* h) {
+    constexpr std::size_t S = 1024;
+    constexpr unsigned radix = 11;
+    K s[S];
+    const std::size_t stride = n / S;
+    K smin = std::numeric_limits<K>::max(), smax = 0;
+    for (std::size_t i = 0; i < S; ++i) {
+        s[i] = key_as<K>(src[i * stride + stride / 2], np);
+        smin = s[i] < smin ? s[i] : smin;
+        smax = s[i] > smax ? s[i] : smax;
+    }
+    const auto w = static_cast<unsigned>(std::bit_width(static_cast<K>(smax - smin)));
+    const unsigned shift = w > radix ? w - radix : 0u;
+    const auto used = static_cast<std::size_t>(static_cast<K>(smax - smin) >> shift) + 1;
+    std::fill(h, h + used, 0u);
+    for (std::size_t i = 0; i < S; ++i) ++h[static_cast<std::size_t>(static_cast<K>(s[i] - smin) >> shift)];
+    const double pr = static_cast<double>(j) / static_cast<double>(n);
+    const double d = 3.0 * std::sqrt(S * std::clamp(pr, 0.01, 0.99) * (1 - std::clamp(pr, 0.01, 0.99))) + 2.0;
+    const auto rlo = static_cast<std::ptrdiff_t>(std::floor(pr * S - d)), rhi = static_cast<std::ptrdiff_t>(std::ceil(pr * S + d));
+    K lo = 0, hi = std::numeric_limits<K>::max();
+    std::size_t acc = 0, bl = 0;
+    if (rlo > 0) {
+        bl = find_bin(h, used, static_cast<std::size_t>(rlo), 0, acc);
+        lo = static_cast<K>(smin + (static_cast<K>(bl) << shift));
+    }
+    if (rhi < static_cast<std::ptrdiff_t>(S) - 1) {
+        const std::size_t bh = find_bin(h, used, static_cast<std::size_t>(rhi), bl, acc);
+        if (bh + 1 < used) hi = static_cast<K>(smin + (static_cast<K>(bh + 1) << shift) - 1);
+    }
+    return {lo, hi};
+}
+
 /**
  * @brief The j-th smallest (1 <= j <= n) key of a contiguous array that fits in cache (scores of
  * type T, or keys known to lie in [lo, hi]): radix select. Each level histograms 11 bits of the
@@ -58,22 +97,41 @@ template <class K, class T>
 kth_found<K> kth_resident(const T* src, std::size_t n, std::size_t j, nan_policy np, K* buf0, K* buf1, std::size_t& eq,
                           std::size_t& nans, K lo = 0, K hi = std::numeric_limits<K>::max()) {
     constexpr unsigned radix = 11, bins = 1u << radix;
-    const K* cur;
+    const K* cur = nullptr;
+    std::size_t m = n, below = 0;
+    std::uint32_t h[4][bins];
     if constexpr (std::is_same_v<T, K>) {
         nans = 0;
         cur = src;
     } else {
-        K kmin, kmax;
-        nans = simd::to_keys<K>(src, n, np, buf0, kmin, kmax);
-        cur = buf0;
-        if (n) {
-            lo = kmin;
-            hi = kmax;
+        // a long row of scores: bracket rank j from a sample of the scores themselves, so one
+        // pass (simd::bracket) keys the row and keeps only the bracket's keys (no full key copy)
+        if (n >= 4096 && j >= 1 && j <= n) {
+            const auto f = sample_bracket<K>(src, n, j, np, h[0]);
+            simd::bracket_counts c;
+            std::size_t pos = 0;
+            simd::bracket<K>(src, n, 1, nullptr, 0, 1, f.first, f.second, np, buf0, pos, n, c);
+            nans = c.nans;
+            if (c.below < j && j <= c.below + c.inside) {
+                below = c.below;
+                j -= c.below;
+                m = c.inside;
+                cur = buf0;
+                lo = f.first;
+                hi = f.second;
+            }
+        }
+        if (!cur) {  // short row, or the bracket missed (rare): key the whole row
+            K kmin, kmax;
+            nans = simd::to_keys<K>(src, n, np, buf0, kmin, kmax);
+            cur = buf0;
+            if (n) {
+                lo = kmin;
+                hi = kmax;
+            }
         }
     }
     K* out = cur == buf0 ? buf1 : buf0;
-    std::size_t m = n, below = 0;
-    std::uint32_t h[4][bins];
     auto shift_for = [&] {
         const auto w = static_cast<unsigned>(std::bit_width(static_cast<K>(hi - lo)));
         return w > radix ? w - radix : 0u;
@@ -92,7 +150,7 @@ kth_found<K> kth_resident(const T* src, std::size_t n, std::size_t j, nan_policy
         hi = nhi;
         return true;
     };
-    if (m >= 4096) {
+    if (std::is_same_v<T, K> && m >= 4096) {
         // histogram a sample of 1024 keys and bracket the bins around rank j +- 3 sampling sd
         constexpr std::size_t S = 1024;
         const unsigned shift = shift_for();
