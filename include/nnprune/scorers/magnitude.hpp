@@ -39,17 +39,8 @@ struct taylor_scorer {
 
     void operator()(const layer& l, matrix_view<float> out) const {
         check(l);
-        const std::size_t rows = out.extent(0), cols = out.extent(1);
-        std::vector<float> g(cols);
-        detail::visit_matrix(l.weights, [&](auto w) {
-            detail::visit_matrix(*l.gradient, [&](auto gm) {
-                for (std::size_t i = 0; i < rows; ++i) {
-                    float* o = out.data_handle() + i * cols;
-                    detail::row_to_float(w, i, o);
-                    detail::row_to_float(gm, i, g.data());
-                    for (std::size_t j = 0; j < cols; ++j) o[j] = std::fabs(o[j] * g[j]);
-                }
-            });
+        detail::for_each_weight_gradient_row(l, out, [](float* o, const float* g, std::size_t cols) {
+            for (std::size_t j = 0; j < cols; ++j) o[j] = std::fabs(o[j] * g[j]);
         });
     }
 };

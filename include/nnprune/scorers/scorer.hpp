@@ -123,6 +123,25 @@ void row_to_float(const matrix_view<const T>& m, std::size_t i, float* out) noex
     for (std::size_t j = 0; j < cols; ++j) out[j] = to_float(p[static_cast<std::ptrdiff_t>(j) * s]);
 }
 
+/// For each row i of the layer: widens the weights' row into out's row i and the gradient's row
+/// into a reused buffer, then calls f(out_row, grad_row, cols) to combine them in place
+/// (the shared walk of the gradient-based scorers). @pre the layer has a gradient.
+template <class F>
+void for_each_weight_gradient_row(const layer& l, matrix_view<float> out, F&& f) {
+    const std::size_t rows = out.extent(0), cols = out.extent(1);
+    std::vector<float> g(cols);
+    visit_matrix(l.weights, [&](auto w) {
+        visit_matrix(*l.gradient, [&](auto gm) {
+            for (std::size_t i = 0; i < rows; ++i) {
+                float* o = out.data_handle() + i * cols;
+                row_to_float(w, i, o);
+                row_to_float(gm, i, g.data());
+                f(o, static_cast<const float*>(g.data()), cols);
+            }
+        });
+    });
+}
+
 /// A vector tensor (any rank, contiguous or not) widened to float.
 inline std::vector<float> to_float_vector(const tensor_ref& r) {
     std::vector<float> v(r.size());

@@ -95,22 +95,13 @@ struct gblm_scorer {
 
     void operator()(const layer& l, matrix_view<float> out) const {
         check(l);
-        const std::size_t rows = out.extent(0), cols = out.extent(1);
         const auto s = detail::sqrt_stat(l);
-        std::vector<float> g(cols);
-        detail::visit_matrix(l.weights, [&](auto w) {
-            detail::visit_matrix(*l.gradient, [&](auto gm) {
-                for (std::size_t i = 0; i < rows; ++i) {
-                    float* o = out.data_handle() + i * cols;
-                    detail::row_to_float(w, i, o);
-                    detail::row_to_float(gm, i, g.data());
-                    for (std::size_t j = 0; j < cols; ++j) {
-                        const float aw = std::fabs(o[j]);
-                        // upstream: |W|*sqrt(scaler) + |W|*|G| (two products, then the sum)
-                        o[j] = inverse ? aw * s[j] / (std::fabs(g[j]) + 1e-8f) : aw * s[j] + aw * std::fabs(g[j]);
-                    }
-                }
-            });
+        detail::for_each_weight_gradient_row(l, out, [&](float* o, const float* g, std::size_t cols) {
+            for (std::size_t j = 0; j < cols; ++j) {
+                const float aw = std::fabs(o[j]);
+                // upstream: |W|*sqrt(scaler) + |W|*|G| (two products, then the sum)
+                o[j] = inverse ? aw * s[j] / (std::fabs(g[j]) + 1e-8f) : aw * s[j] + aw * std::fabs(g[j]);
+            }
         });
     }
 };
