@@ -79,10 +79,26 @@ std::size_t to_keys(const T* p, std::size_t n, nan_policy np, K* out, K& kmin, K
     return nans;
 }
 
+/// Scalar twin of simd::sample_keys.
+template <class K, class T>
+void sample_keys(const T* p, std::size_t blocks, std::size_t spacing, nan_policy np, K* out, K& kmin, K& kmax) noexcept {
+    K a = std::numeric_limits<K>::max(), b = 0;
+    for (std::size_t i = 0; i < blocks * 16; ++i) {
+        const K k = nnprune::detail::key_as<K>(p[(i / 16) * spacing + spacing / 2 - 8 + i % 16], np);
+        out[i] = k;
+        a = k < a ? k : a;
+        b = k > b ? k : b;
+    }
+    kmin = a;
+    kmax = b;
+}
+
 }  // namespace reference
 
 #if NNPRUNE_SIMD_AVX512
-// GCC 12 warns inside its own intrinsics (maskz loads) about an uninitialised __Y.
+// GCC 12 warns inside its own intrinsics (maskz loads) about an uninitialised __Y. Its unmasked
+// srai/min/max/permutexvar pass _mm512_undefined_epi32() and raise -Wuninitialized wherever they
+// are inlined (a pragma here cannot reach that), so the kernels use the maskz forms with a full mask.
 #  pragma GCC diagnostic push
 #  pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 namespace avx512 {
@@ -92,7 +108,7 @@ inline __m512i keys16(__m512 x, __m512i nan_key, __mmask16* nan_mask) noexcept {
     *nan_mask = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
     x = _mm512_add_ps(x, _mm512_setzero_ps());  // -0 -> +0
     const __m512i u = _mm512_castps_si512(x);
-    const __m512i s = _mm512_srai_epi32(u, 31);
+    const __m512i s = _mm512_maskz_srai_epi32(0xFFFF, u, 31);  // maskz: see the note above
     const __m512i k = _mm512_xor_si512(u, _mm512_or_si512(s, _mm512_set1_epi32(static_cast<int>(0x80000000u))));
     return _mm512_mask_mov_epi32(k, *nan_mask, nan_key);
 }
@@ -203,8 +219,8 @@ inline std::size_t to_keys_f32(const float* p, std::size_t n, nan_policy np, std
         const __m512i k = keys16(_mm512_loadu_ps(p + j), nan_key, &nm);
         _mm512_storeu_si512(out + j, k);
         vn = count_lanes(vn, nm);
-        vmin = _mm512_min_epu32(vmin, k);
-        vmax = _mm512_max_epu32(vmax, k);
+        vmin = _mm512_maskz_min_epu32(0xFFFF, vmin, k);
+        vmax = _mm512_maskz_max_epu32(0xFFFF, vmax, k);
     }
     if (j < n) {
         const auto live = static_cast<__mmask16>((1u << (n - j)) - 1);
@@ -220,9 +236,40 @@ inline std::size_t to_keys_f32(const float* p, std::size_t n, nan_policy np, std
     return lane_sum(vn);
 }
 
+inline void sample_keys_f32(const float* p, std::size_t blocks, std::size_t spacing, nan_policy np, std::uint32_t* out,
+                            std::uint32_t& kmin, std::uint32_t& kmax) noexcept {
+    const __m512i nan_key = _mm512_set1_epi32(np == nan_policy::as_highest ? -1 : 0);
+    __m512i vmin = _mm512_set1_epi32(-1), vmax = _mm512_setzero_si512();
+    const float* q = p + spacing / 2 - 8;
+    for (std::size_t i = 0; i < blocks; ++i, q += spacing) {
+        __mmask16 nm;
+        const __m512i k = keys16(_mm512_loadu_ps(q), nan_key, &nm);
+        _mm512_storeu_si512(out + 16 * i, k);
+        vmin = _mm512_maskz_min_epu32(0xFFFF, vmin, k);
+        vmax = _mm512_maskz_max_epu32(0xFFFF, vmax, k);
+    }
+    kmin = lane_min(vmin);
+    kmax = lane_max(vmax);
+}
+
 }  // namespace avx512
 #  pragma GCC diagnostic pop
 #endif
+
+/**
+ * @brief The evenly spaced sample that brackets a rank: keys of `blocks` runs of 16 consecutive
+ * scores, run i centred at i * spacing + spacing / 2 (spacing >= 16), into out (16 * blocks), with
+ * their minimum and maximum. Runs rather than single scores: one vector load each, a sixteenth of
+ * the cache lines.
+ */
+template <class K, class T>
+void sample_keys(const T* p, std::size_t blocks, std::size_t spacing, nan_policy np, K* out, K& kmin, K& kmax) noexcept {
+#if NNPRUNE_SIMD_AVX512
+    if constexpr (std::is_same_v<K, std::uint32_t> && std::is_same_v<T, float>)
+        return avx512::sample_keys_f32(p, blocks, spacing, np, out, kmin, kmax);
+#endif
+    reference::sample_keys<K>(p, blocks, spacing, np, out, kmin, kmax);
+}
 
 /// Keys of n contiguous scores into out, their minimum and maximum (max key and 0 when n = 0);
 /// returns the number of NaN scores.
