@@ -1,6 +1,7 @@
 // SIMD kernels vs their scalar twins on odd sizes (the AVX-512 path runs in -march=native builds).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <random>
@@ -124,4 +125,28 @@ TEST_CASE("kept: write_kept_columns equals its scalar twin on odd sizes", "[simd
                     REQUIRE(a == b);
                 }
             }
+}
+
+TEST_CASE("bracket: sample_keys matches its scalar twin (runs of 16 at even spacing)", "[simd][bracket]") {
+    for (std::size_t blocks : {1u, 3u, 64u}) {
+        for (std::size_t spacing : {16u, 17u, 172u}) {
+            const std::size_t n = blocks * spacing;
+            std::mt19937 g(static_cast<std::uint32_t>(n));
+            std::vector<float> f(n);
+            for (auto& x : f) x = g() % 50 == 0 ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(static_cast<int>(g() % 2001) - 1000);
+            for (auto p : {nnprune::nan_policy::reject, nnprune::nan_policy::as_highest}) {
+                std::vector<std::uint32_t> a(16 * blocks), b(16 * blocks);
+                std::uint32_t amin = 0, amax = 0, bmin = 1, bmax = 1;
+                nnprune::simd::sample_keys<std::uint32_t>(f.data(), blocks, spacing, p, a.data(), amin, amax);
+                nnprune::simd::reference::sample_keys<std::uint32_t>(f.data(), blocks, spacing, p, b.data(), bmin, bmax);
+                REQUIRE(a == b);
+                REQUIRE(amin == bmin);
+                REQUIRE(amax == bmax);
+                REQUIRE(b[0] == nnprune::detail::key_as<std::uint32_t>(f[spacing / 2 - 8], p));
+                REQUIRE(b.back() == nnprune::detail::key_as<std::uint32_t>(f[(blocks - 1) * spacing + spacing / 2 + 7], p));
+                REQUIRE(amin == *std::min_element(b.begin(), b.end()));
+                REQUIRE(amax == *std::max_element(b.begin(), b.end()));
+            }
+        }
+    }
 }

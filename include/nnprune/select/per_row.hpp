@@ -11,6 +11,7 @@
 #include <limits>
 #include <cstddef>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "../config.hpp"
@@ -18,6 +19,7 @@
 #include "../detail/parallel.hpp"
 #include "../masks/mask.hpp"
 #include "../simd/bits.hpp"
+#include "../simd/classify.hpp"
 #include "group.hpp"
 #include "groups.hpp"
 #include "options.hpp"
@@ -148,6 +150,70 @@ selection select_columns_tiled(const tensor_ref& scores, const std::vector<std::
     return sel;
 }
 
+/**
+ * @brief per_row on contiguous rows without a previous mask, one read per row: a sample of the
+ * row brackets its k-th key, simd::classify keys the row once (marking the elements above the
+ * bracket and collecting those inside it), the k-th is selected among the candidates, and
+ * simd::resolve writes the row's mask from the candidates (the next row is prefetched meanwhile).
+ * A bracket that misses the k-th (rare) classifies the row again with every key a candidate.
+ */
+template <class T>
+selection select_rows_classified(const tensor_ref& scores, const std::vector<std::size_t>& ks, mask_view out,
+                                 const select_options& o, select_workspace& ws, const error_context& err) {
+    using K = key_of_t<T>;
+    constexpr K kmax = std::numeric_limits<K>::max();
+    const std::size_t rows = scores.shape().rows(), cols = scores.shape().cols();
+    const std::size_t nw = (cols + 63) / 64;
+    const T* base = static_cast<const T*>(scores.data_handle());
+    const staged_words dst(out, o.nans == nan_policy::reject, ws);
+    selection sel;
+    sel.kth.resize(rows);
+    const unsigned parts = parts_for(rows, o.threads, std::max<std::size_t>(1, (std::size_t{1} << 16) / cols));
+    for (unsigned p = 0; p < parts; ++p) (void)ws.part(p);
+    parallel_for(rows, parts, [&](std::size_t rb, std::size_t re, unsigned part) {
+        select_workspace& w = ws.part(part);
+        const std::size_t kw = (cols + 16) * sizeof(K) / 8 + 1;
+        K* cand = reinterpret_cast<K*>(w.scratch(0, kw));
+        K* b0 = reinterpret_cast<K*>(w.scratch(1, kw));
+        K* b1 = reinterpret_cast<K*>(w.scratch(2, kw));
+        std::uint64_t* above = w.scratch(3, nw);
+        std::uint64_t* inside = w.scratch(4, nw);
+        auto* hist = reinterpret_cast<std::uint32_t*>(w.scratch(5, 1024));
+        for (std::size_t r = rb; r < re; ++r) {
+            const T* row = base + r * cols;
+            const std::size_t k = ks[r];
+            K lo = 0, hi = kmax;
+            if (cols >= 4096 && k > 0 && k < cols) std::tie(lo, hi) = sample_bracket<K>(row, cols, k, o.nans, hist);
+            const T* ahead = r + 1 < re ? row + cols : nullptr;
+            auto c = simd::classify<K>(row, cols, lo, hi, o.nans, cand, above, inside, ahead);
+            if (c.nans && o.nans == nan_policy::reject)
+                for (std::size_t j = 0; j < cols; ++j)
+                    if (is_nan(row[j])) throw_nan(err, 0, r * cols + j);
+            kth_found<K> f{};
+            if (k == 0) {
+                for (std::size_t i = 0; i < nw; ++i) above[i] |= inside[i];  // everything kept
+            } else {
+                if (!(c.below < k && k <= c.below + c.inside)) {  // the sample misled: every key a candidate
+                    lo = 0;
+                    hi = kmax;
+                    c = simd::classify<K>(row, cols, lo, hi, o.nans, cand, above, inside);
+                }
+                std::size_t eq = 0, nn = 0;
+                f = kth_resident<K>(cand, c.inside, k - c.below, o.nans, b0, b1, eq, nn, lo, hi);
+                simd::resolve<K>(above, inside, nw, cand, f.key, k - c.below - f.below, above);
+            }
+            simd::bit_writer bw(dst.words(), r * cols);
+            for (std::size_t i = 0; i + 1 < nw; ++i) bw.push(above[i], 64);
+            bw.push(above[nw - 1], static_cast<unsigned>(cols - (nw - 1) * 64));
+            bw.finish();
+            sel.kth[r] = reported_kth<T>(k, f.key);
+        }
+    });
+    dst.commit();
+    for (auto k : ks) sel.pruned += k;
+    return sel;
+}
+
 }  // namespace nnprune::detail
 
 namespace nnprune {
@@ -157,6 +223,17 @@ inline selection select_mask(const tensor_ref& scores, per_row, const amount& a,
                              const select_options& o = {}) {
     const std::size_t rows = scores.shape().rows(), cols = scores.shape().cols();
     const std::uint64_t* pw = o.previous.size() ? o.previous.words().data() : nullptr;
+    if (!pw && scores.is_contiguous() && rows > 0 && cols > 0) {
+        constexpr std::string_view fn = "select_mask(per_row)";
+        detail::check_out(scores, out, o.previous, fn);
+        const std::vector<std::size_t> ks(rows, a.k_for(cols, o.round, fn));  // validate first
+        select_workspace local;
+        select_workspace& ws = o.workspace ? *o.workspace : local;
+        return detail::with_type(scores.dtype(), nullptr, [&](auto tp) {
+            using T = std::remove_const_t<std::remove_pointer_t<decltype(tp)>>;
+            return detail::select_rows_classified<T>(scores, ks, out, o, ws, detail::error_context{fn, o.name});
+        });
+    }
     return detail::select_each(
         scores, rows, cols,
         [&](std::size_t r, const std::uint64_t* prev, std::uint64_t* dst, std::vector<detail::run>& runs) {

@@ -49,7 +49,7 @@ struct kth_found {
 }
 
 /// Bracket [lo, hi] of keys around rank j (1 <= j <= n) of n >= 4096 contiguous scores, from the
-/// histogram (h: 2048 bins) of 1024 evenly spaced sample keys: the bins around rank j +- 3
+/// histogram (h: 2048 bins) of 1024 sample keys (64 evenly spaced runs of 16): the bins around rank j +- 3
 /// sampling sd (an open end where that passes the sample's extremes). A miss is possible (rare);
 /// the caller checks the counts.
 template <class K, class T>
@@ -57,13 +57,8 @@ std::pair<K, K> sample_bracket(const T* src, std::size_t n, std::size_t j, nan_p
     constexpr std::size_t S = 1024;
     constexpr unsigned radix = 11;
     K s[S];
-    const std::size_t stride = n / S;
-    K smin = std::numeric_limits<K>::max(), smax = 0;
-    for (std::size_t i = 0; i < S; ++i) {
-        s[i] = key_as<K>(src[i * stride + stride / 2], np);
-        smin = s[i] < smin ? s[i] : smin;
-        smax = s[i] > smax ? s[i] : smax;
-    }
+    K smin, smax;
+    simd::sample_keys<K>(src, S / 16, n / (S / 16), np, s, smin, smax);
     const auto w = static_cast<unsigned>(std::bit_width(static_cast<K>(smax - smin)));
     const unsigned shift = w > radix ? w - radix : 0u;
     const auto used = static_cast<std::size_t>(static_cast<K>(smax - smin) >> shift) + 1;
