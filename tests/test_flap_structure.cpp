@@ -15,17 +15,17 @@ using Catch::Contains;
 namespace {
 
 using layers_t = std::vector<std::vector<float>>;
-using bits = std::vector<bool>;
-const float nan_ = std::numeric_limits<float>::quiet_NaN();
+using bitvec = std::vector<bool>;
+const float qnan_f = std::numeric_limits<float>::quiet_NaN();
 
-bits bits_of(const mask& m) {
-    bits b(m.size());
+bitvec bits_of(const mask& m) {
+    bitvec b(m.size());
     for (std::size_t i = 0; i < m.size(); ++i) b[i] = m.test(i);
     return b;
 }
 
-std::vector<bits> bits_of(const std::vector<mask>& ms) {
-    std::vector<bits> out;
+std::vector<bitvec> bits_of(const std::vector<mask>& ms) {
+    std::vector<bitvec> out;
     for (const auto& m : ms) out.push_back(bits_of(m));
     return out;
 }
@@ -42,16 +42,16 @@ std::vector<float> torch_sorted_asc(std::vector<float> v) {
     return v;
 }
 
-std::vector<float> flat(const layers_t& ls) {
+std::vector<float> concat_layers(const layers_t& ls) {
     std::vector<float> v;
     for (const auto& l : ls) v.insert(v.end(), l.begin(), l.end());
     return v;
 }
 
-std::vector<bits> keep_if(const layers_t& ls, float thr, bool inclusive) {
-    std::vector<bits> out;
+std::vector<bitvec> keep_if(const layers_t& ls, float thr, bool inclusive) {
+    std::vector<bitvec> out;
     for (const auto& l : ls) {
-        bits b;
+        bitvec b;
         for (float x : l) b.push_back(inclusive ? x >= thr : x > thr);
         out.push_back(b);
     }
@@ -59,7 +59,7 @@ std::vector<bits> keep_if(const layers_t& ls, float thr, bool inclusive) {
 }
 
 struct ref_masks {
-    std::vector<bits> heads, channels;
+    std::vector<bitvec> heads, channels;
 };
 
 ref_masks ref_al_am(const layers_t& heads, const layers_t& mlp, double ratio, std::int64_t hw) {
@@ -68,8 +68,8 @@ ref_masks ref_al_am(const layers_t& heads, const layers_t& mlp, double ratio, st
         std::int64_t w;
     };
     std::vector<item> v;
-    for (float x : flat(heads)) v.push_back({x, hw});
-    for (float x : flat(mlp)) v.push_back({x, 1});
+    for (float x : concat_layers(heads)) v.push_back({x, hw});
+    for (float x : concat_layers(mlp)) v.push_back({x, 1});
     std::stable_sort(v.begin(), v.end(), [](const item& a, const item& b) {  // descending, NaN first
         if (std::isnan(b.s)) return false;
         if (std::isnan(a.s)) return true;
@@ -89,21 +89,21 @@ ref_masks ref_al_am(const layers_t& heads, const layers_t& mlp, double ratio, st
     return {keep_if(heads, thr, false), keep_if(mlp, thr, false)};
 }
 
-std::vector<bits> ref_al_mm_part(const layers_t& ls, std::size_t k) {
+std::vector<bitvec> ref_al_mm_part(const layers_t& ls, std::size_t k) {
     if (k == 0) {  // nothing pruned, NaN included
-        std::vector<bits> all;
+        std::vector<bitvec> all;
         for (const auto& l : ls) all.emplace_back(l.size(), true);
         return all;
     }
-    auto asc = torch_sorted_asc(flat(ls));
+    auto asc = torch_sorted_asc(concat_layers(ls));
     std::vector<float> desc(asc.rbegin(), asc.rend());
     return keep_if(ls, desc[desc.size() - k], false);  // sorted_desc[-k]
 }
 
-bits ref_ul_layer(const std::vector<float>& s, std::size_t k) {
-    if (k >= s.size()) return bits(s.size(), false);
+bitvec ref_ul_layer(const std::vector<float>& s, std::size_t k) {
+    if (k >= s.size()) return bitvec(s.size(), false);
     const float thr = torch_sorted_asc(s)[k];
-    bits b;
+    bitvec b;
     for (float x : s) b.push_back(x >= thr);
     return b;
 }
@@ -124,7 +124,7 @@ layers_t random_layers(std::mt19937_64& rng, std::size_t layers, std::size_t n, 
     for (auto& l : out)
         for (std::size_t i = 0; i < n; ++i) {
             const auto r = rng() % 16;
-            l.push_back(with_nan && r == 0 ? nan_ : static_cast<float>(static_cast<int>(r) - 8) * 0.25f);
+            l.push_back(with_nan && r == 0 ? qnan_f : static_cast<float>(static_cast<int>(r) - 8) * 0.25f);
         }
     return out;
 }
@@ -137,12 +137,12 @@ TEST_CASE("flap_al_am_masks: known answers by hand", "[scorers][flap_structure]"
         const layers_t heads{{3.0f, 0.0f}}, mlp{{2.0f, 1.0f, -1.0f}};
         // ratio 0.5: target 3.5, distances 1.5 .5 .5 2.5 3.5 -> first min idx 1, thr 2
         auto m = flap_al_am_masks(heads, mlp, 0.5, 2);
-        CHECK(bits_of(m.heads) == std::vector<bits>{{true, false}});
-        CHECK(bits_of(m.channels) == std::vector<bits>{{false, false, false}});
+        CHECK(bits_of(m.heads) == std::vector<bitvec>{{true, false}});
+        CHECK(bits_of(m.channels) == std::vector<bitvec>{{false, false, false}});
         // ratio 0.3: target float(7) * float(0.7) = 4.9: distances 2.9 1.9 .9 1.1 2.1 -> idx 2, thr 1
         m = flap_al_am_masks(heads, mlp, 0.3, 2);
-        CHECK(bits_of(m.heads) == std::vector<bits>{{true, false}});
-        CHECK(bits_of(m.channels) == std::vector<bits>{{true, false, false}});
+        CHECK(bits_of(m.heads) == std::vector<bitvec>{{true, false}});
+        CHECK(bits_of(m.channels) == std::vector<bitvec>{{true, false, false}});
     }
     SECTION("upstream weight 170, two layers") {
         // sorted desc: 2(c) 1(c) .5(h) 0(c) -.5(h) -1(c); weights 1 1 170 1 170 1; cumsum 1 2 172 173 343 344
@@ -150,27 +150,27 @@ TEST_CASE("flap_al_am_masks: known answers by hand", "[scorers][flap_structure]"
         CHECK(flap_head_weight == 170);
         // ratio 0.5: target 172 -> idx 2, thr 0.5 (the head at the threshold is pruned: strict >)
         auto m = flap_al_am_masks(heads, mlp, 0.5);
-        CHECK(bits_of(m.heads) == std::vector<bits>{{false}, {false}});
-        CHECK(bits_of(m.channels) == std::vector<bits>{{true, false}, {false, true}});
+        CHECK(bits_of(m.heads) == std::vector<bitvec>{{false}, {false}});
+        CHECK(bits_of(m.channels) == std::vector<bitvec>{{true, false}, {false, true}});
         // ratio 0.25: target 258: |173-258| = |343-258| = 85 -> the first minimum, idx 3, thr 0
         m = flap_al_am_masks(heads, mlp, 0.25);
-        CHECK(bits_of(m.heads) == std::vector<bits>{{true}, {false}});
-        CHECK(bits_of(m.channels) == std::vector<bits>{{true, false}, {false, true}});
+        CHECK(bits_of(m.heads) == std::vector<bitvec>{{true}, {false}});
+        CHECK(bits_of(m.channels) == std::vector<bitvec>{{true, false}, {false, true}});
     }
     SECTION("ratio 0 prunes the lowest score and its ties, ratio 1 everything (upstream's strict >)") {
         const layers_t heads{{0.5f, -1.0f}}, mlp{{-1.0f, 2.0f}};
         auto m = flap_al_am_masks(heads, mlp, 0.0);
-        CHECK(bits_of(m.heads) == std::vector<bits>{{true, false}});
-        CHECK(bits_of(m.channels) == std::vector<bits>{{false, true}});
+        CHECK(bits_of(m.heads) == std::vector<bitvec>{{true, false}});
+        CHECK(bits_of(m.channels) == std::vector<bitvec>{{false, true}});
         m = flap_al_am_masks(heads, mlp, 1.0);
-        CHECK(bits_of(m.heads) == std::vector<bits>{{false, false}});
-        CHECK(bits_of(m.channels) == std::vector<bits>{{false, false}});
+        CHECK(bits_of(m.heads) == std::vector<bitvec>{{false, false}});
+        CHECK(bits_of(m.channels) == std::vector<bitvec>{{false, false}});
     }
     SECTION("ties at the threshold are all pruned") {
         // desc: 1(c) 1(c) 1(c) 0(c); cumsum 1 2 3 4; ratio 0.5 -> target 2 -> idx 1 -> thr 1
         const layers_t heads{{}}, mlp{{1.0f, 0.0f, 1.0f, 1.0f}};
         const auto m = flap_al_am_masks(heads, mlp, 0.5);
-        CHECK(bits_of(m.channels) == std::vector<bits>{{false, false, false, false}});
+        CHECK(bits_of(m.channels) == std::vector<bitvec>{{false, false, false, false}});
     }
     SECTION("empty input: no layers, or layers without scores") {
         auto m = flap_al_am_masks(layers_t{}, layers_t{}, 0.5);
@@ -185,19 +185,19 @@ TEST_CASE("flap_al_am_masks: known answers by hand", "[scorers][flap_structure]"
 
 TEST_CASE("flap_al_am_masks: a NaN layer is pruned entirely, as upstream", "[scorers][flap_structure]") {
     // desc with NaN first: NaN(h,2) NaN(c) NaN(c) 1(c) .5(h,2) 0(c); cumsum 2 3 4 5 7 8
-    const layers_t heads{{nan_}, {0.5f}}, mlp{{nan_, nan_}, {1.0f, 0.0f}};
+    const layers_t heads{{qnan_f}, {0.5f}}, mlp{{qnan_f, qnan_f}, {1.0f, 0.0f}};
     // ratio 0: target 8 -> idx 5, thr 0: layer 0 (NaN) pruned, layer 1 keeps > 0
     auto m = flap_al_am_masks(heads, mlp, 0.0, 2);
-    CHECK(bits_of(m.heads) == std::vector<bits>{{false}, {true}});
-    CHECK(bits_of(m.channels) == std::vector<bits>{{false, false}, {true, false}});
+    CHECK(bits_of(m.heads) == std::vector<bitvec>{{false}, {true}});
+    CHECK(bits_of(m.channels) == std::vector<bitvec>{{false, false}, {true, false}});
     // ratio 0.25: target 6: distances 4 3 2 1 1 2 -> idx 3, thr 1: the NaNs used up the kept budget
     m = flap_al_am_masks(heads, mlp, 0.25, 2);
-    CHECK(bits_of(m.heads) == std::vector<bits>{{false}, {false}});
-    CHECK(bits_of(m.channels) == std::vector<bits>{{false, false}, {false, false}});
+    CHECK(bits_of(m.heads) == std::vector<bitvec>{{false}, {false}});
+    CHECK(bits_of(m.channels) == std::vector<bitvec>{{false, false}, {false, false}});
     // ratio 0.9: target float(8) * float(0.1) = 0.8 -> idx 0, thr NaN: everything pruned
     m = flap_al_am_masks(heads, mlp, 0.9, 2);
-    CHECK(bits_of(m.heads) == std::vector<bits>{{false}, {false}});
-    CHECK(bits_of(m.channels) == std::vector<bits>{{false, false}, {false, false}});
+    CHECK(bits_of(m.heads) == std::vector<bitvec>{{false}, {false}});
+    CHECK(bits_of(m.channels) == std::vector<bitvec>{{false, false}, {false, false}});
 }
 
 TEST_CASE("flap_al_mm_masks: known answers, ties at the threshold, counts", "[scorers][flap_structure]") {
@@ -205,18 +205,18 @@ TEST_CASE("flap_al_mm_masks: known answers, ties at the threshold, counts", "[sc
     // heads ascending -0.2 -0.2 0.1 0.3; remove 1 or 2 -> thr -0.2 -> both tied heads go (keep >)
     for (std::size_t rh : {1u, 2u}) {
         const auto m = flap_al_mm_masks(heads, mlp, rh, 1);
-        CHECK(bits_of(m.heads) == std::vector<bits>{{true, false}, {true, false}});
-        CHECK(bits_of(m.channels) == std::vector<bits>{{true, true}, {true, false}});  // thr 0
+        CHECK(bits_of(m.heads) == std::vector<bitvec>{{true, false}, {true, false}});
+        CHECK(bits_of(m.channels) == std::vector<bitvec>{{true, true}, {true, false}});  // thr 0
     }
     auto m = flap_al_mm_masks(heads, mlp, 3, 3);  // thr 0.1 and 2
-    CHECK(bits_of(m.heads) == std::vector<bits>{{true, false}, {false, false}});
-    CHECK(bits_of(m.channels) == std::vector<bits>{{false, false}, {true, false}});
+    CHECK(bits_of(m.heads) == std::vector<bitvec>{{true, false}, {false, false}});
+    CHECK(bits_of(m.channels) == std::vector<bitvec>{{false, false}, {true, false}});
     m = flap_al_mm_masks(heads, mlp, 0, 0);  // nothing (upstream's sorted[-0] would prune the maximum)
-    CHECK(bits_of(m.heads) == std::vector<bits>{{true, true}, {true, true}});
-    CHECK(bits_of(m.channels) == std::vector<bits>{{true, true}, {true, true}});
+    CHECK(bits_of(m.heads) == std::vector<bitvec>{{true, true}, {true, true}});
+    CHECK(bits_of(m.channels) == std::vector<bitvec>{{true, true}, {true, true}});
     m = flap_al_mm_masks(heads, mlp, 4, 4);  // all: thr = the maximum
-    CHECK(bits_of(m.heads) == std::vector<bits>{{false, false}, {false, false}});
-    CHECK(bits_of(m.channels) == std::vector<bits>{{false, false}, {false, false}});
+    CHECK(bits_of(m.heads) == std::vector<bitvec>{{false, false}, {false, false}});
+    CHECK(bits_of(m.channels) == std::vector<bitvec>{{false, false}, {false, false}});
 }
 
 TEST_CASE("flap_remove_channels: upstream's cal_remove_neuron", "[scorers][flap_structure]") {
@@ -237,11 +237,11 @@ TEST_CASE("flap_ul_um_masks: known answers, >= keeps ties, int() truncation", "[
     // head_dim 2: head sums 2, 1, 3; ratio .5 -> int(1.5) = 1 -> thr 2 -> keep >= 2
     const layers_t attn{{1, 1, 0, 1, 3, 0}}, mlp{{5, 1, 4, 1}};
     auto m = flap_ul_um_masks(attn, mlp, 0.5, 2);
-    CHECK(bits_of(m.heads) == std::vector<bits>{{true, false, true}});
-    CHECK(bits_of(m.channels) == std::vector<bits>{{true, false, true, false}});  // int(2.0) = 2, thr 4
+    CHECK(bits_of(m.heads) == std::vector<bitvec>{{true, false, true}});
+    CHECK(bits_of(m.channels) == std::vector<bitvec>{{true, false, true, false}});  // int(2.0) = 2, thr 4
     // ties at the threshold are kept: [1 1 1 2], k 2 -> thr 1 -> all kept
     m = flap_ul_um_masks(layers_t{{1, 1}}, layers_t{{1, 1, 1, 2}}, 0.5, 2);
-    CHECK(bits_of(m.channels) == std::vector<bits>{{true, true, true, true}});
+    CHECK(bits_of(m.channels) == std::vector<bitvec>{{true, true, true, true}});
     // int(100 * 0.29) = 28 (100 * 0.29 = 28.999999999999996): 28 pruned, not 29
     std::vector<float> hundred(100);
     for (std::size_t i = 0; i < 100; ++i) hundred[i] = static_cast<float>(99 - i);
@@ -257,17 +257,17 @@ TEST_CASE("flap_ul_um_masks: known answers, >= keeps ties, int() truncation", "[
     CHECK(m.heads[0].count() == 0);
     CHECK(m.channels[0].count() == 0);
     // NaN: always pruned; the threshold NaN (k at or past the NaNs) prunes the whole layer
-    m = flap_ul_um_masks(layers_t{{nan_, 1, 2, 2}}, layers_t{{3, nan_, 1, 2}}, 0.5, 2);
-    CHECK(bits_of(m.heads) == std::vector<bits>{{false, false}});                  // sums NaN 4: k 1, thr NaN
-    CHECK(bits_of(m.channels) == std::vector<bits>{{true, false, false, false}});  // 1 2 3 NaN: k 2, thr 3
+    m = flap_ul_um_masks(layers_t{{qnan_f, 1, 2, 2}}, layers_t{{3, qnan_f, 1, 2}}, 0.5, 2);
+    CHECK(bits_of(m.heads) == std::vector<bitvec>{{false, false}});                  // sums NaN 4: k 1, thr NaN
+    CHECK(bits_of(m.channels) == std::vector<bitvec>{{true, false, false, false}});  // 1 2 3 NaN: k 2, thr 3
 }
 
 TEST_CASE("flap_ul_mm_masks: per-layer counts", "[scorers][flap_structure]") {
     const layers_t attn{{1, 1, 0, 1, 3, 0}, {0, 0, 5, 5, 1, 1}}, mlp{{5, 1, 4, 1}, {0, 1, 2, 3}};
     const auto m = flap_ul_mm_masks(attn, mlp, 1, 1, 2);
     // layer 0: sums 2 1 3 -> thr 2; layer 1: sums 0 10 2 -> thr 2; mlp thr asc[1]: 1 and 1
-    CHECK(bits_of(m.heads) == std::vector<bits>{{true, false, true}, {false, true, true}});
-    CHECK(bits_of(m.channels) == std::vector<bits>{{true, true, true, true}, {false, true, true, true}});
+    CHECK(bits_of(m.heads) == std::vector<bitvec>{{true, false, true}, {false, true, true}});
+    CHECK(bits_of(m.channels) == std::vector<bitvec>{{true, true, true, true}, {false, true, true, true}});
     const auto all = flap_ul_mm_masks(attn, mlp, 3, 4, 2);
     CHECK(all.heads[1].count() == 0);
     CHECK(all.channels[0].count() == 0);
@@ -334,6 +334,6 @@ TEST_CASE("flap_head_channels: a head mask expanded to channels", "[scorers][fla
     mask h(shape{3}, false);
     h.set(1);
     const auto c = flap_head_channels(h, 2);
-    CHECK(bits_of(c) == bits{false, false, true, true, false, false});
+    CHECK(bits_of(c) == bitvec{false, false, true, true, false, false});
     REQUIRE_THROWS_WITH(flap_head_channels(h, 0), Contains("flap_head_channels: head_dim 0"));
 }

@@ -22,7 +22,7 @@ using Catch::Contains;
 namespace {
 
 // the same fake optimizer update on every run: revives every weight a little
-void update(std::vector<float>& a, std::vector<float>& b, std::int64_t step) {
+void fake_optimizer_update(std::vector<float>& a, std::vector<float>& b, std::int64_t step) {
     for (std::size_t i = 0; i < a.size(); ++i) a[i] += 0.001f * static_cast<float>((i + static_cast<std::size_t>(step)) % 7);
     for (std::size_t i = 0; i < b.size(); ++i) b[i] -= 0.002f * static_cast<float>((i * 3 + static_cast<std::size_t>(step)) % 5);
 }
@@ -66,7 +66,7 @@ TEST_CASE("pruner_state_file: save, load into a fresh pruner, continue = the uni
     pruner p(magnitude, sched, per_row{});
     std::vector<std::vector<mask>> masks_at;
     for (std::int64_t s = 0; s <= 14; ++s) {
-        update(a, b, s);
+        fake_optimizer_update(a, b, s);
         p.step(L);
         masks_at.push_back(p.state().masks);
     }
@@ -79,7 +79,7 @@ TEST_CASE("pruner_state_file: save, load into a fresh pruner, continue = the uni
         {
             pruner first(magnitude, sched, per_row{});
             for (std::int64_t s = 0; s < stop; ++s) {
-                update(a2, b2, s);
+                fake_optimizer_update(a2, b2, s);
                 first.step(L2);
             }
             save_pruner_state(file, first.state());
@@ -92,7 +92,7 @@ TEST_CASE("pruner_state_file: save, load into a fresh pruner, continue = the uni
         pruner second(magnitude, sched, per_row{});
         second.restore(load_pruner_state(file));
         for (std::int64_t s = stop; s <= 14; ++s) {
-            update(a2, b2, s);
+            fake_optimizer_update(a2, b2, s);
             second.step(L2);
             REQUIRE(second.state().masks == masks_at[static_cast<std::size_t>(s)]);
         }
