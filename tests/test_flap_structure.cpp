@@ -172,6 +172,15 @@ TEST_CASE("flap_al_am_masks: known answers by hand", "[scorers][flap_structure]"
         const auto m = flap_al_am_masks(heads, mlp, 0.5);
         CHECK(bits_of(m.channels) == std::vector<bitvec>{{false, false, false, false}});
     }
+    SECTION("a head and a channel tied: the head comes first (stable order), which can move idx") {
+        // desc: 5(c,1) 3(h,2) 3(c,1) 0(c,1): cumsum 1 3 4 5; ratio .6: target float(5) * float(.4) = 2
+        // distances 1 1 2 3 -> idx 0, thr 5: all pruned. Channel first (cumsum 1 2 4 5) would give
+        // idx 1, thr 3 and keep channel 0: upstream's unstable sort may do either.
+        const layers_t heads{{3.0f}}, mlp{{5.0f, 3.0f, 0.0f}};
+        const auto m = flap_al_am_masks(heads, mlp, 0.6, 2);
+        CHECK(bits_of(m.heads) == std::vector<bitvec>{{false}});
+        CHECK(bits_of(m.channels) == std::vector<bitvec>{{false, false, false}});
+    }
     SECTION("empty input: no layers, or layers without scores") {
         auto m = flap_al_am_masks(layers_t{}, layers_t{}, 0.5);
         CHECK(m.heads.empty());

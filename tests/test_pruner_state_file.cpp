@@ -103,7 +103,7 @@ TEST_CASE("pruner_state_file: save, load into a fresh pruner, continue = the uni
     }
 }
 
-TEST_CASE("pruner_state_file: the file is a mask file; odd last_target values round-trip exactly", "[io][pruner_state_file]") {
+TEST_CASE("pruner_state_file: the file is a mask file, odd last_target values round-trip exactly", "[io][pruner_state_file]") {
     io_test::scratch_dir dir;
     pruner_state st;
     st.step = 123456789012345;

@@ -16,6 +16,12 @@
 ///  - UL-MM: UL-UM's per-layer rule with given counts (remove_heads / L heads, flap_remove_channels
 ///    of one layer) instead of int(ratio * n).
 ///
+/// remove_heads (AL-MM, UL-MM) is a plain input: upstream reads it from its `--remove_heads`
+/// command-line option and algorithms.md §8 does not derive it from the ratio. UL-MM's exact rule
+/// (ascending sort, sorted_asc[count], keep >=, one layer's channel count) is our reading of the
+/// one-line spec "per layer with remove_heads // L heads and cal_remove_neuron channels"; the
+/// spec's agreement runs (AL-AM, AL-MM, UL-UM) did not cover UL-MM.
+///
 /// Exactness and where we follow or leave upstream (CASIA-IVA-Lab/FLAP `prune_flap`):
 ///  - AL-AM: weights are int64 in upstream, so the cumsum is exact (we sum in int64). torch then
 ///    promotes: sum(w) * (1 - ratio) is a float32 tensor (float(sum) * float(1 - ratio)) and
