@@ -181,6 +181,17 @@ TEST_CASE("flap_al_am_masks: known answers by hand", "[scorers][flap_structure]"
         CHECK(bits_of(m.heads) == std::vector<bitvec>{{false}});
         CHECK(bits_of(m.channels) == std::vector<bitvec>{{false, false, false}});
     }
+    SECTION("the target is torch's float32 sum * (1 - ratio), not a double") {
+        // 25 channels scored 0..24, ratio .46: float(25) * float(.54) = 13.500000953..., so the
+        // cumsum 14 (idx 13, thr 11) is nearer than 13: 13 channels kept. In double the target
+        // rounds to 13.5 and the first minimum (idx 12, thr 12) would keep 12.
+        std::vector<float> s(25);
+        for (std::size_t i = 0; i < 25; ++i) s[i] = static_cast<float>(i);
+        const auto m = flap_al_am_masks(layers_t{{}}, layers_t{s}, 0.46);
+        CHECK(m.channels[0].count() == 13);
+        CHECK(m.channels[0].test(12));
+        CHECK_FALSE(m.channels[0].test(11));
+    }
     SECTION("empty input: no layers, or layers without scores") {
         auto m = flap_al_am_masks(layers_t{}, layers_t{}, 0.5);
         CHECK(m.heads.empty());
