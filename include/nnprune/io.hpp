@@ -4,11 +4,12 @@
 /// @file io.hpp
 /// Umbrella for the file formats (needs nlohmann-json 3.11; link nlohmann_json::nlohmann_json):
 /// safetensors reading (mapped, validated, zero-copy views) and writing (atomic), sharded
-/// checkpoints, mask files and sparse exports. Not included by <nnprune/nnprune.hpp>.
+/// checkpoints, mask files, pruner state files and sparse exports. Not included by <nnprune/nnprune.hpp>.
 
 #include "io/atomic_file.hpp"
 #include "io/mapped_file.hpp"
 #include "io/mask_file.hpp"
+#include "io/pruner_state_file.hpp"
 #include "io/safetensors_header.hpp"
 #include "io/safetensors_model.hpp"
 #include "io/safetensors_reader.hpp"

@@ -72,18 +72,14 @@ namespace detail {
 
 }  // namespace detail
 
-/**
- * @brief Writes masks to one file, atomically (see atomic_file).
- * @throws precondition_error on duplicate or reserved names (before anything is written), io_error.
- * @code
- * std::map<std::string, nnprune::mask> masks = ...;
- * nnprune::save_masks("masks.safetensors", masks);            // bit-packed
- * @endcode
- */
-inline void save_masks(const std::filesystem::path& path, std::span<const std::pair<std::string, const_mask_view>> masks,
-                       mask_file_format format = mask_file_format::bitpacked) {
-    safetensors_writer w;
-    std::vector<std::vector<std::uint8_t>> buffers(masks.size());  // alive until write()
+namespace detail {
+
+/// Adds the masks (tensors + format/shape metadata) to a writer, for save_masks() and files that
+/// embed masks (pruner_state_file.hpp). `buffers` holds the packed bytes and must outlive
+/// w.write(). @throws precondition_error on duplicate or reserved names (before any write).
+inline void add_masks(safetensors_writer& w, std::span<const std::pair<std::string, const_mask_view>> masks,
+                      mask_file_format format, std::vector<std::vector<std::uint8_t>>& buffers) {
+    buffers.assign(masks.size(), {});
     w.set_metadata(std::string(mask_format_key), format == mask_file_format::bitpacked ? "bitpacked-v1" : "bool-v1");
     for (std::size_t k = 0; k < masks.size(); ++k) {
         const auto& [name, m] = masks[k];
@@ -102,6 +98,23 @@ inline void save_masks(const std::filesystem::path& path, std::span<const std::p
             w.add_span<std::uint8_t>(name, safetensors_dtype::BOOL, std::vector<std::uint64_t>(s.data(), s.data() + s.rank()), buf);
         }
     }
+}
+
+}  // namespace detail
+
+/**
+ * @brief Writes masks to one file, atomically (see atomic_file).
+ * @throws precondition_error on duplicate or reserved names (before anything is written), io_error.
+ * @code
+ * std::map<std::string, nnprune::mask> masks = ...;
+ * nnprune::save_masks("masks.safetensors", masks);            // bit-packed
+ * @endcode
+ */
+inline void save_masks(const std::filesystem::path& path, std::span<const std::pair<std::string, const_mask_view>> masks,
+                       mask_file_format format = mask_file_format::bitpacked) {
+    safetensors_writer w;
+    std::vector<std::vector<std::uint8_t>> buffers;  // alive until write()
+    detail::add_masks(w, masks, format, buffers);
     w.write(path);
 }
 
