@@ -40,6 +40,7 @@
 #include "schedules/polynomial.hpp"
 #include "schedules/schedule.hpp"
 #include "scorers/flap.hpp"
+#include "scorers/flap_structure.hpp"
 #include "scorers/lamp.hpp"
 #include "scorers/magnitude.hpp"
 #include "scorers/precomputed.hpp"
