@@ -11,7 +11,6 @@
 #include <limits>
 #include <cstddef>
 #include <string_view>
-#include <tuple>
 #include <vector>
 
 #include "../config.hpp"
@@ -19,10 +18,10 @@
 #include "../detail/parallel.hpp"
 #include "../masks/mask.hpp"
 #include "../simd/bits.hpp"
-#include "../simd/classify.hpp"
 #include "group.hpp"
 #include "groups.hpp"
 #include "options.hpp"
+#include "row_selector.hpp"
 
 namespace nnprune::detail {
 
@@ -150,20 +149,12 @@ selection select_columns_tiled(const tensor_ref& scores, const std::vector<std::
     return sel;
 }
 
-/**
- * @brief per_row on contiguous rows without a previous mask, one read per row: a sample of the
- * row brackets its k-th key, simd::classify keys the row once (marking the elements above the
- * bracket and collecting those inside it), the k-th is selected among the candidates, and
- * simd::resolve writes the row's mask from the candidates (the next row is prefetched meanwhile).
- * A bracket that misses the k-th (rare) classifies the row again with every key a candidate.
- */
+/// per_row on contiguous rows without a previous mask: each row by a row_selector (one read per
+/// row, the next row prefetched meanwhile), its kept words pushed to the mask.
 template <class T>
 selection select_rows_classified(const tensor_ref& scores, const std::vector<std::size_t>& ks, mask_view out,
                                  const select_options& o, select_workspace& ws, const error_context& err) {
-    using K = key_of_t<T>;
-    constexpr K kmax = std::numeric_limits<K>::max();
     const std::size_t rows = scores.shape().rows(), cols = scores.shape().cols();
-    const std::size_t nw = (cols + 63) / 64;
     const T* base = static_cast<const T*>(scores.data_handle());
     const staged_words dst(out, o.nans == nan_policy::reject, ws);
     selection sel;
@@ -171,42 +162,12 @@ selection select_rows_classified(const tensor_ref& scores, const std::vector<std
     const unsigned parts = parts_for(rows, o.threads, std::max<std::size_t>(1, (std::size_t{1} << 16) / cols));
     for (unsigned p = 0; p < parts; ++p) (void)ws.part(p);
     parallel_for(rows, parts, [&](std::size_t rb, std::size_t re, unsigned part) {
-        select_workspace& w = ws.part(part);
-        const std::size_t kw = (cols + 16) * sizeof(K) / 8 + 1;
-        K* cand = reinterpret_cast<K*>(w.scratch(0, kw));
-        K* b0 = reinterpret_cast<K*>(w.scratch(1, kw));
-        K* b1 = reinterpret_cast<K*>(w.scratch(2, kw));
-        std::uint64_t* above = w.scratch(3, nw);
-        std::uint64_t* inside = w.scratch(4, nw);
-        auto* hist = reinterpret_cast<std::uint32_t*>(w.scratch(5, 1024));
+        row_selector<T> rs(ws.part(part), cols);
         for (std::size_t r = rb; r < re; ++r) {
             const T* row = base + r * cols;
-            const std::size_t k = ks[r];
-            K lo = 0, hi = kmax;
-            if (cols >= 4096 && k > 0 && k < cols) std::tie(lo, hi) = sample_bracket<K>(row, cols, k, o.nans, hist);
-            const T* ahead = r + 1 < re ? row + cols : nullptr;
-            auto c = simd::classify<K>(row, cols, lo, hi, o.nans, cand, above, inside, ahead);
-            if (c.nans && o.nans == nan_policy::reject)
-                for (std::size_t j = 0; j < cols; ++j)
-                    if (is_nan(row[j])) throw_nan(err, 0, r * cols + j);
-            kth_found<K> f{};
-            if (k == 0) {
-                for (std::size_t i = 0; i < nw; ++i) above[i] |= inside[i];  // everything kept
-            } else {
-                if (!(c.below < k && k <= c.below + c.inside)) {  // the sample misled: every key a candidate
-                    lo = 0;
-                    hi = kmax;
-                    c = simd::classify<K>(row, cols, lo, hi, o.nans, cand, above, inside);
-                }
-                std::size_t eq = 0, nn = 0;
-                f = kth_resident<K>(cand, c.inside, k - c.below, o.nans, b0, b1, eq, nn, lo, hi);
-                simd::resolve<K>(above, inside, nw, cand, f.key, k - c.below - f.below, above);
-            }
-            simd::bit_writer bw(dst.words(), r * cols);
-            for (std::size_t i = 0; i + 1 < nw; ++i) bw.push(above[i], 64);
-            bw.push(above[nw - 1], static_cast<unsigned>(cols - (nw - 1) * 64));
-            bw.finish();
-            sel.kth[r] = reported_kth<T>(k, f.key);
+            const auto kth = rs.select(row, ks[r], o.nans, err, r * cols, r + 1 < re ? row + cols : nullptr);
+            rs.write(dst.words(), r * cols);
+            sel.kth[r] = reported_kth<T>(ks[r], kth);
         }
     });
     dst.commit();
