@@ -147,6 +147,72 @@ void bm_global_engine(benchmark::State& st) {
     for (auto _ : st) benchmark::DoNotOptimize(nnprune::select_global(refs, 0.5, outs, o));
 }
 
+// Global at the full scale: 64 tensors totalling 1e9 scores, f32 (4 GB) or bf16 (2 GB), beside a
+// plain read of the same bytes in the same run. Filled once by a cheap generator (|x| of a
+// splitmix64 uniform, spread over many exponents). Counter workspace_MB: the engine's scratch.
+constexpr std::size_t big_total = 1'000'000'000;
+template <class T>
+const std::vector<T>& big_data() {
+    static std::vector<T> v;
+    if (v.empty()) {
+        v.resize(big_total);
+        std::uint64_t x = 12345;
+        for (auto& e : v) {
+            x += 0x9E3779B97F4A7C15ull;
+            std::uint64_t z = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+            z ^= z >> 31;
+            const float u = static_cast<float>(z >> 40) / static_cast<float>(1u << 24);  // [0, 1)
+            e = T(u * u * u * 8.0f);
+        }
+    }
+    return v;
+}
+template <class T>
+std::vector<nnprune::tensor_ref> big_refs(const std::vector<T>& v) {
+    std::vector<nnprune::tensor_ref> refs;
+    std::size_t at = 0;
+    for (std::size_t t = 0; t < n_tensors; ++t) {
+        const std::size_t len = t + 1 == n_tensors ? big_total - at : big_total / n_tensors + (t % 3) * 4099;
+        refs.push_back(nnprune::vector_view<const T>(v.data() + at, len));
+        at += len;
+    }
+    return refs;
+}
+template <class T>
+void bm_global_1e9_read(benchmark::State& st) {
+    const auto& v = big_data<T>();
+    const auto* p = reinterpret_cast<const std::uint64_t*>(v.data());
+    const std::size_t words = v.size() * sizeof(T) / 8;
+    for (auto _ : st) {
+        std::uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (std::size_t i = 0; i + 4 <= words; i += 4) {
+            a0 ^= p[i];
+            a1 ^= p[i + 1];
+            a2 ^= p[i + 2];
+            a3 ^= p[i + 3];
+        }
+        benchmark::DoNotOptimize(a0 ^ a1 ^ a2 ^ a3);
+    }
+}
+template <class T>
+void bm_global_1e9_engine(benchmark::State& st) {
+    const auto& v = big_data<T>();
+    const auto refs = big_refs(v);
+    static std::vector<nnprune::mask> masks;
+    if (masks.empty())
+        for (const auto& r : refs) masks.emplace_back(r.shape());
+    std::vector<nnprune::mask_view> outs;
+    for (auto& m : masks) outs.push_back(m);
+    nnprune::select_workspace w;  // its own, so workspace_MB is this case's scratch alone
+    nnprune::global_options o;
+    o.workspace = &w;
+    o.threads = static_cast<unsigned>(st.range(0));
+    benchmark::DoNotOptimize(nnprune::select_global(refs, 0.5, outs, o));  // untimed: the scratch's first touch
+    for (auto _ : st) benchmark::DoNotOptimize(nnprune::select_global(refs, 0.5, outs, o));
+    st.counters["workspace_MB"] = static_cast<double>(w.bytes()) / (1024.0 * 1024.0);
+}
+
 }  // namespace
 
 BENCHMARK(bm_kth_nth_element_copy)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -159,3 +225,7 @@ BENCHMARK(bm_nm_read_baseline)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_nm_2_4_engine)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_global_nth_element_concat)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 BENCHMARK(bm_global_engine)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_global_1e9_read<float>)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_global_1e9_engine<float>)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_global_1e9_read<nnprune::bfloat16>)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_global_1e9_engine<nnprune::bfloat16>)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();

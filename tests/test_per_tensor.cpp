@@ -51,3 +51,40 @@ TEST_CASE("per_tensor: ties prune the lower index first; kth reported", "[select
     REQUIRE(std::isnan(s0.kth[0]));
     REQUIRE(z.pruned() == 0);
 }
+
+TEST_CASE("per_tensor: bf16 and f16 scores (the 16-bit kernels) match the slow reference, with a previous mask", "[select][per_tensor]") {
+    tuning_guard g;
+    for (int mode = 0; mode < 2; ++mode) {
+        if (mode == 1) {  // the sampling path on small inputs
+            nnprune::detail::tuning().small = 8;
+            nnprune::detail::tuning().resident = 0;
+            nnprune::detail::tuning().sample = 32;
+        }
+        for (std::size_t n : {33u, 64u, 1000u, 4099u, 70001u}) {
+            const auto v = quantised(n, static_cast<std::uint32_t>(n + mode), 9);  // exact in bf16 and f16
+            const auto b = as<nnprune::bfloat16>(v);
+            const auto h = as<nnprune::float16>(v);
+            const shape sh{n};
+            mask prev(sh);
+            std::mt19937 rng(static_cast<std::uint32_t>(n));
+            for (std::size_t i = 0; i < n; ++i) prev.set(i, rng() % 5 != 0);
+            for (bool use_prev : {false, true}) {
+                for (double s : {0.1, 0.5, 0.93}) {
+                    const auto want = slow_mask(v, sh, row_groups(1, n), s, nnprune::rounding::half_even, nnprune::nan_policy::reject,
+                                                use_prev ? &prev : nullptr);
+                    for (unsigned th : {1u, 2u}) {
+                        nnprune::select_options o;
+                        o.threads = th;
+                        if (use_prev) o.previous = prev;
+                        mask mb(sh), mh(sh);
+                        nnprune::select_mask(nnprune::vector_view<const nnprune::bfloat16>(b.data(), n), nnprune::per_tensor{}, s, mb, o);
+                        nnprune::select_mask(nnprune::vector_view<const nnprune::float16>(h.data(), n), nnprune::per_tensor{}, s, mh, o);
+                        INFO("mode " << mode << " n " << n << " s " << s << " prev " << use_prev << " threads " << th);
+                        REQUIRE(mb == want);
+                        REQUIRE(mh == want);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -85,16 +85,23 @@ void bracket_runs(const std::vector<run>& runs, K lo, K hi, nan_policy np, K* ou
         });
 }
 
-/// Competing keys at about s evenly spaced positions of the runs (deterministic); returns the count.
+/// Competing keys of the s / 16 runs of 16 consecutive positions evenly spaced over the group
+/// (deterministic; one cache line per run, so a large sample costs few memory accesses); returns
+/// the count. @pre s is a multiple of 16 and total >= s.
 template <class K>
 std::size_t sample_runs(const std::vector<std::vector<run>>& parts, std::size_t total, std::size_t s, nan_policy np,
                         K* out) {
     std::size_t got = 0, base = 0, i = 0;
+    const std::size_t blocks = s / 16;
+    auto position = [&](std::size_t q) {
+        const auto centre = static_cast<std::size_t>((static_cast<double>(q / 16) + 0.5) * static_cast<double>(total) / static_cast<double>(blocks));
+        return std::min(total - 16, centre < 8 ? 0 : centre - 8) + q % 16;
+    };
     for (const auto& runs : parts)
         for (const auto& r : runs) {
             with_type(r.type, r.p, [&](auto p) {
                 for (; i < s; ++i) {
-                    const auto pos = std::min(total - 1, static_cast<std::size_t>((static_cast<double>(i) + 0.5) * static_cast<double>(total) / static_cast<double>(s)));
+                    const std::size_t pos = position(i);
                     if (pos >= base + r.n) break;
                     const std::size_t j = pos - base, b = r.bit0 + j * r.step;
                     if (r.prev && !((r.prev[b >> 6] >> (b & 63)) & 1u)) continue;
@@ -167,8 +174,17 @@ kth_found<K> find_kth(const std::vector<std::vector<run>>& parts, std::size_t n_
     }
     std::size_t cap = tu.max_candidates ? tu.max_candidates : std::min<std::size_t>(n_comp, (std::size_t{16} << 20) / sizeof(K));
     if (n_comp <= tu.small) cap = std::max(cap, n_comp);
+    // the sample: large enough that the bracket's candidates (2 * margin sampling sd, a fraction
+    // 2 * margin * sqrt(p (1 - p) / s) of the group) fill at most 3/4 of the candidate buffer,
+    // which takes up to 2M samples for 1e9 scores
     std::size_t s = tu.sample;
-    if (!s) s = n_comp >= (std::size_t{1} << 24) ? 65536 : std::clamp<std::size_t>(n_comp / 16, 256, 65536);
+    if (!s) {
+        const double p = std::clamp(static_cast<double>(k) / static_cast<double>(n_comp), 1e-3, 1.0 - 1e-3);
+        const double need = 2.0 * tu.margin * std::sqrt(p * (1 - p)) * static_cast<double>(n_comp) / (0.75 * static_cast<double>(cap));
+        const auto want = static_cast<std::size_t>(std::min(need * need, 4e6));
+        s = std::clamp<std::size_t>(want, std::clamp<std::size_t>(n_comp / 16, 256, 65536), std::size_t{1} << 21);
+    }
+    s = std::max<std::size_t>(16, std::min(s, n_total) / 16 * 16);
     engine_buffers<K> buf(ws, P, std::max<std::size_t>(cap, P), s);
     std::vector<simd::bracket_counts> counts(P);
     std::vector<std::size_t> pos(P);
@@ -223,7 +239,7 @@ kth_found<K> find_kth(const std::vector<std::vector<run>>& parts, std::size_t n_
     };
 
     K L = 0, H = kmax;  // the k-th key is known to lie in [L, H]
-    if (n_comp > tu.small) {
+    if (n_comp > tu.small && n_total >= s) {
         const std::size_t got = sample_runs<K>(parts, n_total, s, np, buf.sample);
         if (got >= 16) {
             const double q = static_cast<double>(k) / static_cast<double>(n_comp) * static_cast<double>(got);
@@ -233,9 +249,11 @@ kth_found<K> find_kth(const std::vector<std::vector<run>>& parts, std::size_t n_
             const auto hi_i = static_cast<std::ptrdiff_t>(std::ceil(q - 1 + sd));
             K lo = 0, hi = kmax;
             // the two pivots: order statistics of the sample by radix select (it reads the sample only)
+            // radix buffers: the merge buffers, free until the pass (no extra memory) when they fit
             const std::size_t sw = (got + 16) * sizeof(K) / 8 + 1;
-            K* s0 = reinterpret_cast<K*>(ws.scratch(4, sw));
-            K* s1 = reinterpret_cast<K*>(ws.scratch(5, sw));
+            const bool fit = got <= buf.cap;
+            K* s0 = fit ? buf.merged : reinterpret_cast<K*>(ws.scratch(4, sw));
+            K* s1 = fit ? buf.tmp : reinterpret_cast<K*>(ws.scratch(5, sw));
             std::size_t e_unused = 0, n_unused = 0;
             if (li >= 0)
                 lo = kth_resident<K>(buf.sample, got, static_cast<std::size_t>(li) + 1, np, s0, s1, e_unused, n_unused).key;

@@ -16,6 +16,7 @@
 #include <type_traits>
 
 #include "../config.hpp"
+#include "../core/element.hpp"
 #include "../select/keys.hpp"
 #include "../select/policy.hpp"
 #include "arch.hpp"
@@ -209,6 +210,65 @@ void bracket_avx512(const T* p, std::size_t n, const std::uint64_t* prev, std::s
     c.nans += nans;
 }
 
+#  if defined(__AVX512VBMI2__)
+#    define NNPRUNE_SIMD_AVX512_16 1  // 16-bit scores (bf16, f16): 32 lanes, vpcompressw
+
+/// Largest non-NaN magnitude bits of a 16-bit score type (bf16: 0x7F80, f16: 0x7C00 = Inf).
+template <class T>
+inline constexpr std::uint16_t inf_bits16 = std::is_same_v<T, bfloat16> ? 0x7F80 : 0x7C00;
+
+/// Order keys of 32 bf16/f16 scores (bits in u; NaN -> nan_key, the NaN lanes in *nan_mask).
+inline __m512i keys32(__m512i u, __m512i inf, __m512i nan_key, __mmask32* nan_mask) noexcept {
+    const __m512i mag = _mm512_and_si512(u, _mm512_set1_epi16(0x7FFF));
+    *nan_mask = _mm512_cmpgt_epu16_mask(mag, inf);
+    u = _mm512_maskz_mov_epi16(_mm512_cmpneq_epi16_mask(mag, _mm512_setzero_si512()), u);  // -0 -> +0
+    const __m512i sgn = _mm512_maskz_srai_epi16(0xFFFFFFFFu, u, 15);
+    const __m512i k = _mm512_xor_si512(u, _mm512_or_si512(sgn, _mm512_set1_epi16(static_cast<short>(0x8000))));
+    return _mm512_mask_mov_epi16(k, *nan_mask, nan_key);
+}
+
+/// bracket_avx512 for 16-bit scores (T bfloat16 / float16) or 16-bit keys (T std::uint16_t).
+template <bool Prev, class T>
+void bracket16_avx512(const T* p, std::size_t n, const std::uint64_t* prev, std::size_t bit0, std::uint16_t lo,
+                      std::uint16_t hi, nan_policy np, std::uint16_t* out, std::size_t& pos, std::size_t cap,
+                      bracket_counts& c) noexcept {
+    constexpr bool keys = std::is_same_v<T, std::uint16_t>;
+    const __m512i vlo = _mm512_set1_epi16(static_cast<short>(lo));
+    const __m512i vspan = _mm512_set1_epi16(static_cast<short>(static_cast<std::uint16_t>(hi - lo)));
+    const __m512i nan_key = _mm512_set1_epi16(np == nan_policy::as_highest ? -1 : 0);
+    __m512i inf = _mm512_setzero_si512();
+    if constexpr (!keys) inf = _mm512_set1_epi16(static_cast<short>(inf_bits16<T>));
+    std::size_t at = pos, inside = 0, below = 0, nans = 0;
+    for (std::size_t j = 0; j < n; j += 32) {
+        const std::size_t left = n - j;
+        const __mmask32 live = left >= 32 ? ~__mmask32(0) : static_cast<__mmask32>((1u << left) - 1);
+        __mmask32 comp = live;
+        if constexpr (Prev) comp &= static_cast<__mmask32>(load_bits(prev, bit0 + j, left >= 32 ? 32u : static_cast<unsigned>(left)));
+        const __m512i u = left >= 32 ? _mm512_loadu_si512(p + j) : _mm512_maskz_loadu_epi16(live, p + j);
+        __mmask32 nm = 0;
+        __m512i key = u;
+        if constexpr (!keys) key = keys32(u, inf, nan_key, &nm);
+        nans += static_cast<std::size_t>(std::popcount(static_cast<std::uint32_t>(nm & comp)));
+        below += static_cast<std::size_t>(std::popcount(static_cast<std::uint32_t>(_mm512_mask_cmplt_epu16_mask(comp, key, vlo))));
+        const __mmask32 in = _mm512_mask_cmple_epu16_mask(comp, _mm512_sub_epi16(key, vlo), vspan);
+        const auto cnt = static_cast<std::size_t>(std::popcount(static_cast<std::uint32_t>(in)));
+        inside += cnt;
+        if (at + 32 <= cap) {
+            _mm512_storeu_si512(out + at, _mm512_maskz_compress_epi16(in, key));
+            at += cnt;
+        } else if (at < cap) {  // the last slots: store what fits
+            alignas(64) std::uint16_t tmp[32];
+            _mm512_store_si512(tmp, _mm512_maskz_compress_epi16(in, key));
+            for (std::size_t i = 0; i < cnt && at < cap; ++i) out[at++] = tmp[i];
+        }
+    }
+    pos = at;
+    c.below += below;
+    c.inside += inside;
+    c.nans += nans;
+}
+#  endif
+
 inline std::size_t to_keys_f32(const float* p, std::size_t n, nan_policy np, std::uint32_t* out, std::uint32_t& kmin,
                                std::uint32_t& kmax) noexcept {
     const __m512i nan_key = _mm512_set1_epi32(np == nan_policy::as_highest ? -1 : 0);
@@ -299,6 +359,16 @@ void bracket(const T* p, std::size_t n, std::ptrdiff_t stride, const std::uint64
             return;
         }
     }
+#  if NNPRUNE_SIMD_AVX512_16
+    if constexpr (std::is_same_v<K, std::uint16_t> && (std::is_same_v<T, bfloat16> || std::is_same_v<T, float16> ||
+                                                      std::is_same_v<T, std::uint16_t>)) {
+        if (stride == 1 && (step == 1 || !prev)) {
+            if (prev) avx512::bracket16_avx512<true>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
+            else avx512::bracket16_avx512<false>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
+            return;
+        }
+    }
+#  endif
 #endif
     reference::bracket(p, n, stride, prev, bit0, step, lo, hi, np, out, pos, cap, c);
 }
