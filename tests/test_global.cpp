@@ -63,3 +63,118 @@ TEST_CASE("global: global over mixed tensors with a minimum kept", "[select][glo
     REQUIRE_THROWS_WITH(nnprune::select_global(one, 0.5, o1, o), Catch::Contains("allows only 2"));
     REQUIRE(mx.pruned() == 0);
 }
+
+namespace {
+// One selection over tensors of lengths `lens` (values v concatenated), with and without one_pass.
+template <class T>
+void check_one_pass(const std::vector<double>& v, const std::vector<std::size_t>& lens, const nnprune::amount& a,
+                    nnprune::nan_policy np, unsigned threads) {
+    const auto t = as<T>(v);
+    std::vector<nnprune::tensor_ref> refs;
+    std::vector<mask> m0, m1;
+    std::size_t at = 0;
+    for (auto n : lens) {
+        refs.push_back(nnprune::vector_view<const T>(t.data() + at, n));
+        m0.emplace_back(shape{n});
+        m1.emplace_back(shape{n});
+        at += n;
+    }
+    std::vector<nnprune::mask_view> o0, o1;
+    for (auto& m : m0) o0.push_back(m);
+    for (auto& m : m1) {
+        for (std::size_t i = 0; i < m.size(); i += 3) m.set(i, false);  // stale content: every bit must be written
+        o1.push_back(m);
+    }
+    nnprune::global_options o;
+    o.nans = np;
+    o.threads = threads;
+    const auto s0 = nnprune::select_global(refs, a, o0, o);
+    o.one_pass = true;
+    const auto s1 = nnprune::select_global(refs, a, o1, o);
+    // against the slow reference: the concatenation as one tensor
+    const auto want = slow_mask(std::vector<double>(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(at)), shape{at},
+                                row_groups(1, at), a.is_count() ? 0.0 : a.ratio(), nnprune::rounding::half_even, np, nullptr);
+    REQUIRE(s1.pruned == s0.pruned);
+    at = 0;
+    for (std::size_t i = 0; i < lens.size(); ++i) {
+        REQUIRE(m1[i] == m0[i]);
+        if (!a.is_count())
+            for (std::size_t j = 0; j < lens[i]; ++j) REQUIRE(m1[i].test(j) == want.test(at + j));
+        at += lens[i];
+    }
+}
+}  // namespace
+
+TEST_CASE("global: one_pass gives the same masks (engine paths, element types, ties, NaN policies, threads)", "[select][global]") {
+    tuning_guard g;
+    const auto nan = std::numeric_limits<double>::quiet_NaN();
+    for (int mode = 0; mode < 3; ++mode) {
+        // 0: defaults (one-pass needs > 2048 competitors); 1: the sampled path on small inputs;
+        // 2: a candidate buffer too small for the bracket (the log gives up, two passes instead)
+        nnprune::detail::tuning() = g.saved;
+        if (mode >= 1) {
+            nnprune::detail::tuning().small = 8;
+            nnprune::detail::tuning().resident = 0;
+            nnprune::detail::tuning().sample = 64;
+        }
+        if (mode == 2) nnprune::detail::tuning().max_candidates = 40;
+        for (int data = 0; data < 3; ++data) {
+            std::vector<double> v = quantised(30000, static_cast<std::uint32_t>(mode * 10 + data), data == 0 ? 3 : 200);
+            if (data == 2)
+                for (std::size_t i = 0; i < v.size(); i += 101) v[i] = nan;
+            const std::vector<std::size_t> lens = mode == 0 ? std::vector<std::size_t>{5000, 1, 63, 12007, 64, 4099}
+                                                            : std::vector<std::size_t>{70, 1, 63, 129, 64, 333};
+            for (auto np : {nnprune::nan_policy::as_lowest, nnprune::nan_policy::as_highest})
+                for (double s : {0.1, 0.5, 0.93})
+                    for (unsigned th : {1u, 2u, 3u}) {
+                        INFO("mode " << mode << " data " << data << " s " << s << " threads " << th);
+                        check_one_pass<float>(v, lens, s, np, th);
+                        check_one_pass<nnprune::bfloat16>(v, lens, s, np, th);
+                        check_one_pass<double>(v, lens, s, np, th);
+                    }
+            check_one_pass<float>(v, lens, nnprune::exactly{7}, nnprune::nan_policy::as_lowest, 2);
+        }
+    }
+    // several thread parts (each part's log, ties split across parts, shared boundary words)
+    nnprune::detail::tuning() = g.saved;
+    const auto big = quantised(600000, 99, 40);
+    for (unsigned th : {2u, 3u}) {
+        check_one_pass<float>(big, {300000, 7, 299993}, 0.5, nnprune::nan_policy::as_lowest, th);
+        check_one_pass<nnprune::bfloat16>(big, {123457, 476543}, 0.37, nnprune::nan_policy::as_highest, th);
+    }
+}
+
+TEST_CASE("global: one_pass with a sample that misleads, a previous mask, and NaN under reject", "[select][global]") {
+    // blocks of 64 every n / 2^... : make every sampled block hold the largest scores
+    tuning_guard g;
+    nnprune::detail::tuning().small = 8;
+    nnprune::detail::tuning().resident = 0;
+    nnprune::detail::tuning().sample = 64;  // 4 blocks of 16 over 4096 scores: centred at 512, 1536, ...
+    std::vector<double> v(4096);
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        const std::size_t off = i % 1024;
+        v[i] = off >= 504 && off < 520 ? 1000.0 + static_cast<double>(i % 3) : static_cast<double>(i % 17);
+    }
+    check_one_pass<float>(v, {4096}, 0.5, nnprune::nan_policy::as_lowest, 1);
+    check_one_pass<float>(v, {1000, 3096}, 0.5, nnprune::nan_policy::as_lowest, 2);
+
+    const auto f = as<float>(v);
+    mask prev(shape{4096}), m(shape{4096}), want(shape{4096});
+    for (std::size_t i = 0; i < 4096; i += 5) prev.set(i, false);
+    std::vector<nnprune::tensor_ref> refs{nnprune::vector_view<const float>(f.data(), 4096)};
+    std::vector<nnprune::const_mask_view> pv{prev};
+    std::vector<nnprune::mask_view> om{m}, ow{want};
+    nnprune::global_options o;
+    o.previous_masks = pv;
+    nnprune::select_global(refs, 0.3, ow, o);
+    o.one_pass = true;  // a previous mask: not loggable, the usual two passes
+    nnprune::select_global(refs, 0.3, om, o);
+    REQUIRE(m == want);
+
+    auto bad = f;
+    bad[3000] = std::numeric_limits<float>::quiet_NaN();
+    std::vector<nnprune::tensor_ref> rb{nnprune::vector_view<const float>(bad.data(), 4096)};
+    nnprune::global_options ob;
+    ob.one_pass = true;
+    REQUIRE_THROWS_WITH(nnprune::select_global(rb, 0.5, om, ob), Catch::Contains("NaN score at flat index 3000"));
+}

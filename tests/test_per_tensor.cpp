@@ -88,3 +88,24 @@ TEST_CASE("per_tensor: bf16 and f16 scores (the 16-bit kernels) match the slow r
         }
     }
 }
+
+TEST_CASE("per_tensor: one_pass matches the slow reference (1 and 2 threads, ties, NaN as lowest)", "[select][per_tensor]") {
+    auto v = quantised(600001, 5, 25);
+    for (std::size_t i = 0; i < v.size(); i += 997) v[i] = std::numeric_limits<double>::quiet_NaN();
+    const auto f = as<float>(v);
+    const shape sh{v.size()};
+    for (double s : {0.2, 0.5}) {
+        const auto want = slow_mask(v, sh, row_groups(1, v.size()), s, nnprune::rounding::half_even, nnprune::nan_policy::as_lowest, nullptr);
+        for (unsigned th : {1u, 2u}) {
+            nnprune::select_options o;
+            o.threads = th;
+            o.nans = nnprune::nan_policy::as_lowest;
+            o.one_pass = true;
+            mask m(sh, false);
+            const auto sel = nnprune::select_mask(nnprune::vector_view<const float>(f.data(), v.size()), nnprune::per_tensor{}, s, m, o);
+            INFO("s " << s << " threads " << th);
+            REQUIRE(m == want);
+            REQUIRE(sel.pruned == want.pruned());
+        }
+    }
+}

@@ -113,6 +113,7 @@ inline select_options select_opts(const prune_options& o, std::size_t i, std::st
     so.round = o.round;
     so.nans = o.nans;
     so.threads = o.threads;
+    so.one_pass = true;  // the masks are prune()'s own until it returns: one read of the scores
     so.previous = o.previous.empty() ? const_mask_view{} : o.previous[i];
     so.name = name;
     return so;
@@ -273,6 +274,7 @@ prune_result prune(std::span<const layer> layers, const S& s, const P& p, const 
                 go.round = o.round;
                 go.nans = o.nans;
                 go.threads = o.threads;
+                go.one_pass = true;
                 go.min_keep = alloc.min_keep;
                 go.min_keep_fraction = alloc.min_keep_fraction;
                 go.previous_masks = prev;

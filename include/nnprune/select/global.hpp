@@ -112,7 +112,7 @@ selection select_global_as(std::span<const tensor_ref> scores, std::size_t k, st
     const auto all = gather(active, n_total);
     if (!all.empty()) {
         const auto parts = split_runs(all, parts_for(n_total, o.threads, std::size_t{1} << 18));
-        const auto d = select_group<K>(parts, n_total, comp_rem, k_rem, o.nans, ws, err);
+        const auto d = select_group<K>(parts, n_total, comp_rem, k_rem, o.nans, ws, err, o.one_pass);
         kept += d.kept;
         if (k_rem) {
             best = pruned_any ? std::max(best, d.kth) : d.kth;

@@ -7,6 +7,7 @@
 /// any number of parts).
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -26,22 +27,61 @@ struct group_done {
     std::size_t kept = 0;    ///< kept bits written
 };
 
-/// Prunes exactly k (0 <= k <= n_comp) of the group's competing elements and writes its mask bits.
+/// One-pass mode's second half: the bits of the logged keys (those inside the counting pass's
+/// bracket, whose keys are the part's candidates) from the k-th and the part's ties. Only the
+/// first and last word of a run can be shared with a neighbouring part: those get atomic updates.
+template <class K>
+std::size_t fix_logged(const std::vector<run>& runs, const std::vector<std::size_t>& per_run, const K* cand,
+                       const std::uint32_t* where, K kth, std::size_t ties) {
+    std::size_t kept = 0, at = 0;
+    for (std::size_t ri = 0; ri < runs.size(); ++ri) {
+        const run& r = runs[ri];
+        const std::size_t first = r.bit0 >> 6, last = (r.bit0 + r.n - 1) >> 6;
+        for (const std::size_t end = at + per_run[ri]; at < end; ++at) {
+            const K key = cand[at];
+            bool pruned = key < kth;
+            if (key == kth && ties > 0) {
+                --ties;
+                pruned = true;
+            }
+            if (pruned) continue;
+            ++kept;
+            const std::size_t b = r.bit0 + where[at], w = b >> 6;
+            const std::uint64_t bit = std::uint64_t{1} << (b & 63);
+            if (w == first || w == last) std::atomic_ref<std::uint64_t>(r.out[w]).fetch_or(bit, std::memory_order_relaxed);
+            else r.out[w] |= bit;
+        }
+    }
+    return kept;
+}
+
+/// Prunes exactly k (0 <= k <= n_comp) of the group's competing elements and writes its mask bits
+/// (in one read of the scores when one_pass and the group qualifies: see select_options::one_pass).
 template <class K>
 group_done<K> select_group(const std::vector<std::vector<run>>& parts, std::size_t n_total, std::size_t n_comp,
-                           std::size_t k, nan_policy np, select_workspace& ws, const error_context& err) {
+                           std::size_t k, nan_policy np, select_workspace& ws, const error_context& err,
+                           bool one_pass = false) {
     const auto P = static_cast<unsigned>(parts.size());
     std::vector<std::size_t> eq(P, 0), ties(P, 0), kept(P, 0);
     kth_found<K> r{};
+    pass_log log;
     if (k == 0) {
         for (const auto& runs : parts) check_no_nan(runs, np, err);
     } else {
-        r = find_kth<K>(parts, n_total, n_comp, k, np, ws, eq, err);
+        r = find_kth<K>(parts, n_total, n_comp, k, np, ws, eq, err, one_pass ? &log : nullptr);
         std::size_t left = k - r.below;
         for (unsigned p = 0; p < P; ++p) {
             ties[p] = std::min(left, eq[p]);
             left -= ties[p];
         }
+    }
+    if (log.complete) {  // the mask is written but for the logged keys (no previous mask: all compete)
+        const K* cand = static_cast<const K*>(log.cand);
+        parallel_for(P, P, [&](std::size_t b, std::size_t e, unsigned) {
+            for (std::size_t p = b; p < e; ++p)
+                (void)fix_logged<K>(parts[p], log.per_run[p], cand + p * log.stride, log.where + p * log.stride, r.key, ties[p]);
+        });
+        return {r.key, n_comp - k};
     }
     parallel_for(P, P, [&](std::size_t b, std::size_t e, unsigned) {
         for (std::size_t p = b; p < e; ++p)

@@ -26,7 +26,9 @@
 #include "../core/errors.hpp"
 #include "../core/tensor_ref.hpp"
 #include "../detail/parallel.hpp"
+#include "../simd/bits.hpp"
 #include "../simd/bracket.hpp"
+#include "../simd/classify.hpp"
 #include "keys.hpp"
 #include "options.hpp"
 #include "resident.hpp"
@@ -85,27 +87,39 @@ void bracket_runs(const std::vector<run>& runs, K lo, K hi, nan_policy np, K* ou
         });
 }
 
-/// Competing keys of the s / 16 runs of 16 consecutive positions evenly spaced over the group
-/// (deterministic; one cache line per run, so a large sample costs few memory accesses); returns
-/// the count. @pre s is a multiple of 16 and total >= s.
+/// Competing keys of s / B blocks of B consecutive positions evenly spaced over the group (B = 64
+/// for samples of 2^18 or more, else 16; deterministic): a block is one or a few cache lines and
+/// one page, so even a 2M-key sample of 1e9 scores costs few memory accesses. Returns the count.
+/// @pre s is a multiple of 64 or of 16 (small samples), and total >= s.
 template <class K>
 std::size_t sample_runs(const std::vector<std::vector<run>>& parts, std::size_t total, std::size_t s, nan_policy np,
                         K* out) {
-    std::size_t got = 0, base = 0, i = 0;
-    const std::size_t blocks = s / 16;
-    auto position = [&](std::size_t q) {
-        const auto centre = static_cast<std::size_t>((static_cast<double>(q / 16) + 0.5) * static_cast<double>(total) / static_cast<double>(blocks));
-        return std::min(total - 16, centre < 8 ? 0 : centre - 8) + q % 16;
+    const std::size_t B = s >= (std::size_t{1} << 18) && s % 64 == 0 ? 64 : 16;
+    const std::size_t blocks = s / B;
+    const double spacing = static_cast<double>(total) / static_cast<double>(blocks);
+    std::size_t got = 0, base = 0, blk = 0, q = 0;  // next position: block blk, offset q
+    auto start_of = [&](std::size_t b) {
+        const auto centre = static_cast<std::size_t>((static_cast<double>(b) + 0.5) * spacing);
+        return std::min(total - B, centre < B / 2 ? 0 : centre - B / 2);
     };
+    std::size_t start = start_of(0);
     for (const auto& runs : parts)
         for (const auto& r : runs) {
             with_type(r.type, r.p, [&](auto p) {
-                for (; i < s; ++i) {
-                    const std::size_t pos = position(i);
+                while (blk < blocks) {
+                    const std::size_t pos = start + q;
                     if (pos >= base + r.n) break;
                     const std::size_t j = pos - base, b = r.bit0 + j * r.step;
-                    if (r.prev && !((r.prev[b >> 6] >> (b & 63)) & 1u)) continue;
-                    out[got++] = key_as<K>(p[static_cast<std::ptrdiff_t>(j) * r.stride], np);
+                    if (!r.prev || ((r.prev[b >> 6] >> (b & 63)) & 1u)) out[got++] = key_as<K>(p[static_cast<std::ptrdiff_t>(j) * r.stride], np);
+                    if (++q == B) {
+                        q = 0;
+                        if (++blk < blocks) start = start_of(blk);
+                        // blocks lie pages apart: fetch a few ahead so their misses overlap
+                        if (blk + 8 < blocks) {
+                            const std::size_t ahead = start_of(blk + 8);
+                            if (ahead < base + r.n) __builtin_prefetch(p + static_cast<std::ptrdiff_t>(ahead - base) * r.stride);
+                        }
+                    }
                 }
             });
             base += r.n;
@@ -129,11 +143,73 @@ void histogram_runs(const std::vector<run>& runs, K lo, K hi, unsigned shift, na
         });
 }
 
+/// One-pass mode (select_options::one_pass): the sampled pass also writes the mask bits of the
+/// keys outside its bracket [lo, hi] (kept above it, pruned below) and logs where the bracket's
+/// keys are (their offsets in their runs, beside the candidate keys), so select_group fixes those
+/// from the candidates alone. `complete` says whether it worked (bracket held the k-th, every
+/// candidate fitted); otherwise the mask pass runs as usual and overwrites every bit.
+struct pass_log {
+    bool complete = false;
+    const void* cand = nullptr;                   ///< the candidate keys (K), part p's at p * stride
+    std::uint32_t* where = nullptr;               ///< their offsets in their runs, laid out alike
+    std::size_t stride = 0;
+    std::vector<std::vector<std::size_t>> per_run;  ///< per part: logged keys of each run
+};
+
+/// Runs the log can cover: unit stride, no previous mask, offsets below 2^32.
+[[nodiscard]] inline bool loggable(const std::vector<std::vector<run>>& parts) noexcept {
+    for (const auto& runs : parts)
+        for (const auto& r : runs)
+            if (r.stride != 1 || r.prev || r.n >= (std::size_t{1} << 32)) return false;
+    return true;
+}
+
+/// bracket_runs that also writes the mask bits outside [lo, hi] and logs the offsets of the keys
+/// inside (simd::classify, in chunks); false when the candidates outgrew cap (the rest is only
+/// counted then).
+template <class K>
+bool classify_runs(const std::vector<run>& runs, K lo, K hi, nan_policy np, K* out, std::uint32_t* where,
+                   std::size_t& pos, std::size_t cap, simd::bracket_counts& c, std::vector<std::size_t>& per_run,
+                   std::uint64_t* above, std::uint64_t* inside) {
+    constexpr std::size_t chunk = std::size_t{1} << 14;  // its words stay in L1
+    bool ok = true;
+    per_run.assign(runs.size(), 0);
+    for (std::size_t ri = 0; ri < runs.size(); ++ri) {
+        const run& r = runs[ri];
+        const std::size_t start = pos;
+        with_type(r.type, r.p, [&](auto p) {
+            for (std::size_t c0 = 0; c0 < r.n; c0 += chunk) {
+                const std::size_t n = std::min(chunk, r.n - c0);
+                if (!ok || cap < pos + n) {
+                    ok = false;
+                    std::size_t none = 0;
+                    simd::bracket<K>(p + c0, n, 1, nullptr, 0, 1, lo, hi, np, out, none, 0, c);
+                    continue;
+                }
+                const auto cl = simd::classify<K>(p + c0, n, lo, hi, np, out + pos, above, inside);
+                c.below += cl.below;
+                c.inside += cl.inside;
+                c.nans += cl.nans;
+                const std::size_t nw = (n + 63) / 64;
+                simd::bit_writer bw(r.out, r.bit0 + c0);
+                for (std::size_t w = 0; w + 1 < nw; ++w) bw.push(above[w], 64);
+                bw.push(above[nw - 1], static_cast<unsigned>(n - (nw - 1) * 64));
+                bw.finish();
+                for (std::size_t w = 0; w < nw; ++w)
+                    for (std::uint64_t in = inside[w]; in; in &= in - 1)
+                        where[pos++] = static_cast<std::uint32_t>(c0 + w * 64 + static_cast<std::size_t>(std::countr_zero(in)));
+            }
+        });
+        per_run[ri] = pos - start;
+    }
+    return ok;
+}
+
 /// Scratch for one selection: per part a candidate region, plus shared sample/merge buffers.
 template <class K>
 struct engine_buffers {
     K* cand = nullptr;  ///< parts regions of `region` keys each (+16 slack)
-    std::size_t region = 0;
+    std::size_t region = 0, stride = 0;  ///< keys per part region, and between regions
     K* merged = nullptr;  ///< cap + 16
     K* tmp = nullptr;     ///< cap + 16
     K* sample = nullptr;
@@ -142,8 +218,9 @@ struct engine_buffers {
     engine_buffers(select_workspace& ws, unsigned parts, std::size_t cap_, std::size_t sample_cap_)
         : cap(cap_), sample_cap(sample_cap_) {
         region = cap / parts;
+        stride = region + 16;  // the kernels' 16-key slack stays inside each part's region
         auto words = [](std::size_t keys) { return (keys * sizeof(K) + 7) / 8 + 1; };
-        cand = reinterpret_cast<K*>(ws.scratch(0, words(region * parts + 16)));
+        cand = reinterpret_cast<K*>(ws.scratch(0, words(stride * parts)));
         merged = reinterpret_cast<K*>(ws.scratch(1, words(cap + 16)));
         tmp = reinterpret_cast<K*>(ws.scratch(2, words(cap + 16)));
         sample = reinterpret_cast<K*>(ws.scratch(3, words(sample_cap + 16)));
@@ -157,11 +234,13 @@ struct engine_buffers {
  */
 template <class K>
 kth_found<K> find_kth(const std::vector<std::vector<run>>& parts, std::size_t n_total, std::size_t n_comp, std::size_t k,
-                      nan_policy np, select_workspace& ws, std::vector<std::size_t>& eq, const error_context& err) {
+                      nan_policy np, select_workspace& ws, std::vector<std::size_t>& eq, const error_context& err,
+                      pass_log* log = nullptr) {
     const auto P = static_cast<unsigned>(parts.size());
     const engine_tuning& tu = tuning();
     constexpr K kmax = std::numeric_limits<K>::max();
     // one contiguous run that fits in cache (a row, a small tensor): resident brackets
+    if (log && (n_comp <= tu.small || !loggable(parts))) log = nullptr;
     if (P == 1 && parts[0].size() == 1 && parts[0][0].stride == 1 && !parts[0][0].prev && n_comp <= tu.resident) {
         const run& r = parts[0][0];
         K* b0 = reinterpret_cast<K*>(ws.scratch(0, (r.n + 16) * sizeof(K) / 8 + 1));
@@ -172,7 +251,9 @@ kth_found<K> find_kth(const std::vector<std::vector<run>>& parts, std::size_t n_
         eq.assign(1, e);
         return f;
     }
-    std::size_t cap = tu.max_candidates ? tu.max_candidates : std::min<std::size_t>(n_comp, (std::size_t{16} << 20) / sizeof(K));
+    // candidate keys: up to 16 MiB (12 MiB in one-pass mode, whose offsets take as much again)
+    const std::size_t cap_bytes = log ? std::size_t{12} << 20 : std::size_t{16} << 20;
+    std::size_t cap = tu.max_candidates ? tu.max_candidates : std::min<std::size_t>(n_comp, cap_bytes / sizeof(K));
     if (n_comp <= tu.small) cap = std::max(cap, n_comp);
     // the sample: large enough that the bracket's candidates (2 * margin sampling sd, a fraction
     // 2 * margin * sqrt(p (1 - p) / s) of the group) fill at most 3/4 of the candidate buffer,
@@ -184,22 +265,38 @@ kth_found<K> find_kth(const std::vector<std::vector<run>>& parts, std::size_t n_
         const auto want = static_cast<std::size_t>(std::min(need * need, 4e6));
         s = std::clamp<std::size_t>(want, std::clamp<std::size_t>(n_comp / 16, 256, 65536), std::size_t{1} << 21);
     }
-    s = std::max<std::size_t>(16, std::min(s, n_total) / 16 * 16);
+    s = std::min(s, n_total);
+    s = s >= (std::size_t{1} << 18) ? s / 64 * 64 : std::max<std::size_t>(16, s / 16 * 16);
     engine_buffers<K> buf(ws, P, std::max<std::size_t>(cap, P), s);
     std::vector<simd::bracket_counts> counts(P);
     std::vector<std::size_t> pos(P);
     eq.assign(P, 0);
 
-    // one pass over all parts with bracket [lo, hi]; returns total counts
+    std::vector<unsigned char> logged(P, 0);
+    if (log) {
+        log->where = reinterpret_cast<std::uint32_t*>(ws.scratch(6, buf.stride * P / 2 + 1));
+        log->per_run.resize(P);
+        log->cand = buf.cand;
+        log->stride = buf.stride;
+        for (unsigned p = 0; p < P; ++p) (void)ws.part(p);
+    }
+    // one pass over all parts with bracket [lo, hi] (logging it when asked); returns total counts
     K last_lo = 0, last_hi = kmax;  // the bracket of the last pass (its candidates lie in it)
-    auto pass = [&](K lo, K hi) {
+    auto pass = [&](K lo, K hi, bool logging = false) {
         last_lo = lo;
         last_hi = hi;
         detail::parallel_for(P, P, [&](std::size_t b, std::size_t e, unsigned) {
             for (std::size_t p = b; p < e; ++p) {
                 counts[p] = {};
                 pos[p] = 0;
-                bracket_runs<K>(parts[p], lo, hi, np, buf.cand + p * buf.region, pos[p], buf.region, counts[p]);
+                if (logging) {
+                    constexpr std::size_t words = (std::size_t{1} << 14) / 64;
+                    std::uint64_t* above = ws.part(p).scratch(0, 2 * words);
+                    logged[p] = classify_runs<K>(parts[p], lo, hi, np, buf.cand + p * buf.stride, log->where + p * buf.stride,
+                                                 pos[p], buf.region, counts[p], log->per_run[p], above, above + words);
+                } else {
+                    bracket_runs<K>(parts[p], lo, hi, np, buf.cand + p * buf.stride, pos[p], buf.region, counts[p]);
+                }
             }
         });
         simd::bracket_counts t;
@@ -218,7 +315,7 @@ kth_found<K> find_kth(const std::vector<std::vector<run>>& parts, std::size_t n_
         const K* src = buf.cand;
         if (P > 1) {
             for (unsigned p = 0; p < P; ++p) {
-                std::copy(buf.cand + p * buf.region, buf.cand + p * buf.region + pos[p], buf.merged + m);
+                std::copy(buf.cand + p * buf.stride, buf.cand + p * buf.stride + pos[p], buf.merged + m);
                 m += pos[p];
             }
             src = buf.merged;
@@ -229,7 +326,7 @@ kth_found<K> find_kth(const std::vector<std::vector<run>>& parts, std::size_t n_
         auto r = kth_resident<K>(src, m, k - t.below, np, buf.tmp, buf.merged, e, nans, last_lo, last_hi);
         r.below += t.below;
         for (unsigned p = 0; p < P; ++p)
-            eq[p] = static_cast<std::size_t>(std::count(buf.cand + p * buf.region, buf.cand + p * buf.region + pos[p], r.key));
+            eq[p] = static_cast<std::size_t>(std::count(buf.cand + p * buf.stride, buf.cand + p * buf.stride + pos[p], r.key));
         return r;
     };
     auto fits = [&](const simd::bracket_counts& t) {
@@ -259,9 +356,12 @@ kth_found<K> find_kth(const std::vector<std::vector<run>>& parts, std::size_t n_
                 lo = kth_resident<K>(buf.sample, got, static_cast<std::size_t>(li) + 1, np, s0, s1, e_unused, n_unused).key;
             if (hi_i < static_cast<std::ptrdiff_t>(got))
                 hi = kth_resident<K>(buf.sample, got, static_cast<std::size_t>(hi_i) + 1, np, s0, s1, e_unused, n_unused).key;
-            const auto t = pass(lo, hi);
+            const auto t = pass(lo, hi, log != nullptr);
             if (t.below < k && k <= t.below + t.inside) {
-                if (fits(t)) return finish(t);
+                if (fits(t)) {
+                    if (log) log->complete = std::all_of(logged.begin(), logged.end(), [](unsigned char x) { return x != 0; });
+                    return finish(t);
+                }
                 L = lo;
                 H = hi;
             } else if (k <= t.below) {

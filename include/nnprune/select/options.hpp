@@ -114,6 +114,12 @@ struct select_options {
     std::string_view name{};                ///< the tensor's name, for error messages
     /// Scratch memory reused across calls (nullptr: the call allocates its own).
     select_workspace* workspace = nullptr;
+    /// per_tensor and global on large contiguous tensors without a previous mask: write the masks
+    /// during the counting pass and fix the few keys near the k-th afterwards, so the scores are
+    /// read once instead of twice. The price: a NaN under nan_policy::reject is found after some
+    /// mask words were written, so the output masks are then left partly written (the scores are
+    /// never touched). For masks the caller owns and discards on error (prune() does).
+    bool one_pass = false;
 };
 
 /// What a selection did.

@@ -39,7 +39,7 @@ inline selection select_mask(const tensor_ref& scores, per_tensor, const amount&
     return detail::with_type(scores.dtype(), nullptr, [&](auto tp) {
         using T = std::remove_const_t<std::remove_pointer_t<decltype(tp)>>;
         using K = detail::key_of_t<T>;
-        const auto d = detail::select_group<K>(parts, n, n_comp, k, o.nans, ws, err);
+        const auto d = detail::select_group<K>(parts, n, n_comp, k, o.nans, ws, err, o.one_pass);
         selection sel;
         sel.pruned = n - d.kept;
         sel.kth.push_back(detail::reported_kth<T>(k, d.kth));
