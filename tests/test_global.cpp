@@ -112,6 +112,7 @@ TEST_CASE("global: one_pass gives the same masks (engine paths, element types, t
         // 0: defaults (one-pass needs > 2048 competitors); 1: the sampled path on small inputs;
         // 2: a candidate buffer too small for the bracket (the log gives up, two passes instead)
         nnprune::detail::tuning() = g.saved;
+        nnprune::detail::tuning().one_pass_any_type = true;  // the scalar classify too, in every build
         if (mode >= 1) {
             nnprune::detail::tuning().small = 8;
             nnprune::detail::tuning().resident = 0;
@@ -137,6 +138,7 @@ TEST_CASE("global: one_pass gives the same masks (engine paths, element types, t
     }
     // several thread parts (each part's log, ties split across parts, shared boundary words)
     nnprune::detail::tuning() = g.saved;
+    nnprune::detail::tuning().one_pass_any_type = true;
     const auto big = quantised(600000, 99, 40);
     for (unsigned th : {2u, 3u}) {
         check_one_pass<float>(big, {300000, 7, 299993}, 0.5, nnprune::nan_policy::as_lowest, th);
@@ -147,6 +149,7 @@ TEST_CASE("global: one_pass gives the same masks (engine paths, element types, t
 TEST_CASE("global: one_pass with a sample that misleads, a previous mask, and NaN under reject", "[select][global]") {
     // blocks of 64 every n / 2^... : make every sampled block hold the largest scores
     tuning_guard g;
+    nnprune::detail::tuning().one_pass_any_type = true;
     nnprune::detail::tuning().small = 8;
     nnprune::detail::tuning().resident = 0;
     nnprune::detail::tuning().sample = 64;  // 4 blocks of 16 over 4096 scores: centred at 512, 1536, ...

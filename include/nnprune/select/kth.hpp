@@ -43,6 +43,7 @@ struct engine_tuning {
     std::size_t max_candidates = 0;     ///< candidate capacity (0: automatic, at most 16 MiB of keys)
     double margin = 4.0;                ///< bracket half-width in binomial standard deviations
     std::size_t resident = std::size_t{1} << 18;  ///< single contiguous runs up to this size: kth_resident
+    bool one_pass_any_type = false;     ///< one_pass on every element type and build (see loggable)
 };
 inline engine_tuning& tuning() noexcept {
     static engine_tuning t;
@@ -156,11 +157,15 @@ struct pass_log {
     std::vector<std::vector<std::size_t>> per_run;  ///< per part: logged keys of each run
 };
 
-/// Runs the log can cover: unit stride, no previous mask, offsets below 2^32.
-[[nodiscard]] inline bool loggable(const std::vector<std::vector<run>>& parts) noexcept {
+/// Runs the log can cover: unit stride, no previous mask, offsets below 2^32, and f32 scores in
+/// an AVX-512 build (elsewhere classify is scalar and two vectorised passes are faster; tests
+/// set any_type to cover the scalar twins too).
+[[nodiscard]] inline bool loggable(const std::vector<std::vector<run>>& parts, bool any_type) noexcept {
     for (const auto& runs : parts)
-        for (const auto& r : runs)
+        for (const auto& r : runs) {
             if (r.stride != 1 || r.prev || r.n >= (std::size_t{1} << 32)) return false;
+            if (!any_type && (r.type != dtype::f32 || !NNPRUNE_SIMD_AVX512)) return false;
+        }
     return true;
 }
 
@@ -240,7 +245,7 @@ kth_found<K> find_kth(const std::vector<std::vector<run>>& parts, std::size_t n_
     const engine_tuning& tu = tuning();
     constexpr K kmax = std::numeric_limits<K>::max();
     // one contiguous run that fits in cache (a row, a small tensor): resident brackets
-    if (log && (n_comp <= tu.small || !loggable(parts))) log = nullptr;
+    if (log && (n_comp <= tu.small || !loggable(parts, tu.one_pass_any_type))) log = nullptr;
     if (P == 1 && parts[0].size() == 1 && parts[0][0].stride == 1 && !parts[0][0].prev && n_comp <= tu.resident) {
         const run& r = parts[0][0];
         K* b0 = reinterpret_cast<K*>(ws.scratch(0, (r.n + 16) * sizeof(K) / 8 + 1));
