@@ -35,6 +35,25 @@ concept scorer = requires(const S& s, const layer& l, matrix_view<float> out) { 
 template <class S>
 concept checked_scorer = scorer<S> && requires(const S& s, const layer& l) { s.check(l); };
 
+/**
+ * @brief A scorer whose scores of weight row i depend only on row i of the weights and of the
+ * gradient and on the input statistic (`static constexpr bool row_local = true;`): scoring a layer
+ * whose weights (and gradient) are a block of the rows gives exactly those rows' scores. prune()
+ * then streams per_row layers a block of rows at a time (prune/row_stream.hpp). A scorer that
+ * reads flat indices or whole-layer quantities (random, lamp, precomputed) is not row-local.
+ */
+template <class S>
+concept row_local_scorer = scorer<S> && requires { requires S::row_local; };
+
+/**
+ * @brief A scorer that never writes a NaN score when the weights and gradient are finite in
+ * float32 and the input statistic is finite and non-negative (`static constexpr bool
+ * finite_scores = true;`): prune() may then zero weights while later rows are still scored,
+ * since nothing can throw afterwards.
+ */
+template <class S>
+concept finite_scorer = scorer<S> && requires { requires S::finite_scores; };
+
 /// Calls s.check(l) when the scorer has one.
 template <scorer S>
 void check_scorer_input(const S& s, const layer& l) {
