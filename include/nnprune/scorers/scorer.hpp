@@ -167,6 +167,13 @@ void for_each_weight_gradient_row(const layer& l, matrix_view<float> out, F&& f)
 /// A vector tensor (any rank, contiguous or not) widened to float.
 inline std::vector<float> to_float_vector(const tensor_ref& r) {
     std::vector<float> v(r.size());
+    if (r.is_contiguous()) {  // the common case: a plain loop (the row-streaming path calls this per row block)
+        visit(r, [&](auto tv) {
+            const auto* p = tv.data_handle();
+            for (std::size_t i = 0; i < v.size(); ++i) v[i] = to_float(p[i]);
+        });
+        return v;
+    }
     visit(r, [&](auto tv) { for_each_indexed(tv, [&](std::size_t i, auto x) { v[i] = to_float(x); }); });
     return v;
 }
