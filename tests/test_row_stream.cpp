@@ -299,3 +299,28 @@ TEST_CASE("row_stream: zero_pruned_row matches its scalar twin", "[prune][row_st
     check_zero_kernel<bfloat16>();
     check_zero_kernel<float16>();
 }
+
+TEST_CASE("row_stream: a gradient without a matrix interpretation goes the generic path", "[prune][row_stream]") {
+    // rank-3 gradient whose trailing dimensions cannot merge (stride 8 over an extent of 4)
+    auto w = test_util::values(2 * 3 * 4, 1);
+    const auto w0 = w;
+    const auto g = test_util::values(48, 2);
+    auto w2 = test_util::values(6 * 9, 3);
+    layer l{"conv", tensor_view<float, 3>(w.data(), 2, 3, 4), {}, tensor_ref(tensor_view<const float, 3>(g.data(), {2, 3, 4}, {24, 8, 1}))};
+    std::vector<layer> L{test_util::make_layer("fc", w2, 6, 9), l};
+    prune_options o;
+    o.apply = true;
+    // magnitude ignores the gradient: pruned as usual
+    const auto r = prune(L, magnitude, per_row{}, 0.5, o);
+    REQUIRE(r.layers[1].kept == 12);
+    for (std::size_t i = 0; i < w.size(); ++i) REQUIRE((w[i] == 0.0f) == !r.masks[1].test(i));
+    // taylor needs it: the scorer's shape error, nothing written
+    std::copy(w0.begin(), w0.end(), w.begin());
+    const auto w2_before = test_util::values(6 * 9, 3);
+    std::copy(w2_before.begin(), w2_before.end(), w2.begin());
+    const auto g2 = test_util::values(6 * 9, 4);
+    L[0].gradient = matrix_view<const float>(g2.data(), 6, 9);  // fc streams, but must not be zeroed first
+    REQUIRE_THROWS_WITH(prune(L, taylor, per_row{}, 0.5, o), Catch::Contains("cannot be merged"));
+    REQUIRE(w == w0);
+    REQUIRE(w2 == w2_before);
+}

@@ -189,7 +189,7 @@ private:
  * selected straight into r.masks (row_stream.hpp); its report's kth_score and target are set.
  * Returns which layers it streamed and which of them it zeroed (o.apply).
  * The error guarantee (nothing written when prune() throws): everything that can throw runs
- * before the first weight is written (matrix views, k, every buffer). Weights are zeroed during
+ * before the first weight is written (matrix views, k, every buffer of ours). Weights are zeroed during
  * the pass only when no later step can throw: every layer to prune is streamed here, and either
  * NaN scores rank (as_lowest / as_highest: select never throws) or, under reject, the scorer is a
  * finite_scorer and scores_surely_finite holds for every layer (validate_prune checked weights,
@@ -218,7 +218,9 @@ streamed_layers prune_rows_streaming(std::span<const layer> layers, const S& s,
         if (sh.rows() == 0 || sh.cols() == 0) {  // nothing to zero; the generic path reports it
             continue;
         }
-        plan[i] = prepare_row_stream(layers[i], count_to_prune(sh.cols(), *ratio[i], o.round));
+        auto prep = prepare_row_stream(layers[i], count_to_prune(sh.cols(), *ratio[i], o.round));
+        if (!prep) continue;  // the generic path takes it (and then nothing is zeroed here)
+        plan[i] = *prep;
         streamed[i] = 1;
         need = std::max(need, row_stream_buffer(plan[i], o.threads));
         if (o.apply && o.nans == nan_policy::reject) finite = finite && finite_scorer<S> && scores_surely_finite(layers[i]);

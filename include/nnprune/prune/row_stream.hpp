@@ -125,13 +125,18 @@ struct row_stream_layer {
     std::size_t k = 0;     ///< pruned per row
 };
 
-/// @throws shape_error when the weights or gradient have no matrix interpretation.
-inline row_stream_layer prepare_row_stream(const layer& l, std::size_t k) {
+/// The layer prepared, or nullopt when its weights or gradient have no matrix interpretation
+/// (the generic path then reports it, or does not need it: magnitude ignores the gradient).
+inline std::optional<row_stream_layer> prepare_row_stream(const layer& l, std::size_t k) {
     row_stream_layer p;
     p.l = &l;
-    p.w = geometry_of(l.weights);
-    if (l.gradient) p.g = geometry_of(*l.gradient);
     p.k = k;
+    try {
+        p.w = geometry_of(l.weights);
+        if (l.gradient) p.g = geometry_of(*l.gradient);
+    } catch (const shape_error&) {
+        return std::nullopt;
+    }
     return p;
 }
 
@@ -166,8 +171,10 @@ double row_stream(const S& s, const row_stream_layer& p, nan_policy np, unsigned
     const std::size_t rows = p.w.rows, cols = p.w.cols, k = p.k;
     const unsigned parts = row_stream_parts(rows, cols, threads);
     const std::size_t block = std::min(rows, row_stream_block(cols));
-    // every allocation before the first write: the selectors' scratch, one per part
+    // every allocation of ours before the first write: one selector (its scratch) and one
+    // sub-layer (the name) per part
     std::vector<row_selector<float>> sel;
+    std::vector<layer> sub(parts, layer{l.name, {}, l.input_stat, std::nullopt});
     for (unsigned q = 0; q < parts; ++q) sel.emplace_back(ws.part(q), cols);
     std::vector<double> kth(parts, std::numeric_limits<double>::quiet_NaN());
     std::uint64_t* words = out.words().data();
@@ -178,9 +185,9 @@ double row_stream(const S& s, const row_stream_layer& p, nan_policy np, unsigned
         double mx = std::numeric_limits<double>::quiet_NaN();
         for (std::size_t b0 = rb; b0 < re; b0 += block) {
             const std::size_t nb = std::min(block, re - b0);
-            const layer sub{l.name, row_block(p.w, b0, nb), l.input_stat,
-                            l.gradient ? std::optional<tensor_ref>(row_block(p.g, b0, nb)) : std::nullopt};
-            s(sub, matrix_view<float>(sc, nb, cols));
+            sub[part].weights = row_block(p.w, b0, nb);
+            if (l.gradient) sub[part].gradient = row_block(p.g, b0, nb);
+            s(static_cast<const layer&>(sub[part]), matrix_view<float>(sc, nb, cols));
             for (std::size_t i = 0; i < nb; ++i) {
                 const std::size_t r = b0 + i;
                 const float* row = sc + i * cols;
