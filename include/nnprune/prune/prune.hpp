@@ -8,8 +8,11 @@
 ///   auto r = nnprune::prune(layers, nnprune::wanda, nnprune::wanda_n_of_m(2, 4));
 /// Every layer is scored by the scorer, then masks are selected per the pattern (comparison
 /// groups, see select/groups.hpp) and the allocation (how much each layer prunes). Everything is
-/// validated and every mask computed before any weight is written (options.apply), so an error
-/// leaves every tensor exactly as it was.
+/// validated before any weight is written (options.apply), so an error leaves every tensor
+/// exactly as it was. The common Wanda case (per_row, uniform / per_layer, no previous masks, a
+/// row_local_scorer) streams each layer a block of rows at a time (row_stream.hpp): no
+/// layer-sized score buffer, and the pruned weights are zeroed as each row is selected when
+/// nothing can throw afterwards; otherwise every mask is computed before any weight is written.
 
 #include <algorithm>
 #include <cmath>
@@ -55,7 +58,8 @@ struct prune_options {
     unsigned threads = 1;
     /// Optional score buffer reused across calls (grown as needed, left allocated): saves the
     /// allocation and first-touch page faults of a fresh score tensor on every call. With the
-    /// uniform and per_layer allocations only one layer's scores are alive at a time.
+    /// uniform and per_layer allocations only one layer's scores are alive at a time; on the
+    /// row-streaming path only a block of rows' scores per thread (about 256 KiB each).
     std::vector<float>* scratch = nullptr;
 };
 
