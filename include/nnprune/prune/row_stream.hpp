@@ -30,6 +30,7 @@
 #include "../select/group.hpp"
 #include "../select/options.hpp"
 #include "../select/row_selector.hpp"
+#include "../simd/bracket.hpp"  // NNPRUNE_SIMD_AVX512, <immintrin.h>
 
 namespace nnprune::detail {
 
