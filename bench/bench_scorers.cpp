@@ -2,7 +2,8 @@
 //  - Wanda end to end on a LLaMA-7B up_proj-sized layer W [11008, 4096]: accumulate scaler_row
 //    from 128 calls of [2048, 4096] tokens, score |W| * sqrt(scaler), prune 50% per output row
 //    (k = int(in * s)), apply; beside the reference way (plain accumulation, stable sort per row).
-//    The phases are also timed on their own (accumulate, score + select).
+//    The phases are also timed on their own (accumulate, score + select), and score + select
+//    through prune()'s generic path (whole-layer scores) beside its row-streaming path.
 //  - Global magnitude over a model-sized set of layers (7 linear layers x 32 blocks of a 7B model,
 //    each extent / 16): time and extra heap beside concatenate-and-sort.
 // Extra memory: peak heap in use above the level before the call (mallinfo2, sampled every 0.2 ms
@@ -84,7 +85,15 @@ std::vector<float> nnprune_accumulate(const wanda_data& d) {
     return {acc.values().begin(), acc.values().end()};
 }
 
-void nnprune_prune(wanda_data& d, const std::vector<float>& stat) {
+/// Wanda's scorer without the row_local trait: prune() takes its generic path (whole-layer score
+/// buffer, select_mask, apply), the baseline of the row-streaming path.
+struct wanda_whole_layer {
+    void operator()(const nnprune::layer& l, nnprune::matrix_view<float> out) const { nnprune::wanda(l, out); }
+};
+
+/// prune() with wanda per_row 50% and apply (the row-streaming path), or with `S` instead.
+template <class S = nnprune::wanda_scorer>
+void nnprune_prune(wanda_data& d, const std::vector<float>& stat, const S& s = {}) {
     std::vector<nnprune::layer> layers{{"up_proj", nnprune::matrix_view<float>(d.w.data(), k_out, k_in),
                                         nnprune::vector_view<const float>(stat.data(), k_in), {}}};
     static std::vector<float> scratch;  // the score buffer, reused across calls as a model loop would
@@ -92,7 +101,7 @@ void nnprune_prune(wanda_data& d, const std::vector<float>& stat) {
     o.round = nnprune::rounding::truncate;
     o.apply = true;
     o.scratch = &scratch;
-    auto r = nnprune::prune(layers, nnprune::wanda, nnprune::per_row{}, 0.5, o);
+    auto r = nnprune::prune(layers, s, nnprune::per_row{}, 0.5, o);
     benchmark::DoNotOptimize(r.layers[0].kept);
 }
 
@@ -170,6 +179,16 @@ void bm_wanda_prune_nnprune(benchmark::State& state) {
     std::memcpy(d.w.data(), d.w0.data(), d.w.size() * sizeof(float));
     for (auto _ : state) {
         nnprune_prune(d, stat);
+        restore(state, d);
+    }
+}
+void bm_wanda_prune_nnprune_whole_layer(benchmark::State& state) {
+    auto& d = data();
+    const std::vector<float> stat(k_in, 1.5f);
+    nnprune_prune(d, stat, wanda_whole_layer{});  // untimed warm-up: the reused score buffer's first touch
+    std::memcpy(d.w.data(), d.w0.data(), d.w.size() * sizeof(float));
+    for (auto _ : state) {
+        nnprune_prune(d, stat, wanda_whole_layer{});
         restore(state, d);
     }
 }
@@ -261,6 +280,7 @@ BENCHMARK(bm_wanda_end_to_end_stable_sort)->Unit(benchmark::kMillisecond)->UseRe
 BENCHMARK(bm_wanda_accumulate_nnprune)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_wanda_accumulate_naive)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_wanda_prune_nnprune)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK(bm_wanda_prune_nnprune_whole_layer)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 BENCHMARK(bm_wanda_prune_stable_sort)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 BENCHMARK(bm_global_magnitude_nnprune)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 BENCHMARK(bm_global_magnitude_concat_sort)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);

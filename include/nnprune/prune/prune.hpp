@@ -8,10 +8,16 @@
 ///   auto r = nnprune::prune(layers, nnprune::wanda, nnprune::wanda_n_of_m(2, 4));
 /// Every layer is scored by the scorer, then masks are selected per the pattern (comparison
 /// groups, see select/groups.hpp) and the allocation (how much each layer prunes). Everything is
-/// validated and every mask computed before any weight is written (options.apply), so an error
-/// leaves every tensor exactly as it was.
+/// validated before any weight is written (options.apply), so an error leaves every tensor
+/// exactly as it was. The common Wanda case (per_row, uniform / per_layer, no previous masks, a
+/// row_local_scorer) streams each layer a block of rows at a time (row_stream.hpp): no
+/// layer-sized score buffer, and the pruned weights are zeroed as each row is selected when
+/// nothing can throw afterwards; otherwise every mask is computed before any weight is written.
 
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
+#include <limits>
 #include <optional>
 #include <set>
 #include <span>
@@ -32,6 +38,7 @@
 #include "../scorers/wanda_variant.hpp"
 #include "../select/select.hpp"
 #include "report.hpp"
+#include "row_stream.hpp"
 
 namespace nnprune {
 
@@ -51,7 +58,8 @@ struct prune_options {
     unsigned threads = 1;
     /// Optional score buffer reused across calls (grown as needed, left allocated): saves the
     /// allocation and first-touch page faults of a fresh score tensor on every call. With the
-    /// uniform and per_layer allocations only one layer's scores are alive at a time.
+    /// uniform and per_layer allocations only one layer's scores are alive at a time; on the
+    /// row-streaming path only a block of rows' scores per thread (about 256 KiB each).
     std::vector<float>* scratch = nullptr;
 };
 
@@ -147,13 +155,17 @@ inline prune_result start_result(std::span<const layer> layers, const prune_opti
     return r;
 }
 
-inline void finish(prune_result& r, std::span<const layer> layers, const prune_options& o) {
+/// Counts every mask into the report and, with o.apply, zeroes the pruned weights of every layer
+/// that is not `applied` already (the row-streaming path zeroes as it selects).
+inline void finish(prune_result& r, std::span<const layer> layers, const prune_options& o,
+                   const std::vector<char>& applied = {}) {
     for (std::size_t i = 0; i < layers.size(); ++i) {
         r.layers[i].kept = r.masks[i].count();
         r.layers[i].sparsity = r.masks[i].sparsity();
     }
     if (o.apply)
-        for (std::size_t i = 0; i < layers.size(); ++i) apply(layers[i].weights, r.masks[i]);
+        for (std::size_t i = 0; i < layers.size(); ++i)
+            if (applied.empty() || !applied[i]) apply(layers[i].weights, r.masks[i]);
 }
 
 /// Holds the reusable score buffer and hands it back to the caller's scratch when done (or on error).
@@ -169,11 +181,74 @@ public:
     score_pool& operator=(const score_pool&) = delete;
     std::vector<float>&& take() noexcept { return std::move(m_buf); }
     void give(score_tensor& t) noexcept { m_buf = t.release(); }
+    void give(std::vector<float>&& v) noexcept { m_buf = std::move(v); }
 
 private:
     std::vector<float>* m_scratch;
     std::vector<float> m_buf;
 };
+
+/**
+ * @brief The row-streaming path of prune() (per_row, uniform / per_layer, no previous masks, a
+ * row_local_scorer): every non-empty layer with a ratio is scored a block of rows at a time and
+ * selected straight into r.masks (row_stream.hpp); its report's kth_score and target are set.
+ * Returns which layers it streamed and which of them it zeroed (o.apply).
+ * The error guarantee (nothing written when prune() throws): everything that can throw runs
+ * before the first weight is written (matrix views, k, every buffer of ours). Weights are zeroed during
+ * the pass only when no later step can throw: every layer to prune is streamed here, and either
+ * NaN scores rank (as_lowest / as_highest: select never throws) or, under reject, the scorer is a
+ * finite_scorer and scores_surely_finite holds for every layer (validate_prune checked weights,
+ * statistics and gradients finite, so no NaN score can appear). Otherwise the masks are selected
+ * here and finish() applies them once all layers succeeded (a NaN score throws first).
+ * A scorer's own small allocations (e.g. wanda's sqrt of the statistic per block) could still
+ * throw std::bad_alloc mid-pass; that is the one case not covered.
+ */
+struct streamed_layers {
+    std::vector<char> streamed, applied;  ///< per layer
+};
+
+template <scorer S>
+streamed_layers prune_rows_streaming(std::span<const layer> layers, const S& s,
+                                       const std::vector<std::optional<double>>& ratio, const prune_options& o,
+                                       prune_result& r, score_pool& pool) {
+    const std::size_t nl = layers.size();
+    std::vector<row_stream_layer> plan(nl);
+    streamed_layers out{std::vector<char>(nl, 0), std::vector<char>(nl, 0)};
+    auto& streamed = out.streamed;
+    bool all = true, finite = true;
+    std::size_t need = 0;
+    for (std::size_t i = 0; i < nl; ++i) {
+        if (!ratio[i]) continue;
+        const auto& sh = layers[i].weights.shape();
+        if (sh.rows() == 0 || sh.cols() == 0) {  // nothing to zero; the generic path reports it
+            continue;
+        }
+        auto prep = prepare_row_stream(layers[i], count_to_prune(sh.cols(), *ratio[i], o.round));
+        if (!prep) continue;  // the generic path takes it (and then nothing is zeroed here)
+        plan[i] = *prep;
+        streamed[i] = 1;
+        need = std::max(need, row_stream_buffer(plan[i], o.threads));
+        if (o.apply && o.nans == nan_policy::reject) finite = finite && finite_scorer<S> && scores_surely_finite(layers[i]);
+    }
+    for (std::size_t i = 0; i < nl; ++i)
+        if (ratio[i] && !streamed[i] && layers[i].weights.size() != 0) all = false;
+    const bool zero = o.apply && all && (o.nans != nan_policy::reject || finite);
+    std::vector<float> buf = pool.take();
+    struct give_back {  // the buffer goes back to the caller's scratch, also on error
+        score_pool& pool;
+        std::vector<float>& buf;
+        ~give_back() { pool.give(std::move(buf)); }
+    } gb{pool, buf};
+    if (buf.size() < need) buf.resize(need);
+    select_workspace ws;
+    for (std::size_t i = 0; i < nl; ++i) {
+        if (!streamed[i]) continue;
+        r.layers[i].kth_score = row_stream(s, plan[i], o.nans, o.threads, zero, r.masks[i].view(), buf.data(), ws);
+        r.layers[i].target = *ratio[i];
+        out.applied[i] = zero;
+    }
+    return out;
+}
 
 inline std::vector<std::string> names_of(std::span<const layer> layers) {
     std::vector<std::string> n;
@@ -261,15 +336,13 @@ prune_result prune(std::span<const layer> layers, const S& s, const P& p, const 
         if (!idx.empty()) {
             if constexpr (std::is_same_v<Alloc, global>) {
                 std::vector<tensor_ref> refs;
-                std::vector<mask> outs;
-                std::vector<mask_view> views;
+                std::vector<mask_view> views;  // the result's masks (all kept, and previous)
                 std::vector<const_mask_view> prev;
                 for (auto i : idx) {
                     refs.push_back(sc[i].ref());
-                    outs.emplace_back(layers[i].weights.shape(), true);
+                    views.push_back(r.masks[i].view());
                     if (!o.previous.empty()) prev.push_back(o.previous[i]);
                 }
-                for (auto& m : outs) views.push_back(m.view());
                 global_options go;
                 go.round = o.round;
                 go.nans = o.nans;
@@ -280,7 +353,6 @@ prune_result prune(std::span<const layer> layers, const S& s, const P& p, const 
                 go.previous_masks = prev;
                 const auto sel = select_global(refs, alloc.sparsity, views, go);
                 for (std::size_t t = 0; t < idx.size(); ++t) {
-                    r.masks[idx[t]] = std::move(outs[t]);
                     r.layers[idx[t]].kth_score = sel.kth.empty() ? r.layers[idx[t]].kth_score : sel.kth[0];
                     r.layers[idx[t]].target = alloc.sparsity;
                 }
@@ -294,23 +366,24 @@ prune_result prune(std::span<const layer> layers, const S& s, const P& p, const 
                 const auto plan = lamp_global_plan(part, alloc.sparsity, prev);
                 for (std::size_t t = 0; t < idx.size(); ++t) {
                     const auto i = idx[t];
-                    mask m(layers[i].weights.shape(), true);
-                    const auto sel = detail::select_layer(sc[i], per_tensor{}, exactly{plan.prune[t]}, m.view(),
+                    const auto sel = detail::select_layer(sc[i], per_tensor{}, exactly{plan.prune[t]}, r.masks[i].view(),
                                                           detail::select_opts(o, i, layers[i].name));
-                    r.masks[i] = std::move(m);
                     r.layers[i].kth_score = detail::max_kth(sel.kth);
                     r.layers[i].target = alloc.sparsity;
                 }
             }
         }
     }
+    detail::streamed_layers st;  // layers the row-streaming path selected (and zeroed)
+    if constexpr (streaming && std::is_same_v<P, per_row> && row_local_scorer<S>) {
+        if (o.previous.empty()) st = detail::prune_rows_streaming(layers, s, ratio, o, r, pool);
+    }
     for (std::size_t i = 0; i < nl; ++i) {
-        if (!ratio[i]) continue;
+        if (!ratio[i] || (!st.streamed.empty() && st.streamed[i])) continue;  // excluded, or streamed above
         if constexpr (streaming) sc[i] = score(s, layers[i], pool.take());
-        mask m(layers[i].weights.shape(), true);
-        const auto sel = detail::select_layer(sc[i], p, *ratio[i], m.view(), detail::select_opts(o, i, layers[i].name));
+        // selected straight into the result's mask (all kept, and previous: allocated once)
+        const auto sel = detail::select_layer(sc[i], p, *ratio[i], r.masks[i].view(), detail::select_opts(o, i, layers[i].name));
         if constexpr (streaming) pool.give(sc[i]);
-        r.masks[i] = std::move(m);
         r.layers[i].kth_score = detail::max_kth(sel.kth);
         r.layers[i].target = *ratio[i];
     }
@@ -321,7 +394,7 @@ prune_result prune(std::span<const layer> layers, const S& s, const P& p, const 
                 break;
             }
     }
-    detail::finish(r, layers, o);
+    detail::finish(r, layers, o, st.applied);
     return r;
 }
 
@@ -348,10 +421,8 @@ prune_result prune(std::span<const layer> layers, const S& s, const P& p, const 
         r.layers[i].excluded = choices[i].excluded;
         if (choices[i].excluded) continue;
         auto sc = score(s, layers[i], pool.take());  // one layer's scores alive at a time
-        mask m(layers[i].weights.shape(), true);
-        select_mask(sc.ref(), p, m.view(), detail::select_opts(o, i, layers[i].name));
+        select_mask(sc.ref(), p, r.masks[i].view(), detail::select_opts(o, i, layers[i].name));  // the result's mask
         pool.give(sc);
-        r.masks[i] = std::move(m);
     }
     detail::finish(r, layers, o);
     return r;

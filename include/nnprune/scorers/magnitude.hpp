@@ -17,6 +17,8 @@ namespace nnprune {
 
 /// score(i, j) = |W(i, j)|, or W(i, j)^2 with `squared` (same order, LAMP's numerator).
 struct magnitude_scorer {
+    static constexpr bool row_local = true;      ///< see row_local_scorer
+    static constexpr bool finite_scores = true;  ///< see finite_scorer
     bool squared = false;
 
     void operator()(const layer& l, matrix_view<float> out) const {
@@ -35,6 +37,8 @@ inline constexpr magnitude_scorer magnitude{};
 /// Taylor first-order importance (algorithms.md §4b): score = |w * g| with g the layer's
 /// (accumulated) gradient, e.g. from gradient_accumulator.
 struct taylor_scorer {
+    static constexpr bool row_local = true;      ///< see row_local_scorer
+    static constexpr bool finite_scores = true;  ///< see finite_scorer
     void check(const layer& l) const { detail::require_gradient(l, "taylor_scorer"); }
 
     void operator()(const layer& l, matrix_view<float> out) const {
@@ -48,6 +52,7 @@ inline constexpr taylor_scorer taylor{};
 
 static_assert(scorer<magnitude_scorer>);
 static_assert(checked_scorer<taylor_scorer>);
+static_assert(row_local_scorer<magnitude_scorer> && row_local_scorer<taylor_scorer>);
 
 }  // namespace nnprune
 

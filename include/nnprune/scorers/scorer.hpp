@@ -9,6 +9,9 @@
 
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -34,6 +37,25 @@ concept scorer = requires(const S& s, const layer& l, matrix_view<float> out) { 
 /// A scorer with a validation hook.
 template <class S>
 concept checked_scorer = scorer<S> && requires(const S& s, const layer& l) { s.check(l); };
+
+/**
+ * @brief A scorer whose scores of weight row i depend only on row i of the weights and of the
+ * gradient and on the input statistic (`static constexpr bool row_local = true;`): scoring a layer
+ * whose weights (and gradient) are a block of the rows gives exactly those rows' scores. prune()
+ * then streams per_row layers a block of rows at a time (prune/row_stream.hpp). A scorer that
+ * reads flat indices or whole-layer quantities (random, lamp, precomputed) is not row-local.
+ */
+template <class S>
+concept row_local_scorer = scorer<S> && requires { requires S::row_local; };
+
+/**
+ * @brief A scorer that never writes a NaN score when the weights and gradient are finite in
+ * float32 and the input statistic is finite and non-negative (`static constexpr bool
+ * finite_scores = true;`): prune() may then zero weights while later rows are still scored,
+ * since nothing can throw afterwards.
+ */
+template <class S>
+concept finite_scorer = scorer<S> && requires { requires S::finite_scores; };
 
 /// Calls s.check(l) when the scorer has one.
 template <scorer S>
@@ -145,8 +167,40 @@ void for_each_weight_gradient_row(const layer& l, matrix_view<float> out, F&& f)
 /// A vector tensor (any rank, contiguous or not) widened to float.
 inline std::vector<float> to_float_vector(const tensor_ref& r) {
     std::vector<float> v(r.size());
+    if (r.is_contiguous()) {  // the common case: a plain loop (the row-streaming path calls this per row block)
+        visit(r, [&](auto tv) {
+            const auto* p = tv.data_handle();
+            for (std::size_t i = 0; i < v.size(); ++i) v[i] = to_float(p[i]);
+        });
+        return v;
+    }
     visit(r, [&](auto tv) { for_each_indexed(tv, [&](std::size_t i, auto x) { v[i] = to_float(x); }); });
     return v;
+}
+
+/// Index of the first non-finite element of p[0, n) (n when all are finite): chunks are scanned
+/// branch-free on the exponent bits (vectorised), only a chunk with a hit element by element.
+template <class T>
+[[nodiscard]] std::size_t first_non_finite(const T* p, std::size_t n) noexcept {
+    using U = std::conditional_t<sizeof(T) == 8, std::uint64_t, std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint16_t>>;
+    constexpr U exp = std::is_same_v<T, double>      ? U(0x7ff0000000000000ull)
+                      : std::is_same_v<T, float>     ? U(0x7f800000u)
+                      : std::is_same_v<T, bfloat16>  ? U(0x7f80u)
+                                                     : U(0x7c00u);  // float16
+    constexpr std::size_t chunk = 2048;
+    for (std::size_t b = 0; b < n; b += chunk) {
+        const std::size_t e = n - b < chunk ? n : b + chunk;
+        unsigned hit = 0;
+        for (std::size_t j = b; j < e; ++j) {
+            U u;
+            std::memcpy(&u, p + j, sizeof(U));
+            hit |= static_cast<unsigned>((u & exp) == exp);
+        }
+        if (hit)
+            for (std::size_t j = b; j < e; ++j)
+                if (!is_finite(p[j])) return j;
+    }
+    return n;
 }
 
 /// Throws value_error "<fn>: layer '<name>': <what> has NaN|Inf at flat index i" on the first
@@ -154,6 +208,16 @@ inline std::vector<float> to_float_vector(const tensor_ref& r) {
 inline void check_finite(const tensor_ref& r, std::string_view fn, std::string_view name, std::string_view what) {
     std::size_t bad = r.size();
     bool nan = false;
+    if (r.is_contiguous()) {  // the common case, at memory speed
+        visit(r, [&](auto tv) {
+            const auto* p = tv.data_handle();
+            bad = first_non_finite(p, r.size());
+            nan = bad < r.size() && is_nan(p[bad]);
+        });
+        NNPRUNE_CHECK(bad == r.size(), value_error,
+                      detail::str(fn, ": layer '", name, "': ", what, " has ", nan ? "NaN" : "Inf", " at flat index ", bad));
+        return;
+    }
     visit(r, [&](auto tv) {
         for_each_indexed(tv, [&](std::size_t i, auto x) {
             if (bad == r.size() && !is_finite(x)) {

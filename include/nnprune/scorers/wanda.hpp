@@ -58,6 +58,8 @@ inline std::vector<float> sqrt_stat(const layer& l) {
 
 /// Wanda importance |W_ij| * sqrt(stat_j). Needs layer::input_stat (length = weight columns).
 struct wanda_scorer {
+    static constexpr bool row_local = true;      ///< see row_local_scorer
+    static constexpr bool finite_scores = true;  ///< see finite_scorer
     void check(const layer& l) const { detail::require_input_stat(l, "wanda_scorer"); }
 
     void operator()(const layer& l, matrix_view<float> out) const {
@@ -86,6 +88,8 @@ inline constexpr wanda_scorer wanda{};
 /// GBLM-Pruner importance |W_ij| * (sqrt(stat_j) + |G_ij|); with `inverse`, the --gradient_inv
 /// form |W_ij| * sqrt(stat_j) / (|G_ij| + 1e-8). Needs input_stat and gradient.
 struct gblm_scorer {
+    static constexpr bool row_local = true;      ///< see row_local_scorer
+    static constexpr bool finite_scores = true;  ///< see finite_scorer
     bool inverse = false;
 
     void check(const layer& l) const {
@@ -117,6 +121,7 @@ inline constexpr gblm_scorer gblm{};
 
 static_assert(checked_scorer<wanda_scorer>);
 static_assert(checked_scorer<gblm_scorer>);
+static_assert(row_local_scorer<wanda_scorer> && row_local_scorer<gblm_scorer>);
 
 }  // namespace nnprune
 

@@ -1,0 +1,217 @@
+#ifndef NNPRUNE_PRUNE_ROW_STREAM_HPP
+#define NNPRUNE_PRUNE_ROW_STREAM_HPP
+
+/// @file row_stream.hpp
+/// The prune loop's row-streaming path for per_row patterns and row-local scorers (scorer.hpp):
+/// a layer is scored a block of rows at a time into a small buffer that stays in cache, each row
+/// of the block is selected by a row_selector straight into the mask, and (when asked) the row's
+/// pruned weights are zeroed right away from its kept words. No layer-sized score tensor, no
+/// second read of the scores, no separate apply pass. Same masks, kth and weights as scoring the
+/// whole layer and calling select_mask(per_row) then apply(): the scorer is row-local, the
+/// row_selector is the one select_rows_classified uses, and rows are split over the same parts.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "../config.hpp"
+#include "../core/element.hpp"
+#include "../core/layer.hpp"
+#include "../core/tensor_ref.hpp"
+#include "../core/tensor_view.hpp"
+#include "../detail/parallel.hpp"
+#include "../masks/mask.hpp"
+#include "../scorers/scorer.hpp"
+#include "../select/group.hpp"
+#include "../select/options.hpp"
+#include "../select/row_selector.hpp"
+#include "../simd/bracket.hpp"  // NNPRUNE_SIMD_AVX512, <immintrin.h>
+
+namespace nnprune::detail {
+
+/// Sets to +0 the elements of one weight row (p, element stride s, cols elements) whose kept bit
+/// (kept words LSB first, the bits past cols ignored) is clear; kept elements are not written.
+template <class T>
+void zero_pruned_row_scalar(T* p, std::ptrdiff_t s, std::size_t cols, const std::uint64_t* kept) noexcept {
+    const T zero{};
+    const std::size_t nw = (cols + 63) / 64;
+    for (std::size_t w = 0; w < nw; ++w) {
+        std::uint64_t pruned = ~kept[w];
+        if (w + 1 == nw && cols % 64) pruned &= (std::uint64_t{1} << (cols % 64)) - 1;
+        while (pruned) {
+            const auto b = static_cast<std::ptrdiff_t>(w * 64) + __builtin_ctzll(pruned);
+            p[b * s] = zero;
+            pruned &= pruned - 1;
+        }
+    }
+}
+
+/// zero_pruned_row_scalar, with masked stores of zeros on contiguous rows under AVX-512.
+template <class T>
+void zero_pruned_row(T* p, std::ptrdiff_t s, std::size_t cols, const std::uint64_t* kept) noexcept {
+#if NNPRUNE_SIMD_AVX512
+    if (s == 1) {
+        const __m512i z = _mm512_setzero_si512();
+        const std::size_t nw = (cols + 63) / 64;
+        for (std::size_t w = 0; w < nw; ++w) {
+            std::uint64_t pruned = ~kept[w];
+            if (w + 1 == nw && cols % 64) pruned &= (std::uint64_t{1} << (cols % 64)) - 1;
+            if (!pruned) continue;
+            T* q = p + w * 64;  // masked-off lanes are neither written nor faulted on
+            if constexpr (sizeof(T) == 2) {
+                _mm512_mask_storeu_epi16(q, static_cast<__mmask32>(pruned), z);
+                _mm512_mask_storeu_epi16(q + 32, static_cast<__mmask32>(pruned >> 32), z);
+            } else if constexpr (sizeof(T) == 4) {
+                for (unsigned h = 0; h < 64; h += 16) _mm512_mask_storeu_epi32(q + h, static_cast<__mmask16>(pruned >> h), z);
+            } else {
+                for (unsigned h = 0; h < 64; h += 8) _mm512_mask_storeu_epi64(q + h, static_cast<__mmask8>(pruned >> h), z);
+            }
+        }
+        return;
+    }
+#endif
+    zero_pruned_row_scalar(p, s, cols, kept);
+}
+
+/// A tensor's matrix interpretation [rows, cols] as a raw pointer and element strides.
+struct matrix_geometry {
+    void* data = nullptr;
+    std::ptrdiff_t s0 = 0, s1 = 1;
+    nnprune::dtype type = nnprune::dtype::f32;
+    std::size_t rows = 0, cols = 0;
+};
+
+/// @throws shape_error (tensor_ref::as_matrix) when the trailing dimensions cannot be merged.
+inline matrix_geometry geometry_of(const tensor_ref& r) {
+    return visit_matrix(r, [&](auto m) {
+        return matrix_geometry{const_cast<void*>(static_cast<const void*>(m.data_handle())), m.stride(0), m.stride(1),
+                               r.dtype(), m.extent(0), m.extent(1)};
+    });
+}
+
+/// Rows [b0, b0 + nb) of the matrix as a read-only rank-2 ref.
+inline tensor_ref row_block(const matrix_geometry& g, std::size_t b0, std::size_t nb) {
+    return with_type(g.type, g.data, [&](auto p) -> tensor_ref {
+        using T = std::remove_const_t<std::remove_pointer_t<decltype(p)>>;
+        return matrix_view<const T>(p + static_cast<std::ptrdiff_t>(b0) * g.s0, {nb, g.cols}, {g.s0, g.s1});
+    });
+}
+
+/// Whether a finite_scorer surely scores the layer without NaN, its inputs already checked
+/// finite (nan_policy::reject): weights and gradient of at most float32 range (a finite double
+/// can widen to Inf, and Inf * 0 is NaN) and a statistic whose float32 values are finite and >= 0
+/// (sqrt of a negative is NaN).
+inline bool scores_surely_finite(const layer& l) {
+    if (l.weights.dtype() == dtype::f64 || (l.gradient && l.gradient->dtype() == dtype::f64)) return false;
+    if (!l.input_stat) return true;
+    bool ok = true;
+    visit(*l.input_stat, [&](auto tv) {
+        for_each_indexed(tv, [&](std::size_t, auto x) {
+            const float f = to_float(x);
+            ok = ok && std::isfinite(f) && f >= 0.0f;
+        });
+    });
+    return ok;
+}
+
+/// One layer prepared for row_stream (everything that can throw, done before any write).
+struct row_stream_layer {
+    const layer* l = nullptr;
+    matrix_geometry w, g;  ///< weights and (when present) gradient
+    std::size_t k = 0;     ///< pruned per row
+};
+
+/// The layer prepared, or nullopt when its weights or gradient have no matrix interpretation
+/// (the generic path then reports it, or does not need it: magnitude ignores the gradient).
+inline std::optional<row_stream_layer> prepare_row_stream(const layer& l, std::size_t k) {
+    row_stream_layer p;
+    p.l = &l;
+    p.k = k;
+    try {
+        p.w = geometry_of(l.weights);
+        if (l.gradient) p.g = geometry_of(*l.gradient);
+    } catch (const shape_error&) {
+        return std::nullopt;
+    }
+    return p;
+}
+
+/// Rows per part and parts for a layer of rows x cols (the split of select_rows_classified).
+[[nodiscard]] inline unsigned row_stream_parts(std::size_t rows, std::size_t cols, unsigned threads) noexcept {
+    return parts_for(rows, threads, std::max<std::size_t>(1, (std::size_t{1} << 16) / cols));
+}
+
+/// Rows scored at a time: about 256 KiB of float scores (they stay in L2 until selected).
+[[nodiscard]] inline std::size_t row_stream_block(std::size_t cols) noexcept {
+    return std::max<std::size_t>(1, (std::size_t{1} << 16) / cols);
+}
+
+/// Float32 scores needed by row_stream for this layer (all parts' block buffers).
+[[nodiscard]] inline std::size_t row_stream_buffer(const row_stream_layer& p, unsigned threads) noexcept {
+    const std::size_t rows = p.w.rows, cols = p.w.cols;
+    return static_cast<std::size_t>(row_stream_parts(rows, cols, threads)) * std::min(rows, row_stream_block(cols)) * cols;
+}
+
+/**
+ * @brief Scores, selects and (with `zero`) applies one prepared layer (rows, cols > 0) row block
+ * by row block; writes every bit of `out` and returns the largest pruned score over the rows
+ * (NaN when none). `buf` holds at least row_stream_buffer() floats.
+ * @throws value_error on a NaN score under nan_policy::reject (as select_mask(per_row) does).
+ * With `zero`, the caller guarantees that nothing throws (no NaN score under reject, or a policy
+ * that ranks NaN): rows already zeroed are not restored.
+ */
+template <scorer S>
+double row_stream(const S& s, const row_stream_layer& p, nan_policy np, unsigned threads, bool zero, mask_view out,
+                  float* buf, select_workspace& ws) {
+    const layer& l = *p.l;
+    const std::size_t rows = p.w.rows, cols = p.w.cols, k = p.k;
+    const unsigned parts = row_stream_parts(rows, cols, threads);
+    const std::size_t block = std::min(rows, row_stream_block(cols));
+    // every allocation of ours before the first write: one selector (its scratch) and one
+    // sub-layer (the name) per part
+    std::vector<row_selector<float>> sel;
+    std::vector<layer> sub(parts, layer{l.name, {}, l.input_stat, std::nullopt});
+    for (unsigned q = 0; q < parts; ++q) sel.emplace_back(ws.part(q), cols);
+    std::vector<double> kth(parts, std::numeric_limits<double>::quiet_NaN());
+    std::uint64_t* words = out.words().data();
+    const error_context err{"select_mask(per_row)", l.name};
+    parallel_for(rows, parts, [&](std::size_t rb, std::size_t re, unsigned part) {
+        row_selector<float>& rs = sel[part];
+        float* sc = buf + static_cast<std::size_t>(part) * block * cols;
+        double mx = std::numeric_limits<double>::quiet_NaN();
+        for (std::size_t b0 = rb; b0 < re; b0 += block) {
+            const std::size_t nb = std::min(block, re - b0);
+            sub[part].weights = row_block(p.w, b0, nb);
+            if (l.gradient) sub[part].gradient = row_block(p.g, b0, nb);
+            s(static_cast<const layer&>(sub[part]), matrix_view<float>(sc, nb, cols));
+            for (std::size_t i = 0; i < nb; ++i) {
+                const std::size_t r = b0 + i;
+                const float* row = sc + i * cols;
+                const auto key = rs.select(row, k, np, err, r * cols, i + 1 < nb ? row + cols : nullptr);
+                rs.write(words, r * cols);
+                const double v = reported_kth<float>(k, key);
+                if (!std::isnan(v) && (std::isnan(mx) || v > mx)) mx = v;
+                if (zero)
+                    with_type(p.w.type, p.w.data, [&](auto wp) {
+                        using T = std::remove_const_t<std::remove_pointer_t<decltype(wp)>>;
+                        T* wr = const_cast<T*>(wp) + static_cast<std::ptrdiff_t>(r) * p.w.s0;
+                        zero_pruned_row(wr, p.w.s1, cols, rs.kept_words());
+                    });
+            }
+        }
+        kth[part] = mx;
+    });
+    double mx = std::numeric_limits<double>::quiet_NaN();
+    for (double v : kth)
+        if (!std::isnan(v) && (std::isnan(mx) || v > mx)) mx = v;
+    return mx;
+}
+
+}  // namespace nnprune::detail
+
+#endif  // NNPRUNE_PRUNE_ROW_STREAM_HPP
