@@ -191,16 +191,6 @@ inline std::size_t write_kept_columns_f32(const float* p, std::size_t n, std::ui
 }
 
 #  if NNPRUNE_SIMD_AVX512_16
-/// The lowest t set bits of m (32 lanes).
-inline std::uint32_t lowest_bits32(std::uint32_t m, std::size_t t) noexcept {
-    std::uint32_t r = 0;
-    for (std::size_t i = 0; i < t && m; ++i) {
-        r |= m & (0u - m);
-        m &= m - 1;
-    }
-    return r;
-}
-
 /// write_kept_f32 for 16-bit scores (bf16 / f16), 32 lanes at a time.
 template <bool Prev, class T>
 std::size_t write_kept16(const T* p, std::size_t n, const std::uint64_t* prev, std::size_t bit0, std::uint16_t kth,
@@ -231,7 +221,7 @@ std::size_t write_kept16(const T* p, std::size_t n, const std::uint64_t* prev, s
                     pr |= eq;
                     ties -= ce;
                 } else {
-                    pr |= lowest_bits32(eq, ties);
+                    pr |= lowest_bits(eq, ties);
                     ties = 0;
                 }
             }
