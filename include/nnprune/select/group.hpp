@@ -38,13 +38,7 @@ std::size_t fix_logged(const std::vector<run>& runs, const std::vector<std::size
         const run& r = runs[ri];
         const std::size_t first = r.bit0 >> 6, last = (r.bit0 + r.n - 1) >> 6;
         for (const std::size_t end = at + per_run[ri]; at < end; ++at) {
-            const K key = cand[at];
-            bool pruned = key < kth;
-            if (key == kth && ties > 0) {
-                --ties;
-                pruned = true;
-            }
-            if (pruned) continue;
+            if (simd::prunes(cand[at], kth, ties)) continue;
             ++kept;
             const std::size_t b = r.bit0 + where[at], w = b >> 6;
             const std::uint64_t bit = std::uint64_t{1} << (b & 63);

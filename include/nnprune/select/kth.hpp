@@ -195,12 +195,8 @@ bool classify_runs(const std::vector<run>& runs, K lo, K hi, nan_policy np, K* o
                 c.below += cl.below;
                 c.inside += cl.inside;
                 c.nans += cl.nans;
-                const std::size_t nw = (n + 63) / 64;
-                simd::bit_writer bw(r.out, r.bit0 + c0);
-                for (std::size_t w = 0; w + 1 < nw; ++w) bw.push(above[w], 64);
-                bw.push(above[nw - 1], static_cast<unsigned>(n - (nw - 1) * 64));
-                bw.finish();
-                for (std::size_t w = 0; w < nw; ++w)
+                simd::write_bits(r.out, r.bit0 + c0, above, n);
+                for (std::size_t w = 0; w < (n + 63) / 64; ++w)
                     for (std::uint64_t in = inside[w]; in; in &= in - 1)
                         where[pos++] = static_cast<std::uint32_t>(c0 + w * 64 + static_cast<std::size_t>(std::countr_zero(in)));
             }

@@ -78,6 +78,16 @@ private:
     std::uint64_t m_acc = 0;
 };
 
+/// Writes n bits of src (LSB first, word by word) at bit position pos of words.
+inline void write_bits(std::uint64_t* words, std::size_t pos, const std::uint64_t* src, std::size_t n) noexcept {
+    if (n == 0) return;
+    bit_writer w(words, pos);
+    const std::size_t full = (n - 1) / 64;
+    for (std::size_t i = 0; i < full; ++i) w.push(src[i], 64);
+    w.push(src[full], static_cast<unsigned>(n - full * 64));
+    w.finish();
+}
+
 /// Number of set bits in [begin, end) of w.
 [[nodiscard]] inline std::size_t count_bits(const std::uint64_t* w, std::size_t begin, std::size_t end) noexcept {
     std::size_t c = 0;

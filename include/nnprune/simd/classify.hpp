@@ -65,15 +65,8 @@ void resolve(const std::uint64_t* above, const std::uint64_t* inside, std::size_
     std::size_t at = 0;
     for (std::size_t w = 0; w < words; ++w) {
         std::uint64_t word = above[w];
-        for (std::uint64_t in = inside[w]; in; in &= in - 1) {
-            const K key = cand[at++];
-            bool pruned = key < kth;
-            if (key == kth && ties > 0) {
-                --ties;
-                pruned = true;
-            }
-            if (!pruned) word |= in & (0 - in);
-        }
+        for (std::uint64_t in = inside[w]; in; in &= in - 1)
+            if (!prunes(cand[at++], kth, ties)) word |= in & (0 - in);
         kept[w] = word;
     }
 }

@@ -21,6 +21,18 @@
 
 namespace nnprune::simd {
 
+/// The tie rule for one competing key, in index order: pruned when below kth, or equal to it
+/// while `ties` (the equal keys still to prune, counted down here) lasts.
+template <class K>
+[[nodiscard]] constexpr bool prunes(K key, K kth, std::size_t& ties) noexcept {
+    if (key < kth) return true;
+    if (key == kth && ties > 0) {
+        --ties;
+        return true;
+    }
+    return false;
+}
+
 namespace reference {
 
 template <class K, class T>
@@ -30,13 +42,7 @@ std::size_t write_kept(const T* p, std::size_t n, std::ptrdiff_t stride, const s
     auto kept_at = [&](std::size_t j) {
         const std::size_t b = bit0 + j * step;
         if (prev && !((prev[b >> 6] >> (b & 63)) & 1u)) return false;
-        const K key = nnprune::detail::key_as<K>(p[static_cast<std::ptrdiff_t>(j) * stride], np);
-        if (key < kth) return false;
-        if (key == kth && ties > 0) {
-            --ties;
-            return false;
-        }
-        return true;
+        return !prunes(nnprune::detail::key_as<K>(p[static_cast<std::ptrdiff_t>(j) * stride], np), kth, ties);
     };
     if (step == 1) {
         bit_writer w(out, bit0);
