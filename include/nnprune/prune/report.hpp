@@ -48,10 +48,11 @@ struct prune_result {
 };
 
 namespace detail {
+/// The larger of two reported k-th scores, NaN (nothing pruned) counting as absent.
+inline double max_kth(double a, double b) { return std::isnan(a) || (!std::isnan(b) && b > a) ? b : a; }
 inline double max_kth(const std::vector<double>& kth) {
     double m = std::numeric_limits<double>::quiet_NaN();
-    for (double v : kth)
-        if (!std::isnan(v) && (std::isnan(m) || v > m)) m = v;
+    for (double v : kth) m = max_kth(m, v);
     return m;
 }
 }  // namespace detail

@@ -25,58 +25,15 @@
 #include "../core/tensor_ref.hpp"
 #include "../core/tensor_view.hpp"
 #include "../detail/parallel.hpp"
+#include "../masks/apply.hpp"
 #include "../masks/mask.hpp"
+#include "report.hpp"
 #include "../scorers/scorer.hpp"
 #include "../select/group.hpp"
 #include "../select/options.hpp"
 #include "../select/row_selector.hpp"
-#include "../simd/bracket.hpp"  // NNPRUNE_SIMD_AVX512, <immintrin.h>
 
 namespace nnprune::detail {
-
-/// Sets to +0 the elements of one weight row (p, element stride s, cols elements) whose kept bit
-/// (kept words LSB first, the bits past cols ignored) is clear; kept elements are not written.
-template <class T>
-void zero_pruned_row_scalar(T* p, std::ptrdiff_t s, std::size_t cols, const std::uint64_t* kept) noexcept {
-    const T zero{};
-    const std::size_t nw = (cols + 63) / 64;
-    for (std::size_t w = 0; w < nw; ++w) {
-        std::uint64_t pruned = ~kept[w];
-        if (w + 1 == nw && cols % 64) pruned &= (std::uint64_t{1} << (cols % 64)) - 1;
-        while (pruned) {
-            const auto b = static_cast<std::ptrdiff_t>(w * 64) + __builtin_ctzll(pruned);
-            p[b * s] = zero;
-            pruned &= pruned - 1;
-        }
-    }
-}
-
-/// zero_pruned_row_scalar, with masked stores of zeros on contiguous rows under AVX-512.
-template <class T>
-void zero_pruned_row(T* p, std::ptrdiff_t s, std::size_t cols, const std::uint64_t* kept) noexcept {
-#if NNPRUNE_SIMD_AVX512
-    if (s == 1) {
-        const __m512i z = _mm512_setzero_si512();
-        const std::size_t nw = (cols + 63) / 64;
-        for (std::size_t w = 0; w < nw; ++w) {
-            std::uint64_t pruned = ~kept[w];
-            if (w + 1 == nw && cols % 64) pruned &= (std::uint64_t{1} << (cols % 64)) - 1;
-            if (!pruned) continue;
-            T* q = p + w * 64;  // masked-off lanes are neither written nor faulted on
-            if constexpr (sizeof(T) == 2) {
-                _mm512_mask_storeu_epi16(q, static_cast<__mmask32>(pruned), z);
-                _mm512_mask_storeu_epi16(q + 32, static_cast<__mmask32>(pruned >> 32), z);
-            } else if constexpr (sizeof(T) == 4) {
-                for (unsigned h = 0; h < 64; h += 16) _mm512_mask_storeu_epi32(q + h, static_cast<__mmask16>(pruned >> h), z);
-            } else {
-                for (unsigned h = 0; h < 64; h += 8) _mm512_mask_storeu_epi64(q + h, static_cast<__mmask8>(pruned >> h), z);
-            }
-        }
-        return;
-    }
-#endif
-    zero_pruned_row_scalar(p, s, cols, kept);
-}
 
 /// A tensor's matrix interpretation [rows, cols] as a raw pointer and element strides.
 struct matrix_geometry {
@@ -141,11 +98,6 @@ inline std::optional<row_stream_layer> prepare_row_stream(const layer& l, std::s
     return p;
 }
 
-/// Rows per part and parts for a layer of rows x cols (the split of select_rows_classified).
-[[nodiscard]] inline unsigned row_stream_parts(std::size_t rows, std::size_t cols, unsigned threads) noexcept {
-    return parts_for(rows, threads, std::max<std::size_t>(1, (std::size_t{1} << 16) / cols));
-}
-
 /// Rows scored at a time: about 256 KiB of float scores (they stay in L2 until selected).
 [[nodiscard]] inline std::size_t row_stream_block(std::size_t cols) noexcept {
     return std::max<std::size_t>(1, (std::size_t{1} << 16) / cols);
@@ -154,7 +106,7 @@ inline std::optional<row_stream_layer> prepare_row_stream(const layer& l, std::s
 /// Float32 scores needed by row_stream for this layer (all parts' block buffers).
 [[nodiscard]] inline std::size_t row_stream_buffer(const row_stream_layer& p, unsigned threads) noexcept {
     const std::size_t rows = p.w.rows, cols = p.w.cols;
-    return static_cast<std::size_t>(row_stream_parts(rows, cols, threads)) * std::min(rows, row_stream_block(cols)) * cols;
+    return static_cast<std::size_t>(row_parts(rows, cols, threads)) * std::min(rows, row_stream_block(cols)) * cols;
 }
 
 /**
@@ -170,7 +122,7 @@ double row_stream(const S& s, const row_stream_layer& p, nan_policy np, unsigned
                   float* buf, select_workspace& ws) {
     const layer& l = *p.l;
     const std::size_t rows = p.w.rows, cols = p.w.cols, k = p.k;
-    const unsigned parts = row_stream_parts(rows, cols, threads);
+    const unsigned parts = row_parts(rows, cols, threads);
     const std::size_t block = std::min(rows, row_stream_block(cols));
     // every allocation of ours before the first write: one selector (its scratch) and one
     // sub-layer (the name) per part
@@ -194,8 +146,7 @@ double row_stream(const S& s, const row_stream_layer& p, nan_policy np, unsigned
                 const float* row = sc + i * cols;
                 const auto key = rs.select(row, k, np, err, r * cols, i + 1 < nb ? row + cols : nullptr);
                 rs.write(words, r * cols);
-                const double v = reported_kth<float>(k, key);
-                if (!std::isnan(v) && (std::isnan(mx) || v > mx)) mx = v;
+                mx = max_kth(mx, reported_kth<float>(k, key));
                 if (zero)
                     with_type(p.w.type, p.w.data, [&](auto wp) {
                         using T = std::remove_const_t<std::remove_pointer_t<decltype(wp)>>;
@@ -206,10 +157,7 @@ double row_stream(const S& s, const row_stream_layer& p, nan_policy np, unsigned
         }
         kth[part] = mx;
     });
-    double mx = std::numeric_limits<double>::quiet_NaN();
-    for (double v : kth)
-        if (!std::isnan(v) && (std::isnan(mx) || v > mx)) mx = v;
-    return mx;
+    return max_kth(kth);
 }
 
 }  // namespace nnprune::detail

@@ -159,7 +159,7 @@ selection select_rows_classified(const tensor_ref& scores, const std::vector<std
     const staged_words dst(out, o.nans == nan_policy::reject, ws);
     selection sel;
     sel.kth.resize(rows);
-    const unsigned parts = parts_for(rows, o.threads, std::max<std::size_t>(1, (std::size_t{1} << 16) / cols));
+    const unsigned parts = row_parts(rows, cols, o.threads);
     for (unsigned p = 0; p < parts; ++p) (void)ws.part(p);
     parallel_for(rows, parts, [&](std::size_t rb, std::size_t re, unsigned part) {
         row_selector<T> rs(ws.part(part), cols);

@@ -9,12 +9,14 @@
 /// classifies the row again with every key a candidate. Used by per_row selection and by the
 /// prune loop's row-streaming path, which applies the kept words to the weights it just scored.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <tuple>
 
 #include "../config.hpp"
+#include "../detail/parallel.hpp"
 #include "../simd/bits.hpp"
 #include "../simd/classify.hpp"
 #include "kth.hpp"
@@ -22,6 +24,11 @@
 #include "resident.hpp"
 
 namespace nnprune::detail {
+
+/// Thread parts for selecting `rows` rows of `cols` elements (at least ~64Ki elements a part).
+[[nodiscard]] inline unsigned row_parts(std::size_t rows, std::size_t cols, unsigned threads) noexcept {
+    return parts_for(rows, threads, std::max<std::size_t>(1, (std::size_t{1} << 16) / std::max<std::size_t>(cols, 1)));
+}
 
 template <class T>
 class row_selector {
@@ -72,12 +79,7 @@ public:
     [[nodiscard]] const std::uint64_t* kept_words() const noexcept { return m_kept; }
 
     /// Writes the last row's kept bits to mask words at bit position `bit0`.
-    void write(std::uint64_t* words, std::size_t bit0) const noexcept {
-        simd::bit_writer bw(words, bit0);
-        for (std::size_t i = 0; i + 1 < m_words; ++i) bw.push(m_kept[i], 64);
-        bw.push(m_kept[m_words - 1], static_cast<unsigned>(m_cols - (m_words - 1) * 64));
-        bw.finish();
-    }
+    void write(std::uint64_t* words, std::size_t bit0) const noexcept { simd::write_bits(words, bit0, m_kept, m_cols); }
 
 private:
     std::size_t m_cols, m_words;
