@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <random>
@@ -10,28 +11,36 @@
 #include <nnprune/simd/bracket.hpp>
 #include <nnprune/simd/kept.hpp>
 
-TEST_CASE("bracket: simd kernels equal their scalar twins on odd sizes", "[simd][bracket]") {
-    std::mt19937 g(42);
-    std::uniform_int_distribution<int> d(-6, 6);
-    const float nan = std::numeric_limits<float>::quiet_NaN();
-    for (std::size_t n : {0u, 1u, 15u, 16u, 17u, 31u, 33u, 63u, 64u, 65u, 97u, 131u, 257u}) {
-        std::vector<float> f(n);
-        for (auto& x : f) x = d(g) == 6 ? nan : static_cast<float>(d(g)) * 0.5f;
+namespace {
+// The bracket and mask kernels of score type T against their scalar twins: odd sizes, NaN of
+// either sign, -0, -Inf, ties, both NaN orders, bit offsets, a previous mask, candidate caps.
+template <class T>
+void check_twins() {
+    using K = nnprune::detail::key_of_t<T>;
+    std::mt19937 g(7);
+    for (std::size_t n : {0u, 1u, 15u, 16u, 17u, 31u, 32u, 33u, 63u, 64u, 65u, 97u, 131u, 257u, 1000u}) {
+        std::vector<T> v(n);
+        for (auto& x : v) {
+            const auto r = g() % 20;
+            if (r == 0) x = T(std::copysign(std::numeric_limits<float>::quiet_NaN(), g() % 2 ? 1.0f : -1.0f));
+            else if (r == 1) x = T(-0.0f);
+            else if (r == 2) x = T(-std::numeric_limits<float>::infinity());
+            else x = T(static_cast<float>(static_cast<int>(g() % 13) - 6) * 0.5f);
+        }
         std::vector<std::uint64_t> prev(n / 64 + 2);
         for (auto& w : prev) w = (static_cast<std::uint64_t>(g()) << 32) | g();
         for (auto np : {nnprune::nan_policy::as_lowest, nnprune::nan_policy::as_highest})
             for (std::size_t bit0 : {0u, 5u})
                 for (bool use_prev : {false, true}) {
                     const std::uint64_t* pv = use_prev ? prev.data() : nullptr;
-                    const std::uint32_t lo = nnprune::detail::key_as<std::uint32_t>(-1.0f, np);
-                    const std::uint32_t hi = nnprune::detail::key_as<std::uint32_t>(1.0f, np);
-                    for (std::size_t cap : {std::size_t{0}, std::size_t{3}, n}) {
-                        std::vector<std::uint32_t> a(n + 16), b(n + 16);
+                    const K lo = nnprune::detail::key_as<K>(T(-1.0f), np), hi = nnprune::detail::key_as<K>(T(1.0f), np);
+                    for (std::size_t cap : {std::size_t{0}, std::size_t{3}, std::min<std::size_t>(40, n), n}) {  // out holds cap + 16
+                        std::vector<K> a(n + 16), b(n + 16);
                         std::size_t pa = 0, pb = 0;
                         nnprune::simd::bracket_counts ca, cb;
-                        nnprune::simd::bracket<std::uint32_t>(f.data(), n, 1, pv, bit0, 1, lo, hi, np, a.data(), pa, cap, ca);
-                        nnprune::simd::reference::bracket<std::uint32_t>(f.data(), n, 1, pv, bit0, 1, lo, hi, np, b.data(), pb, cap, cb);
-                        INFO("n " << n << " cap " << cap);
+                        nnprune::simd::bracket<K>(v.data(), n, 1, pv, bit0, 1, lo, hi, np, a.data(), pa, cap, ca);
+                        nnprune::simd::reference::bracket<K>(v.data(), n, 1, pv, bit0, 1, lo, hi, np, b.data(), pb, cap, cb);
+                        INFO("n " << n << " cap " << cap << " prev " << use_prev);
                         REQUIRE(ca.below == cb.below);
                         REQUIRE(ca.inside == cb.inside);
                         REQUIRE(ca.nans == cb.nans);
@@ -39,11 +48,11 @@ TEST_CASE("bracket: simd kernels equal their scalar twins on odd sizes", "[simd]
                         for (std::size_t i = 0; i < pa; ++i) REQUIRE(a[i] == b[i]);
                     }
                     for (std::size_t ties : {0u, 1u, 7u, 1000u}) {
-                        const std::uint32_t kth = nnprune::detail::key_as<std::uint32_t>(0.5f, np);
+                        const K kth = nnprune::detail::key_as<K>(T(0.5f), np);
                         std::vector<std::uint64_t> oa(n / 64 + 3, 0x5555), ob(n / 64 + 3, 0x5555);
                         std::size_t ta = ties, tb = ties;
-                        const auto ka = nnprune::simd::write_kept<std::uint32_t>(f.data(), n, 1, pv, bit0, 1, kth, ta, np, oa.data());
-                        const auto kb = nnprune::simd::reference::write_kept<std::uint32_t>(f.data(), n, 1, pv, bit0, 1, kth, tb, np, ob.data());
+                        const auto ka = nnprune::simd::write_kept<K>(v.data(), n, 1, pv, bit0, 1, kth, ta, np, oa.data());
+                        const auto kb = nnprune::simd::reference::write_kept<K>(v.data(), n, 1, pv, bit0, 1, kth, tb, np, ob.data());
                         REQUIRE(ka == kb);
                         REQUIRE(ta == tb);
                         REQUIRE(oa == ob);
@@ -51,6 +60,9 @@ TEST_CASE("bracket: simd kernels equal their scalar twins on odd sizes", "[simd]
                 }
     }
 }
+}  // namespace
+
+TEST_CASE("bracket: simd kernels equal their scalar twins on odd sizes", "[simd][bracket]") { check_twins<float>(); }
 
 TEST_CASE("bits: writer keeps neighbouring bits and counts ranges", "[simd][bits]") {
     std::vector<std::uint64_t> w(4, ~std::uint64_t{0});
@@ -151,56 +163,7 @@ TEST_CASE("bracket: sample_keys matches its scalar twin (runs of 16 at even spac
     }
 }
 
-namespace {
-template <class T>
-void check_16bit_twins() {
-    using K = std::uint16_t;
-    std::mt19937 g(7);
-    for (std::size_t n : {0u, 1u, 31u, 32u, 33u, 63u, 64u, 65u, 97u, 131u, 257u, 1000u}) {
-        std::vector<T> v(n);
-        for (auto& x : v) {
-            const auto r = g() % 20;
-            if (r == 0) x = T::from_bits(static_cast<std::uint16_t>(0x7FC1 | (g() & 0x8000)));  // NaN of either sign
-            else if (r == 1) x = T::from_bits(0x8000);                                             // -0
-            else if (r == 2) x = T::from_bits(std::is_same_v<T, nnprune::bfloat16> ? 0xFF80 : 0xFC00);  // -Inf
-            else x = T(static_cast<float>(static_cast<int>(g() % 13) - 6) * 0.5f);
-        }
-        std::vector<std::uint64_t> prev(n / 64 + 2);
-        for (auto& w : prev) w = (static_cast<std::uint64_t>(g()) << 32) | g();
-        for (auto np : {nnprune::nan_policy::as_lowest, nnprune::nan_policy::as_highest})
-            for (std::size_t bit0 : {0u, 5u})
-                for (bool use_prev : {false, true}) {
-                    const std::uint64_t* pv = use_prev ? prev.data() : nullptr;
-                    const K lo = nnprune::detail::key_as<K>(T(-1.0f), np), hi = nnprune::detail::key_as<K>(T(1.0f), np);
-                    for (std::size_t cap : {std::size_t{0}, std::size_t{3}, std::min<std::size_t>(40, n), n}) {  // out holds cap + 16
-                        std::vector<K> a(n + 16), b(n + 16);
-                        std::size_t pa = 0, pb = 0;
-                        nnprune::simd::bracket_counts ca, cb;
-                        nnprune::simd::bracket<K>(v.data(), n, 1, pv, bit0, 1, lo, hi, np, a.data(), pa, cap, ca);
-                        nnprune::simd::reference::bracket<K>(v.data(), n, 1, pv, bit0, 1, lo, hi, np, b.data(), pb, cap, cb);
-                        INFO("n " << n << " cap " << cap << " prev " << use_prev);
-                        REQUIRE(ca.below == cb.below);
-                        REQUIRE(ca.inside == cb.inside);
-                        REQUIRE(ca.nans == cb.nans);
-                        REQUIRE(pa == pb);
-                        for (std::size_t i = 0; i < pa; ++i) REQUIRE(a[i] == b[i]);
-                    }
-                    for (std::size_t ties : {0u, 1u, 7u, 1000u}) {
-                        const K kth = nnprune::detail::key_as<K>(T(0.5f), np);
-                        std::vector<std::uint64_t> oa(n / 64 + 3, 0x5555), ob(n / 64 + 3, 0x5555);
-                        std::size_t ta = ties, tb = ties;
-                        const auto ka = nnprune::simd::write_kept<K>(v.data(), n, 1, pv, bit0, 1, kth, ta, np, oa.data());
-                        const auto kb = nnprune::simd::reference::write_kept<K>(v.data(), n, 1, pv, bit0, 1, kth, tb, np, ob.data());
-                        REQUIRE(ka == kb);
-                        REQUIRE(ta == tb);
-                        REQUIRE(oa == ob);
-                    }
-                }
-    }
-}
-}  // namespace
-
 TEST_CASE("bracket: the 16-bit (bf16, f16) bracket and mask kernels equal their scalar twins", "[simd][bracket]") {
-    check_16bit_twins<nnprune::bfloat16>();
-    check_16bit_twins<nnprune::float16>();
+    check_twins<nnprune::bfloat16>();
+    check_twins<nnprune::float16>();
 }
