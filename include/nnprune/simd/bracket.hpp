@@ -21,6 +21,7 @@
 #include "../select/policy.hpp"
 #include "arch.hpp"
 #include "bits.hpp"
+#include "results.hpp"
 
 #if NNPRUNE_USE_XSIMD && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && \
     defined(__AVX512DQ__)
@@ -31,12 +32,6 @@
 #endif
 
 namespace nnprune::simd {
-
-struct bracket_counts {
-    std::size_t below = 0;   ///< competing keys < lo
-    std::size_t inside = 0;  ///< competing keys in [lo, hi]
-    std::size_t nans = 0;    ///< competing NaN scores
-};
 
 namespace reference {
 

@@ -22,12 +22,6 @@
 
 namespace nnprune::simd {
 
-struct classified {
-    std::size_t below = 0;   ///< keys < lo
-    std::size_t inside = 0;  ///< keys in [lo, hi], all copied to the candidates
-    std::size_t nans = 0;    ///< nonzero when a score is NaN (keyed under the NaN policy all the same)
-};
-
 namespace reference {
 
 /// Scalar twin of simd::classify.

@@ -21,11 +21,9 @@
 #include "../select/policy.hpp"
 #include "bits.hpp"
 #include "bracket.hpp"
+#include "results.hpp"
 
 namespace nnprune::simd {
-
-/// Returned instead of a kept count when a NaN is met under nan_policy::reject.
-inline constexpr std::size_t nan_found = std::numeric_limits<std::size_t>::max();
 
 namespace reference {
 
