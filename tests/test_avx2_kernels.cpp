@@ -10,16 +10,16 @@
 
 #include <catch2/catch.hpp>
 
-#include <nnprune/masks/apply.hpp>
-#include <nnprune/simd/avx2/apply.hpp>
 #include <nnprune/simd/avx2/bracket.hpp>
 #include <nnprune/simd/avx2/classify.hpp>
 #include <nnprune/simd/avx2/kept.hpp>
 #include <nnprune/simd/avx2/n_of_m.hpp>
+#include <nnprune/simd/avx2/zero.hpp>
 #include <nnprune/simd/bracket.hpp>
 #include <nnprune/simd/classify.hpp>
 #include <nnprune/simd/kept.hpp>
 #include <nnprune/simd/n_of_m.hpp>
+#include <nnprune/simd/zero.hpp>
 
 #if NNPRUNE_SIMD_X86
 namespace {
@@ -414,7 +414,7 @@ TEST_CASE("avx2: zero_pruned_row equals its scalar twin (and leaves the elements
             std::vector<T> a(cols + 8), b(cols + 8);
             for (std::size_t i = 0; i < a.size(); ++i) a[i] = b[i] = T(static_cast<float>(i % 13) + 1.0f);
             simd::avx2::zero_pruned_row(a.data(), cols, kept.data());
-            nnprune::detail::zero_pruned_row_scalar(b.data(), 1, cols, kept.data());
+            ref::zero_pruned_row(b.data(), 1, cols, kept.data());
             INFO("cols " << cols << " bytes " << sizeof(T));
             for (std::size_t i = 0; i < a.size(); ++i)
                 REQUIRE(std::bit_cast<std::array<char, sizeof(T)>>(a[i]) ==

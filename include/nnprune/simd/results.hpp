@@ -2,11 +2,13 @@
 #define NNPRUNE_SIMD_RESULTS_HPP
 
 /// @file results.hpp
-/// What the selection kernels return, shared by the entries and every tier.
+/// What the selection kernels return, shared by every tier: the counts of a bracket pass, of a
+/// classified group, and the N:M kernel's NaN signal.
 
 #include <cstddef>
 #include <limits>
 
+#include "../config.hpp"
 #include "isa.hpp"
 
 namespace nnprune::simd::inline NNPRUNE_SIMD_ABI {

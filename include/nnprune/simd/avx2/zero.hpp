@@ -1,8 +1,8 @@
-#ifndef NNPRUNE_SIMD_AVX2_APPLY_HPP
-#define NNPRUNE_SIMD_AVX2_APPLY_HPP
+#ifndef NNPRUNE_SIMD_AVX2_ZERO_HPP
+#define NNPRUNE_SIMD_AVX2_ZERO_HPP
 
-/// @file avx2/apply.hpp
-/// The AVX2 tier of the zeroing kernel of masks/apply.hpp (zero_pruned_row on a contiguous row).
+/// @file avx2/zero.hpp
+/// The AVX2 tier of simd/zero.hpp: zeroing the pruned elements of a contiguous row.
 /// Compiled for AVX2 whatever the TU's -m flags; the entry calls it only when the tier is active.
 /// AVX2's masked stores (vpmaskmovd / vpmaskmovq) neither write nor fault on masked-off lanes,
 /// like AVX-512's; they have no 16-bit form, so 16-bit rows store whole pruned pairs as 32-bit
@@ -85,4 +85,4 @@ NNPRUNE_AVX2_END
 #endif
 }  // namespace nnprune::simd::inline NNPRUNE_SIMD_ABI
 
-#endif  // NNPRUNE_SIMD_AVX2_APPLY_HPP
+#endif  // NNPRUNE_SIMD_AVX2_ZERO_HPP
