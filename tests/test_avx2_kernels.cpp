@@ -4,12 +4,15 @@
 #include <algorithm>
 #include <bit>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
+#include <nnprune/select/select.hpp>
 #include <nnprune/simd/avx2/bracket.hpp>
 #include <nnprune/simd/avx2/classify.hpp>
 #include <nnprune/simd/avx2/kept.hpp>
@@ -425,5 +428,142 @@ TEST_CASE("avx2: zero_pruned_row equals its scalar twin (and leaves the elements
     check(double{});
     check(nnprune::bfloat16{});
     check(nnprune::float16{});
+}
+
+namespace {
+
+/// Runs select(masks) under each tier the CPU supports; the masks (of the given shapes), the
+/// selections and the error messages must be bit-identical to the scalar tier's.
+using selector = std::function<nnprune::selection(std::vector<nnprune::mask>&)>;
+
+void same_on_every_tier(const char* what, const std::vector<nnprune::shape>& shapes, const selector& select) {
+    INFO(what);
+    auto run = [&](simd::isa t, std::string& error) {
+        const simd::isa_guard tier(t);
+        std::vector<nnprune::mask> m;
+        for (const auto& sh : shapes) m.emplace_back(sh);
+        nnprune::selection sel;
+        try {
+            sel = select(m);
+        } catch (const std::exception& e) {
+            error = e.what();
+        }
+        return std::pair{std::move(m), sel};
+    };
+    std::string want_error;
+    const auto [want, ws] = run(simd::isa::scalar, want_error);
+    for (auto t : {simd::isa::avx2, simd::isa::avx512}) {
+        if (!simd::supports(t)) continue;
+        std::string error;
+        const auto [got, gs] = run(t, error);
+        INFO("tier " << simd::isa_name(t));
+        REQUIRE(error == want_error);
+        if (!error.empty()) continue;  // one_pass may leave the masks partly written then (documented)
+        REQUIRE(got == want);
+        REQUIRE(gs.pruned == ws.pruned);
+        REQUIRE(gs.kth.size() == ws.kth.size());
+        for (std::size_t i = 0; i < ws.kth.size(); ++i)
+            REQUIRE(std::bit_cast<std::uint64_t>(gs.kth[i]) == std::bit_cast<std::uint64_t>(ws.kth[i]));
+    }
+}
+
+/// same_on_every_tier for one output mask.
+template <class F>
+void same_on_every_tier(const char* what, const nnprune::shape& sh, F select) {
+    same_on_every_tier(what, std::vector<nnprune::shape>{sh},
+                       [&](std::vector<nnprune::mask>& m) { return select(m[0]); });
+}
+
+struct tuning_mode {
+    std::size_t small, sample, resident, max_candidates;
+};
+
+}  // namespace
+
+TEST_CASE("tiers: whole selections are bit-identical on the scalar, avx2 and avx512 tiers", "[simd][tiers]") {
+    if (!have_avx2()) return;
+    const auto saved = nnprune::detail::tuning();
+    // the default engine; the bracket passes on small inputs; candidate buffers that overflow
+    const tuning_mode modes[] = {
+        {saved.small, saved.sample, saved.resident, saved.max_candidates}, {4, 16, 0, 0}, {4, 16, 0, 64}};
+    for (const auto& md : modes) {
+        auto& tu = nnprune::detail::tuning();
+        tu.small = md.small;
+        tu.sample = md.sample;
+        tu.resident = md.resident;
+        tu.max_candidates = md.max_candidates;
+        const std::size_t rows = 61, cols = 1031, n = rows * cols;
+        const auto f = awkward<float>(n, 17);
+        std::vector<float> clean = f;  // no NaN: reject selects too
+        for (auto& x : clean)
+            if (x != x) x = 0.25f;
+        const auto b = awkward<nnprune::bfloat16>(n, 18);
+        const auto h = awkward<nnprune::float16>(n, 19);
+        const nnprune::shape flat{n}, mat{rows, cols};
+        nnprune::mask prev(flat);
+        {
+            std::mt19937 g(4);
+            for (std::size_t i = 0; i < n; ++i) prev.set(i, g() % 5 != 0);
+        }
+        for (auto np : {nan_policy::as_lowest, nan_policy::as_highest, nan_policy::reject})
+            for (double amount : {0.3, 0.97})
+                for (unsigned threads : {md.small == 4 && !md.max_candidates ? 2u : 1u}) {  // 2 threads once
+                    nnprune::select_options o;
+                    o.nans = np;
+                    o.threads = threads;
+                    INFO("mode small " << md.small << " cand " << md.max_candidates << " np " << static_cast<int>(np)
+                                       << " amount " << amount << " threads " << threads);
+                    for (const std::vector<float>* src : {&f, static_cast<const std::vector<float>*>(&clean)}) {
+                        INFO((src == &f ? "with NaN" : "without NaN"));
+                        const nnprune::vector_view<const float> v(src->data(), n);
+                        const nnprune::matrix_view<const float> m(src->data(), rows, cols);
+                        for (bool one_pass : {false, true}) {
+                            auto op = o;
+                            op.one_pass = one_pass;
+                            same_on_every_tier(
+                                one_pass ? "per_tensor, one pass" : "per_tensor", flat, [&](nnprune::mask& out) {
+                                    return nnprune::select_mask(v, nnprune::per_tensor{}, amount, out, op);
+                                });
+                        }
+                        auto oprev = o;
+                        oprev.previous = prev;
+                        same_on_every_tier("per_tensor, previous mask", flat, [&](nnprune::mask& out) {
+                            return nnprune::select_mask(v, nnprune::per_tensor{}, amount, out, oprev);
+                        });
+                        same_on_every_tier("per_row", mat, [&](nnprune::mask& out) {
+                            return nnprune::select_mask(m, nnprune::per_row{}, amount, out, o);
+                        });
+                        same_on_every_tier("per_column", mat, [&](nnprune::mask& out) {
+                            return nnprune::select_mask(m, nnprune::per_column{}, amount, out, o);
+                        });
+                        const nnprune::matrix_view<const float> nm(src->data(), rows, 1024);
+                        for (auto [nn, mm] :
+                             {std::pair<std::size_t, std::size_t>{2, 4}, {1, 2}, {4, 8}, {5, 16}, {3, 7}})
+                            same_on_every_tier("n_of_m", nnprune::shape{rows, 1024}, [&](nnprune::mask& out) {
+                                return nnprune::select_mask(nm, nnprune::n_of_m{nn, mm}, out, o);
+                            });
+                    }
+                    const nnprune::vector_view<const nnprune::bfloat16> vb(b.data(), n);
+                    const nnprune::matrix_view<const nnprune::float16> mh(h.data(), rows, cols);
+                    same_on_every_tier("per_tensor bf16", flat, [&](nnprune::mask& out) {
+                        return nnprune::select_mask(vb, nnprune::per_tensor{}, amount, out, o);
+                    });
+                    same_on_every_tier("per_row f16", mat, [&](nnprune::mask& out) {
+                        return nnprune::select_mask(mh, nnprune::per_row{}, amount, out, o);
+                    });
+                    // global over f32, bf16 and f16 tensors (u64 keys; the scalar engine does not end on
+                    // these mixed ties with a 64-key candidate cap, whatever the tier: not run there)
+                    if (md.max_candidates) continue;
+                    const std::vector<nnprune::tensor_ref> refs{nnprune::vector_view<const float>(f.data(), n), vb, mh};
+                    same_on_every_tier("global", {flat, flat, mat}, [&](std::vector<nnprune::mask>& m) {
+                        const std::vector<nnprune::mask_view> outs{m[0], m[1], m[2]};
+                        nnprune::global_options go;
+                        go.nans = np;
+                        go.threads = threads;
+                        return nnprune::select_global(refs, amount, outs, go);
+                    });
+                }
+    }
+    nnprune::detail::tuning() = saved;
 }
 #endif
