@@ -537,11 +537,11 @@ TEST_CASE("tiers: whole selections are bit-identical on the scalar, avx2 and avx
                             return nnprune::select_mask(m, nnprune::per_column{}, amount, out, o);
                         });
                         const nnprune::matrix_view<const float> nm(src->data(), rows, 1024);
-                        for (auto [nn, mm] :
-                             {std::pair<std::size_t, std::size_t>{2, 4}, {1, 2}, {4, 8}, {5, 16}, {3, 7}})
-                            same_on_every_tier("n_of_m", nnprune::shape{rows, 1024}, [&](nnprune::mask& out) {
-                                return nnprune::select_mask(nm, nnprune::n_of_m{nn, mm}, out, o);
-                            });
+                        for (const nnprune::n_of_m g :
+                             {nnprune::n_of_m{2, 4}, nnprune::n_of_m{1, 2}, nnprune::n_of_m{4, 8},
+                              nnprune::n_of_m{5, 16}, nnprune::n_of_m{3, 7}})
+                            same_on_every_tier("n_of_m", nnprune::shape{rows, 1024},
+                                               [&](nnprune::mask& out) { return nnprune::select_mask(nm, g, out, o); });
                     }
                     const nnprune::vector_view<const nnprune::bfloat16> vb(b.data(), n);
                     const nnprune::matrix_view<const nnprune::float16> mh(h.data(), rows, cols);
