@@ -26,6 +26,16 @@ void for_each_vector_tier(F&& check) {
     }
 }
 
+/// for_each_vector_tier, then check(isa::scalar) under the scalar tier (for checks that also test
+/// the scalar twin against a definition, so a build without vector tiers still runs them).
+template <class F>
+void for_each_tier(F&& check) {
+    for_each_vector_tier(check);
+    const nnprune::simd::isa_guard tier(nnprune::simd::isa::scalar);
+    INFO("tier scalar");
+    check(nnprune::simd::isa::scalar);
+}
+
 }  // namespace test_util
 
 #endif  // NNPRUNE_TESTS_SIMD_TIERS_HPP
