@@ -29,7 +29,7 @@ namespace nnprune::simd::inline NNPRUNE_SIMD_ABI {
 #if NNPRUNE_SIMD_X86
 namespace avx2 {
 
-namespace detail {
+namespace lut {  // not "detail": that would hide simd::detail inside avx2
 
 /// Permute indices that move the lanes set in an 8-bit mask to the front, in order.
 constexpr std::array<std::array<std::uint32_t, 8>, 256> compress8_table() noexcept {
@@ -60,7 +60,7 @@ constexpr std::array<std::array<std::uint8_t, 16>, 256> compress8x16_table() noe
 alignas(32) inline constexpr auto compress8 = compress8_table();
 alignas(16) inline constexpr auto compress8x16 = compress8x16_table();
 
-}  // namespace detail
+}  // namespace lut
 
 /// Largest non-NaN magnitude bits of a 16-bit score type (bf16: 0x7F80, f16: 0x7C00 = Inf).
 template <class T>
@@ -121,7 +121,7 @@ inline unsigned bits16(__m256i m) noexcept {
 
 /// Stores the 32-bit lanes of v set in `in` (8 bits) at out, in order; writes 8 slots.
 inline void compress_store8(std::uint32_t* out, __m256i v, unsigned in) noexcept {
-    const __m256i idx = _mm256_load_si256(reinterpret_cast<const __m256i*>(detail::compress8[in].data()));
+    const __m256i idx = _mm256_load_si256(reinterpret_cast<const __m256i*>(lut::compress8[in].data()));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_permutevar8x32_epi32(v, idx));
 }
 
@@ -129,10 +129,10 @@ inline void compress_store8(std::uint32_t* out, __m256i v, unsigned in) noexcept
 inline void compress_store16(std::uint16_t* out, __m256i v, unsigned in) noexcept {
     const __m128i lo =
         _mm_shuffle_epi8(_mm256_castsi256_si128(v),
-                         _mm_load_si128(reinterpret_cast<const __m128i*>(detail::compress8x16[in & 0xFF].data())));
+                         _mm_load_si128(reinterpret_cast<const __m128i*>(lut::compress8x16[in & 0xFF].data())));
     const __m128i hi =
         _mm_shuffle_epi8(_mm256_extracti128_si256(v, 1),
-                         _mm_load_si128(reinterpret_cast<const __m128i*>(detail::compress8x16[in >> 8].data())));
+                         _mm_load_si128(reinterpret_cast<const __m128i*>(lut::compress8x16[in >> 8].data())));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out), lo);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out + std::popcount(in & 0xFFu)), hi);
 }
