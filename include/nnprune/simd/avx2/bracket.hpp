@@ -99,7 +99,7 @@ inline __m256i skeys16(__m256i u, __m256i inf, __m256i nan_s, __m256i* nm) noexc
     return _mm256_blendv_epi8(s, nan_s, *nm);
 }
 
-/// Lane mask (all ones) of the lanes below `left` (< 8) of 8 32-bit lanes.
+/// Lane mask (all ones) of the lanes below `left` (<= 8) of 8 32-bit lanes.
 inline __m256i live32(std::size_t left) noexcept {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(left)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }

@@ -5,11 +5,12 @@
 /// The AVX2 tier of simd/classify.hpp: classify (f32) and resolve (u32 keys). Compiled for AVX2
 /// whatever the TU's -m flags; the entries call it only when the tier is active.
 ///
-/// resolve places each candidate's kept bit at its inside position by walking the inside bits
-/// (blsi / blsr) rather than with pdep: pdep is microcoded on AMD Zen 1 and 2 (hundreds of
-/// cycles), and the walk costs a few instructions per inside element, which the narrow bracket
-/// keeps few.
+/// resolve puts each candidate's kept bit at its inside position without pdep (microcoded on AMD
+/// Zen 1 and 2, hundreds of cycles): a word with up to 8 inside bits walks them (blsi / blsr), one
+/// with more expands the candidates to their positions 8 lanes at a time (the inverse of the
+/// compress permute) and applies the tie rule there, in index order all the same.
 
+#include <array>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -25,6 +26,23 @@
 namespace nnprune::simd::inline NNPRUNE_SIMD_ABI {
 #if NNPRUNE_SIMD_X86
 namespace avx2 {
+
+namespace lut {
+
+/// Permute indices that move lane i to the i-th set lane of an 8-bit mask (the inverse of compress8).
+constexpr std::array<std::array<std::uint32_t, 8>, 256> expand8_table() noexcept {
+    std::array<std::array<std::uint32_t, 8>, 256> t{};
+    for (unsigned m = 0; m < 256; ++m) {
+        unsigned rank = 0;
+        for (unsigned l = 0; l < 8; ++l)
+            if ((m >> l) & 1u) t[m][l] = rank++;
+    }
+    return t;
+}
+
+alignas(32) inline constexpr auto expand8 = expand8_table();
+
+}  // namespace lut
 
 NNPRUNE_AVX2_BEGIN
 
@@ -88,27 +106,34 @@ inline classified classify_f32(const float* p, std::size_t n, std::uint32_t lo, 
 
 inline void resolve_u32(const std::uint64_t* above, const std::uint64_t* inside, std::size_t words,
                         const std::uint32_t* cand, std::uint32_t kth, std::size_t ties, std::uint64_t* kept) noexcept {
+    const __m256i bias = splat32(0x8000'0000u);
     const __m256i sk = splat32(kth ^ 0x8000'0000u);
     std::size_t at = 0;
     for (std::size_t w = 0; w < words; ++w) {
         std::uint64_t in = inside[w];
         std::uint64_t word = above[w];
-        if (in) {
-            const auto cnt = static_cast<std::size_t>(std::popcount(in));
-            for (std::size_t q = 0; q < cnt; q += 8) {
-                const std::size_t left = cnt - q < 8 ? cnt - q : 8;
-                const auto* src = reinterpret_cast<const int*>(cand + at + q);
-                const __m256i key = left == 8 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src))
-                                              : _mm256_maskload_epi32(src, live32(left));
-                const unsigned live = (1u << left) - 1;
-                unsigned kb = live & ~pruned8(_mm256_xor_si256(key, splat32(0x8000'0000u)), live, sk, ties);
-                for (std::size_t l = 0; l < left; ++l, kb >>= 1) {  // deposit kb at the next inside bits
-                    word |= (in & (0 - in)) & (0 - static_cast<std::uint64_t>(kb & 1u));
-                    in &= in - 1;
-                }
+        const auto cnt = static_cast<std::size_t>(std::popcount(in));
+        if (cnt <= 8) {  // few: decide the candidates, then walk the inside bits
+            if (cnt) {
+                const auto* src = reinterpret_cast<const int*>(cand + at);
+                const unsigned live = (1u << cnt) - 1;
+                unsigned kb =
+                    live & ~pruned8(_mm256_xor_si256(_mm256_maskload_epi32(src, live32(cnt)), bias), live, sk, ties);
+                for (; in; in &= in - 1, kb >>= 1) word |= (in & (0 - in)) & (0 - static_cast<std::uint64_t>(kb & 1u));
             }
-            at += cnt;
+        } else {  // many: expand the candidates to their positions, 8 at a time
+            for (unsigned q = 0; q < 64; q += 8) {
+                const unsigned m = static_cast<unsigned>(in >> q) & 0xFFu;
+                const auto c = static_cast<std::size_t>(std::popcount(m));
+                const __m256i idx = _mm256_load_si256(reinterpret_cast<const __m256i*>(lut::expand8[m].data()));
+                const __m256i key = _mm256_maskload_epi32(reinterpret_cast<const int*>(cand + at), live32(c));
+                const __m256i s = _mm256_xor_si256(_mm256_permutevar8x32_epi32(key, idx), bias);
+                word |= static_cast<std::uint64_t>(m & ~pruned8(s, m, sk, ties)) << q;
+                at += c;
+            }
+            at -= cnt;  // counted block by block
         }
+        at += cnt;
         kept[w] = word;
     }
 }
