@@ -79,9 +79,10 @@ result run_kernels() {
         w.finish();
         for (auto x : kept) put(x);
     }
+    std::vector<float> m(rows * cols);  // a matrix of the same scores, with more ties
+    for (std::size_t i = 0; i < m.size(); ++i) m[i] = v[i % n] * 0.125f + static_cast<float>(i % 5);
     {  // the float kernels
-        std::vector<float> m(rows * cols), g(rows * rows);
-        for (std::size_t i = 0; i < m.size(); ++i) m[i] = v[i % n] * 0.125f + static_cast<float>(i % 5);
+        std::vector<float> g(rows * rows);
         simd::gram(m.data(), rows, cols, cols, g.data(), rows);
         for (float x : g) put_f(x);
         put_f(simd::dot(m.data(), m.data() + cols, cols - 3));
@@ -93,7 +94,7 @@ result run_kernels() {
         for (float x : o) put_f(x);
     }
     {  // whole selections
-        const nnprune::matrix_view<const float> s(v.data(), rows, cols);
+        const nnprune::matrix_view<const float> s(m.data(), rows, cols);
         nnprune::mask a(nnprune::shape{rows, cols}), b(nnprune::shape{rows, cols});
         nnprune::select_mask(nnprune::tensor_ref(s), nnprune::per_row{}, 0.5, a);
         nnprune::select_mask(nnprune::tensor_ref(s), nnprune::per_tensor{}, 0.3, b);
