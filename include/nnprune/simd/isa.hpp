@@ -122,7 +122,9 @@
 #endif
 #define NNPRUNE_ABI_CAT_(a, b, c, d, e, f, g, h, i, j) isa_##a##b##c##d##e##f##g##h##i##j
 #define NNPRUNE_ABI_CAT(a, b, c, d, e, f, g, h, i, j) NNPRUNE_ABI_CAT_(a, b, c, d, e, f, g, h, i, j)
-#if NNPRUNE_SIMD_X86
+// Named after the macros with dispatch off too: the scalar twins of a -march=x86-64-v4 unit may be
+// auto-vectorised with AVX-512, so they need their own symbols as well.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #  define NNPRUNE_SIMD_ABI                                                                                    \
       NNPRUNE_ABI_CAT(NNPRUNE_ABI_0, NNPRUNE_ABI_1, NNPRUNE_ABI_2, NNPRUNE_ABI_3, NNPRUNE_ABI_4, NNPRUNE_ABI_5, \
                       NNPRUNE_ABI_6, NNPRUNE_ABI_7, NNPRUNE_ABI_8, NNPRUNE_ABI_9)
