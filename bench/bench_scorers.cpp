@@ -32,6 +32,8 @@
 #include <nnprune/scorers/random.hpp>
 #include <nnprune/scorers/wanda.hpp>
 
+#include "tiers.hpp"
+
 namespace {
 
 constexpr std::size_t k_in = 4096, k_out = 11008, k_tokens = 2048, k_calls = 128;
@@ -173,6 +175,7 @@ void bm_wanda_accumulate_naive(benchmark::State& state) {
 }
 
 void bm_wanda_prune_nnprune(benchmark::State& state) {
+    const bench::tier_scope tier(state, state.range(0));
     auto& d = data();
     const std::vector<float> stat(k_in, 1.5f);
     nnprune_prune(d, stat);  // untimed warm-up: the reused score buffer's first touch
@@ -279,7 +282,7 @@ BENCHMARK(bm_wanda_end_to_end_nnprune)->Unit(benchmark::kMillisecond)->UseRealTi
 BENCHMARK(bm_wanda_end_to_end_stable_sort)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 BENCHMARK(bm_wanda_accumulate_nnprune)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_wanda_accumulate_naive)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(bm_wanda_prune_nnprune)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK(bm_wanda_prune_nnprune)->ArgName("tier")->ArgsProduct({bench::tier_args})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 BENCHMARK(bm_wanda_prune_nnprune_whole_layer)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 BENCHMARK(bm_wanda_prune_stable_sort)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 BENCHMARK(bm_global_magnitude_nnprune)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);

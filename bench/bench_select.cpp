@@ -10,6 +10,8 @@
 
 #include <nnprune/select/select.hpp>
 
+#include "tiers.hpp"
+
 namespace {
 
 const std::vector<float>& data(std::size_t n) {
@@ -44,6 +46,7 @@ void bm_kth_nth_element_copy(benchmark::State& st) {
     }
 }
 void bm_kth_engine(benchmark::State& st) {
+    const bench::tier_scope tier(st, st.range(1));
     const auto& v = data(kth_n);
     nnprune::select_options o;
     o.workspace = &ws();
@@ -52,6 +55,7 @@ void bm_kth_engine(benchmark::State& st) {
 }
 
 void bm_per_tensor_mask_engine(benchmark::State& st) {
+    const bench::tier_scope tier(st, st.range(1));
     const auto& v = data(kth_n);
     static nnprune::mask m(nnprune::shape{kth_n});
     nnprune::select_options o;
@@ -75,6 +79,7 @@ void bm_per_row_wanda_stable_sort(benchmark::State& st) {
     }
 }
 void bm_per_row_engine(benchmark::State& st) {
+    const bench::tier_scope tier(st, st.range(1));
     const auto& v = data(rows * cols);
     static nnprune::mask m(nnprune::shape{rows, cols});
     nnprune::select_options o;
@@ -108,6 +113,7 @@ void bm_nm_read_baseline(benchmark::State& st) {
     }
 }
 void bm_nm_2_4_engine(benchmark::State& st) {
+    const bench::tier_scope tier(st, st.range(1));
     const auto& v = data(rows * cols);
     static nnprune::mask m(nnprune::shape{rows, cols});
     nnprune::select_options o;
@@ -129,6 +135,7 @@ void bm_global_nth_element_concat(benchmark::State& st) {
     }
 }
 void bm_global_engine(benchmark::State& st) {
+    const bench::tier_scope tier(st, st.range(1));
     const auto& v = data(global_total);
     static std::vector<nnprune::mask> masks;
     std::vector<nnprune::tensor_ref> refs;
@@ -218,15 +225,15 @@ void bm_global_1e9_engine(benchmark::State& st) {
 }  // namespace
 
 BENCHMARK(bm_kth_nth_element_copy)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(bm_kth_engine)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(bm_per_tensor_mask_engine)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_kth_engine)->ArgNames({"threads", "tier"})->ArgsProduct({{1, 2}, bench::tier_args})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_per_tensor_mask_engine)->ArgNames({"threads", "tier"})->ArgsProduct({{1, 2}, bench::tier_args})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_per_row_wanda_stable_sort)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
-BENCHMARK(bm_per_row_engine)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_per_row_engine)->ArgNames({"threads", "tier"})->ArgsProduct({{1, 2}, bench::tier_args})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_per_column_engine)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_nm_read_baseline)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(bm_nm_2_4_engine)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_nm_2_4_engine)->ArgNames({"threads", "tier"})->ArgsProduct({{1, 2}, bench::tier_args})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_global_nth_element_concat)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
-BENCHMARK(bm_global_engine)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_global_engine)->ArgNames({"threads", "tier"})->ArgsProduct({{1, 2}, bench::tier_args})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_global_1e9_read<float>)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_global_1e9_engine<float>)->ArgNames({"threads", "one_pass"})->ArgsProduct({{1, 2}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_global_1e9_read<nnprune::bfloat16>)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -15,6 +15,8 @@
 
 #include <nnprune/tokens/divprune.hpp>
 
+#include "tiers.hpp"
+
 #include "token_data.hpp"
 
 namespace {
@@ -85,8 +87,9 @@ void bm_divprune_reference(benchmark::State& state) {
     state.counters["same_prefix"] = static_cast<double>(same) / static_cast<double>(k);
 }
 
-// args as above, then the matrix budget in MiB (0: the O(N) lazy path)
+// args as above, then the matrix budget in MiB (0: the O(N) lazy path) and the tier (bench/tiers.hpp)
 void bm_divprune(benchmark::State& state) {
+    const bench::tier_scope tier(state, state.range(5));
     const auto n = static_cast<std::size_t>(state.range(0)), d = static_cast<std::size_t>(state.range(1));
     const std::size_t k = nnprune::token_keep(static_cast<double>(state.range(2)) / 1000.0).k_for(n, "bench");
     const auto& x = data(n, d, static_cast<int>(state.range(3)));
@@ -116,10 +119,12 @@ void reference_args(benchmark::internal::Benchmark* b) {
 void divprune_args(benchmark::internal::Benchmark* b) {
     for (int kind : {0, 1})
         for (int budget : {64, 0}) {
-            b->Args({576, 4096, 100, kind, budget});
-            b->Args({2880, 4096, 500, kind, budget});
+            for (auto tier : bench::tier_args) {
+                b->Args({576, 4096, 100, kind, budget, tier});
+                b->Args({2880, 4096, 500, kind, budget, tier});
+            }
         }
-    b->ArgNames({"N", "d", "keep_pm", "clustered", "budget_MiB"})->Unit(benchmark::kMillisecond);
+    b->ArgNames({"N", "d", "keep_pm", "clustered", "budget_MiB", "tier"})->Unit(benchmark::kMillisecond);
 }
 
 }  // namespace

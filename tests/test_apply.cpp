@@ -10,6 +10,8 @@
 
 #include <nnprune/masks/apply.hpp>
 
+#include "simd_tiers.hpp"
+
 using Catch::Contains;
 
 namespace {
@@ -32,16 +34,18 @@ std::vector<T> ramp(std::size_t n) {
 
 TEMPLATE_TEST_CASE("apply: zeroes exactly the pruned elements, contiguous, odd sizes", "[masks][apply]", float, double,
                    nnprune::bfloat16, nnprune::float16) {
-    const std::size_t n = GENERATE(0u, 1u, 63u, 64u, 65u, 127u, 131u, 1000u);
-    auto w = ramp<TestType>(n);
-    const auto before = w;
-    const auto m = random_mask(nnprune::shape{n}, static_cast<unsigned>(n) + 3);
-    nnprune::apply(nnprune::vector_view<TestType>(w.data(), n), m);
-    for (std::size_t i = 0; i < n; ++i) {
-        if (m.test(i)) REQUIRE(w[i] == before[i]);
-        else REQUIRE(nnprune::to_double(w[i]) == 0.0);
-        if (!m.test(i)) REQUIRE_FALSE(std::signbit(nnprune::to_double(w[i])));  // +0
-    }
+    test_util::for_each_tier([&](nnprune::simd::isa) {
+        const std::size_t n = GENERATE(0u, 1u, 63u, 64u, 65u, 127u, 131u, 1000u);
+        auto w = ramp<TestType>(n);
+        const auto before = w;
+        const auto m = random_mask(nnprune::shape{n}, static_cast<unsigned>(n) + 3);
+        nnprune::apply(nnprune::vector_view<TestType>(w.data(), n), m);
+        for (std::size_t i = 0; i < n; ++i) {
+            if (m.test(i)) REQUIRE(w[i] == before[i]);
+            else REQUIRE(nnprune::to_double(w[i]) == 0.0);
+            if (!m.test(i)) REQUIRE_FALSE(std::signbit(nnprune::to_double(w[i])));  // +0
+        }
+    });
 }
 
 TEMPLATE_TEST_CASE("apply: strided views write only their own pruned elements", "[masks][apply]", float, double,
@@ -78,28 +82,30 @@ TEMPLATE_TEST_CASE("apply: strided views write only their own pruned elements", 
 }
 
 TEST_CASE("apply: kept elements are never written (read-only page)", "[masks][apply]") {
-    const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-    const std::size_t n = 2 * page / sizeof(float);
-    void* mem = mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    REQUIRE(mem != MAP_FAILED);
-    auto* f = static_cast<float*>(mem);
-    for (std::size_t i = 0; i < n; ++i) f[i] = 1.0f;
-    nnprune::mask m(nnprune::shape{2, n / 2}, false);  // prune the first page ...
-    for (std::size_t i = n / 2; i < n; ++i) m.set(i);  // ... keep the second
-    REQUIRE(mprotect(static_cast<char*>(mem) + page, page, PROT_READ) == 0);
-    nnprune::apply(nnprune::matrix_view<float>(f, 2, n / 2), m);                       // contiguous path
-    nnprune::apply(nnprune::matrix_view<float>(f, {2, n / 2}, {static_cast<std::ptrdiff_t>(n / 2), 1}), m);
-    nnprune::apply(nnprune::matrix_view<float>(f, {n / 2, 2}, {1, static_cast<std::ptrdiff_t>(n / 2)}),
-                   ~nnprune::mask(nnprune::shape{n / 2, 2}, false) & [&] {  // strided path: column 1 kept
-                       nnprune::mask c(nnprune::shape{n / 2, 2});
-                       for (std::size_t i = 0; i < n / 2; ++i) c.set(2 * i, false);
-                       return c;
-                   }());
-    REQUIRE(f[0] == 0.0f);
-    REQUIRE(f[n / 2 - 1] == 0.0f);
-    REQUIRE(f[n / 2] == 1.0f);
-    REQUIRE(f[n - 1] == 1.0f);
-    munmap(mem, 2 * page);
+    test_util::for_each_tier([&](nnprune::simd::isa) {
+        const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+        const std::size_t n = 2 * page / sizeof(float);
+        void* mem = mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        REQUIRE(mem != MAP_FAILED);
+        auto* f = static_cast<float*>(mem);
+        for (std::size_t i = 0; i < n; ++i) f[i] = 1.0f;
+        nnprune::mask m(nnprune::shape{2, n / 2}, false);  // prune the first page ...
+        for (std::size_t i = n / 2; i < n; ++i) m.set(i);  // ... keep the second
+        REQUIRE(mprotect(static_cast<char*>(mem) + page, page, PROT_READ) == 0);
+        nnprune::apply(nnprune::matrix_view<float>(f, 2, n / 2), m);                       // contiguous path
+        nnprune::apply(nnprune::matrix_view<float>(f, {2, n / 2}, {static_cast<std::ptrdiff_t>(n / 2), 1}), m);
+        nnprune::apply(nnprune::matrix_view<float>(f, {n / 2, 2}, {1, static_cast<std::ptrdiff_t>(n / 2)}),
+                       ~nnprune::mask(nnprune::shape{n / 2, 2}, false) & [&] {  // strided path: column 1 kept
+                           nnprune::mask c(nnprune::shape{n / 2, 2});
+                           for (std::size_t i = 0; i < n / 2; ++i) c.set(2 * i, false);
+                           return c;
+                       }());
+        REQUIRE(f[0] == 0.0f);
+        REQUIRE(f[n / 2 - 1] == 0.0f);
+        REQUIRE(f[n / 2] == 1.0f);
+        REQUIRE(f[n - 1] == 1.0f);
+        munmap(mem, 2 * page);
+    });
 }
 
 TEST_CASE("apply: a tensor of more than 2^31 elements can be masked", "[masks][apply]") {

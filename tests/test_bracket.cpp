@@ -1,4 +1,4 @@
-// SIMD kernels vs their scalar twins on odd sizes (the AVX-512 path runs in -march=native builds).
+// SIMD kernels vs their scalar twins on odd sizes, on every tier the CPU supports.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -10,6 +10,8 @@
 
 #include <nnprune/simd/bracket.hpp>
 #include <nnprune/simd/kept.hpp>
+
+#include "simd_tiers.hpp"
 
 namespace {
 // The bracket and mask kernels of score type T against their scalar twins: odd sizes, NaN of
@@ -62,7 +64,9 @@ void check_twins() {
 }
 }  // namespace
 
-TEST_CASE("bracket: simd kernels equal their scalar twins on odd sizes", "[simd][bracket]") { check_twins<float>(); }
+TEST_CASE("bracket: simd kernels equal their scalar twins on odd sizes, every tier", "[simd][bracket]") {
+    test_util::for_each_vector_tier([](nnprune::simd::isa) { check_twins<float>(); });
+}
 
 TEST_CASE("bits: writer keeps neighbouring bits and counts ranges", "[simd][bits]") {
     std::vector<std::uint64_t> w(4, ~std::uint64_t{0});
@@ -76,94 +80,104 @@ TEST_CASE("bits: writer keeps neighbouring bits and counts ranges", "[simd][bits
 }
 
 TEST_CASE("bracket: counters and the candidate cap across 64Ki-element chunks; to_keys twin", "[simd][bracket]") {
-    std::mt19937 g(9);
-    std::uniform_int_distribution<int> d(-50, 50);
-    const std::size_t n = (std::size_t{1} << 17) + 37;
-    std::vector<float> f(n);
-    for (auto& x : f) x = static_cast<float>(d(g)) * 0.25f;
-    f[70001] = std::numeric_limits<float>::quiet_NaN();
-    const auto np = nnprune::nan_policy::as_lowest;
-    const std::uint32_t lo = nnprune::detail::key_as<std::uint32_t>(-1.0f, np), hi = nnprune::detail::key_as<std::uint32_t>(2.0f, np);
-    for (std::size_t cap : {std::size_t{0}, std::size_t{5000}, std::size_t{70000}, n}) {
-        std::vector<std::uint32_t> a(n + 16), b(n + 16);
-        std::size_t pa = 0, pb = 0;
-        nnprune::simd::bracket_counts ca, cb;
-        nnprune::simd::bracket<std::uint32_t>(f.data(), n, 1, nullptr, 0, 1, lo, hi, np, a.data(), pa, cap, ca);
-        nnprune::simd::reference::bracket<std::uint32_t>(f.data(), n, 1, nullptr, 0, 1, lo, hi, np, b.data(), pb, cap, cb);
-        INFO("cap " << cap);
-        REQUIRE(ca.below == cb.below);
-        REQUIRE(ca.inside == cb.inside);
-        REQUIRE(ca.nans == 1);
-        REQUIRE(cb.nans == 1);
-        REQUIRE(pa == pb);
-        REQUIRE(std::equal(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(pa), b.begin()));
-    }
-    for (std::size_t m : {0u, 1u, 15u, 16u, 17u, 97u, 70003u})
-        for (auto p : {nnprune::nan_policy::as_lowest, nnprune::nan_policy::as_highest}) {
-            std::vector<std::uint32_t> a(m + 1), b(m + 1);
-            std::uint32_t amin = 7, amax = 7, bmin = 9, bmax = 9;
-            const auto na = nnprune::simd::to_keys<std::uint32_t>(f.data(), m, p, a.data(), amin, amax);
-            const auto nb = nnprune::simd::reference::to_keys<std::uint32_t>(f.data(), m, p, b.data(), bmin, bmax);
-            REQUIRE(na == nb);
-            REQUIRE(a == b);
-            if (m) {
-                REQUIRE(amin == bmin);
-                REQUIRE(amax == bmax);
-            }
+    test_util::for_each_vector_tier([&](nnprune::simd::isa) {
+        std::mt19937 g(9);
+        std::uniform_int_distribution<int> d(-50, 50);
+        const std::size_t n = (std::size_t{1} << 17) + 37;
+        std::vector<float> f(n);
+        for (auto& x : f) x = static_cast<float>(d(g)) * 0.25f;
+        f[70001] = std::numeric_limits<float>::quiet_NaN();
+        const auto np = nnprune::nan_policy::as_lowest;
+        const std::uint32_t lo = nnprune::detail::key_as<std::uint32_t>(-1.0f, np), hi = nnprune::detail::key_as<std::uint32_t>(2.0f, np);
+        for (std::size_t cap : {std::size_t{0}, std::size_t{5000}, std::size_t{70000}, n}) {
+            std::vector<std::uint32_t> a(n + 16), b(n + 16);
+            std::size_t pa = 0, pb = 0;
+            nnprune::simd::bracket_counts ca, cb;
+            nnprune::simd::bracket<std::uint32_t>(f.data(), n, 1, nullptr, 0, 1, lo, hi, np, a.data(), pa, cap, ca);
+            nnprune::simd::reference::bracket<std::uint32_t>(f.data(), n, 1, nullptr, 0, 1, lo, hi, np, b.data(), pb, cap, cb);
+            INFO("cap " << cap);
+            REQUIRE(ca.below == cb.below);
+            REQUIRE(ca.inside == cb.inside);
+            REQUIRE(ca.nans == 1);
+            REQUIRE(cb.nans == 1);
+            REQUIRE(pa == pb);
+            REQUIRE(std::equal(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(pa), b.begin()));
         }
+        for (std::size_t m : {0u, 1u, 15u, 16u, 17u, 97u, 70003u})
+            for (auto p : {nnprune::nan_policy::as_lowest, nnprune::nan_policy::as_highest}) {
+                std::vector<std::uint32_t> a(m + 1), b(m + 1);
+                std::uint32_t amin = 7, amax = 7, bmin = 9, bmax = 9;
+                const auto na = nnprune::simd::to_keys<std::uint32_t>(f.data(), m, p, a.data(), amin, amax);
+                const auto nb = nnprune::simd::reference::to_keys<std::uint32_t>(f.data(), m, p, b.data(), bmin, bmax);
+                REQUIRE(na == nb);
+                REQUIRE(a == b);
+                if (m) {
+                    REQUIRE(amin == bmin);
+                    REQUIRE(amax == bmax);
+                }
+            }
+    });
 }
 
 TEST_CASE("kept: write_kept_columns equals its scalar twin on odd sizes", "[simd][kept]") {
-    std::mt19937 g(11);
-    std::uniform_int_distribution<int> d(-3, 3);
-    for (std::size_t n : {0u, 1u, 15u, 16u, 17u, 63u, 64u, 65u, 131u})
-        for (auto np : {nnprune::nan_policy::as_lowest, nnprune::nan_policy::as_highest})
-            for (std::size_t bit0 : {0u, 7u}) {
-                std::vector<float> f(n);
-                for (auto& x : f) x = d(g) == 3 ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(d(g));
-                std::vector<std::uint32_t> kth(n), lim(n);
-                for (std::size_t c = 0; c < n; ++c) {
-                    kth[c] = nnprune::detail::key_as<std::uint32_t>(static_cast<float>(d(g)), np);
-                    lim[c] = static_cast<std::uint32_t>(g() % 4);
+    test_util::for_each_vector_tier([&](nnprune::simd::isa) {
+        std::mt19937 g(11);
+        std::uniform_int_distribution<int> d(-3, 3);
+        for (std::size_t n : {0u, 1u, 15u, 16u, 17u, 63u, 64u, 65u, 131u})
+            for (auto np : {nnprune::nan_policy::as_lowest, nnprune::nan_policy::as_highest})
+                for (std::size_t bit0 : {0u, 7u}) {
+                    std::vector<float> f(n);
+                    for (auto& x : f) x = d(g) == 3 ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(d(g));
+                    std::vector<std::uint32_t> kth(n), lim(n);
+                    for (std::size_t c = 0; c < n; ++c) {
+                        kth[c] = nnprune::detail::key_as<std::uint32_t>(static_cast<float>(d(g)), np);
+                        lim[c] = static_cast<std::uint32_t>(g() % 4);
+                    }
+                    for (std::uint32_t row : {0u, 2u, 5u}) {
+                        std::vector<std::uint64_t> a(n / 64 + 3, 0x77), b(n / 64 + 3, 0x77);
+                        nnprune::simd::bit_writer wa(a.data(), bit0), wb(b.data(), bit0);
+                        const auto ka = nnprune::simd::write_kept_columns<std::uint32_t>(f.data(), n, row, kth.data(), lim.data(), np, wa);
+                        const auto kb = nnprune::simd::reference::write_kept_columns<std::uint32_t>(f.data(), n, row, kth.data(), lim.data(), np, wb);
+                        wa.finish();
+                        wb.finish();
+                        REQUIRE(ka == kb);
+                        REQUIRE(a == b);
+                    }
                 }
-                for (std::uint32_t row : {0u, 2u, 5u}) {
-                    std::vector<std::uint64_t> a(n / 64 + 3, 0x77), b(n / 64 + 3, 0x77);
-                    nnprune::simd::bit_writer wa(a.data(), bit0), wb(b.data(), bit0);
-                    const auto ka = nnprune::simd::write_kept_columns<std::uint32_t>(f.data(), n, row, kth.data(), lim.data(), np, wa);
-                    const auto kb = nnprune::simd::reference::write_kept_columns<std::uint32_t>(f.data(), n, row, kth.data(), lim.data(), np, wb);
-                    wa.finish();
-                    wb.finish();
-                    REQUIRE(ka == kb);
-                    REQUIRE(a == b);
-                }
-            }
+    });
 }
 
 TEST_CASE("bracket: sample_keys matches its scalar twin (runs of 16 at even spacing)", "[simd][bracket]") {
-    for (std::size_t blocks : {1u, 3u, 64u}) {
-        for (std::size_t spacing : {16u, 17u, 172u}) {
-            const std::size_t n = blocks * spacing;
-            std::mt19937 g(static_cast<std::uint32_t>(n));
-            std::vector<float> f(n);
-            for (auto& x : f) x = g() % 50 == 0 ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(static_cast<int>(g() % 2001) - 1000);
-            for (auto p : {nnprune::nan_policy::reject, nnprune::nan_policy::as_highest}) {
-                std::vector<std::uint32_t> a(16 * blocks), b(16 * blocks);
-                std::uint32_t amin = 0, amax = 0, bmin = 1, bmax = 1;
-                nnprune::simd::sample_keys<std::uint32_t>(f.data(), blocks, spacing, p, a.data(), amin, amax);
-                nnprune::simd::reference::sample_keys<std::uint32_t>(f.data(), blocks, spacing, p, b.data(), bmin, bmax);
-                REQUIRE(a == b);
-                REQUIRE(amin == bmin);
-                REQUIRE(amax == bmax);
-                REQUIRE(b[0] == nnprune::detail::key_as<std::uint32_t>(f[spacing / 2 - 8], p));
-                REQUIRE(b.back() == nnprune::detail::key_as<std::uint32_t>(f[(blocks - 1) * spacing + spacing / 2 + 7], p));
-                REQUIRE(amin == *std::min_element(b.begin(), b.end()));
-                REQUIRE(amax == *std::max_element(b.begin(), b.end()));
+    test_util::for_each_vector_tier([&](nnprune::simd::isa) {
+        for (std::size_t blocks : {1u, 3u, 64u}) {
+            for (std::size_t spacing : {16u, 17u, 172u}) {
+                const std::size_t n = blocks * spacing;
+                std::mt19937 g(static_cast<std::uint32_t>(n));
+                std::vector<float> f(n);
+                for (auto& x : f) x = g() % 50 == 0 ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(static_cast<int>(g() % 2001) - 1000);
+                for (auto p : {nnprune::nan_policy::reject, nnprune::nan_policy::as_highest}) {
+                    std::vector<std::uint32_t> a(16 * blocks), b(16 * blocks);
+                    std::uint32_t amin = 0, amax = 0, bmin = 1, bmax = 1;
+                    nnprune::simd::sample_keys<std::uint32_t>(f.data(), blocks, spacing, p, a.data(), amin, amax);
+                    nnprune::simd::reference::sample_keys<std::uint32_t>(f.data(), blocks, spacing, p, b.data(), bmin, bmax);
+                    REQUIRE(a == b);
+                    REQUIRE(amin == bmin);
+                    REQUIRE(amax == bmax);
+                    REQUIRE(b[0] == nnprune::detail::key_as<std::uint32_t>(f[spacing / 2 - 8], p));
+                    REQUIRE(b.back() == nnprune::detail::key_as<std::uint32_t>(f[(blocks - 1) * spacing + spacing / 2 + 7], p));
+                    REQUIRE(amin == *std::min_element(b.begin(), b.end()));
+                    REQUIRE(amax == *std::max_element(b.begin(), b.end()));
+                }
             }
         }
-    }
+    });
 }
 
-TEST_CASE("bracket: the 16-bit (bf16, f16) bracket and mask kernels equal their scalar twins", "[simd][bracket]") {
-    check_twins<nnprune::bfloat16>();
-    check_twins<nnprune::float16>();
+TEST_CASE("bracket: the 16-bit (bf16, f16) bracket and mask kernels equal their scalar twins, every tier", "[simd][bracket]") {
+    if (nnprune::simd::supports(nnprune::simd::isa::avx512) && !nnprune::simd::cpu_has_avx512_vbmi2())
+        WARN("the CPU lacks AVX-512 VBMI2: the 16-bit bracket runs the next tier down under avx512");
+    test_util::for_each_vector_tier([](nnprune::simd::isa) {
+        check_twins<nnprune::bfloat16>();
+        check_twins<nnprune::float16>();
+    });
 }

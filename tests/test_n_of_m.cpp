@@ -15,6 +15,8 @@
 #include <nnprune/select/select.hpp>
 #include <nnprune/simd/n_of_m.hpp>
 
+#include "simd_tiers.hpp"
+
 namespace {
 
 std::vector<float> tied(std::size_t n, std::uint32_t seed, bool nans) {
@@ -47,59 +49,65 @@ std::vector<char> slow_keep(const std::vector<float>& v, std::size_t rows, std::
 }  // namespace
 
 TEST_CASE("n_of_m: simd row kernel equals its scalar twin on odd sizes", "[simd][n_of_m]") {
-    for (std::size_t m : {1u, 2u, 3u, 4u, 8u, 16u})
-        for (std::size_t groups : {0u, 1u, 3u, 4u, 5u, 15u, 16u, 17u, 31u, 67u})
-            for (std::size_t bit0 : {0u, 3u})
-                for (auto np : {nnprune::nan_policy::as_lowest, nnprune::nan_policy::as_highest, nnprune::nan_policy::reject}) {
-                    const std::size_t n = groups * m;
-                    const auto v = tied(n, static_cast<std::uint32_t>(n + m), np != nnprune::nan_policy::reject);
-                    for (std::size_t kk = 0; kk <= m; kk += (m > 4 ? 3 : 1)) {
-                        std::vector<std::uint64_t> a(n / 64 + 3, 0x1234), b(n / 64 + 3, 0x1234);
-                        nnprune::simd::bit_writer wa(a.data(), bit0), wb(b.data(), bit0);
-                        const auto ka = nnprune::simd::n_of_m_row(v.data(), n, m, kk, np, wa);
-                        const auto kb = nnprune::simd::reference::n_of_m_row(v.data(), n, m, kk, np, wb);
-                        wa.finish();
-                        wb.finish();
-                        INFO("m " << m << " n " << n << " kk " << kk);
-                        REQUIRE(ka == kb);
-                        REQUIRE(a == b);
-                        REQUIRE(ka == n - groups * kk);
+    test_util::for_each_vector_tier([&](nnprune::simd::isa) {
+        for (std::size_t m : {1u, 2u, 3u, 4u, 8u, 16u})
+            for (std::size_t groups : {0u, 1u, 3u, 4u, 5u, 15u, 16u, 17u, 31u, 67u})
+                for (std::size_t bit0 : {0u, 3u})
+                    for (auto np : {nnprune::nan_policy::as_lowest, nnprune::nan_policy::as_highest, nnprune::nan_policy::reject}) {
+                        const std::size_t n = groups * m;
+                        const auto v = tied(n, static_cast<std::uint32_t>(n + m), np != nnprune::nan_policy::reject);
+                        for (std::size_t kk = 0; kk <= m; kk += (m > 4 ? 3 : 1)) {
+                            std::vector<std::uint64_t> a(n / 64 + 3, 0x1234), b(n / 64 + 3, 0x1234);
+                            nnprune::simd::bit_writer wa(a.data(), bit0), wb(b.data(), bit0);
+                            const auto ka = nnprune::simd::n_of_m_row(v.data(), n, m, kk, np, wa);
+                            const auto kb = nnprune::simd::reference::n_of_m_row(v.data(), n, m, kk, np, wb);
+                            wa.finish();
+                            wb.finish();
+                            INFO("m " << m << " n " << n << " kk " << kk);
+                            REQUIRE(ka == kb);
+                            REQUIRE(a == b);
+                            REQUIRE(ka == n - groups * kk);
+                        }
                     }
-                }
+    });
 }
 
 TEST_CASE("n_of_m: select_mask matches a slow per-group sort for every m, NaN policies", "[select][n_of_m]") {
-    const std::size_t rows = 7;
-    for (std::size_t m : {2u, 4u, 5u, 8u, 16u})
-        for (std::size_t cols : {m, 3 * m, 13 * m, (64 / m + 2) * m})
-            for (auto np : {nnprune::nan_policy::as_lowest, nnprune::nan_policy::as_highest}) {
-                const auto v = tied(rows * cols, static_cast<std::uint32_t>(cols), true);
-                nnprune::matrix_view<const float> view(v.data(), rows, cols);
-                for (unsigned th : {1u, 2u}) {
-                    nnprune::mask got(nnprune::shape{rows, cols});
-                    nnprune::select_options o;
-                    o.nans = np;
-                    o.threads = th;
-                    const std::size_t n = m / 2;
-                    const auto sel = nnprune::select_mask(view, nnprune::n_of_m{n, m}, got, o);
-                    const auto keep = slow_keep(v, rows, cols, m, m - n, np);
-                    for (std::size_t i = 0; i < v.size(); ++i) REQUIRE(got.test(i) == static_cast<bool>(keep[i]));
-                    REQUIRE(sel.pruned == rows * (cols / m) * (m - n));
+    test_util::for_each_tier([&](nnprune::simd::isa) {
+        const std::size_t rows = 7;
+        for (std::size_t m : {2u, 4u, 5u, 8u, 16u})
+            for (std::size_t cols : {m, 3 * m, 13 * m, (64 / m + 2) * m})
+                for (auto np : {nnprune::nan_policy::as_lowest, nnprune::nan_policy::as_highest}) {
+                    const auto v = tied(rows * cols, static_cast<std::uint32_t>(cols), true);
+                    nnprune::matrix_view<const float> view(v.data(), rows, cols);
+                    for (unsigned th : {1u, 2u}) {
+                        nnprune::mask got(nnprune::shape{rows, cols});
+                        nnprune::select_options o;
+                        o.nans = np;
+                        o.threads = th;
+                        const std::size_t n = m / 2;
+                        const auto sel = nnprune::select_mask(view, nnprune::n_of_m{n, m}, got, o);
+                        const auto keep = slow_keep(v, rows, cols, m, m - n, np);
+                        for (std::size_t i = 0; i < v.size(); ++i) REQUIRE(got.test(i) == static_cast<bool>(keep[i]));
+                        REQUIRE(sel.pruned == rows * (cols / m) * (m - n));
+                    }
                 }
-            }
+    });
 }
 
 TEST_CASE("n_of_m: a NaN under reject names its index and writes nothing", "[select][n_of_m]") {
-    const std::size_t rows = 3, cols = 64;
-    auto v = tied(rows * cols, 5, false);
-    v[cols + 37] = std::numeric_limits<float>::quiet_NaN();
-    nnprune::matrix_view<const float> view(v.data(), rows, cols);
-    nnprune::mask got(nnprune::shape{rows, cols});
-    got.set(2, false);
-    REQUIRE_THROWS_WITH(nnprune::select_mask(view, nnprune::keep_n_of_m<2, 4>{}, got),
-                        Catch::Contains("NaN score at flat index 101"));
-    REQUIRE(got.pruned() == 1);
-    REQUIRE(!got.test(2));
+    test_util::for_each_tier([&](nnprune::simd::isa) {
+        const std::size_t rows = 3, cols = 64;
+        auto v = tied(rows * cols, 5, false);
+        v[cols + 37] = std::numeric_limits<float>::quiet_NaN();
+        nnprune::matrix_view<const float> view(v.data(), rows, cols);
+        nnprune::mask got(nnprune::shape{rows, cols});
+        got.set(2, false);
+        REQUIRE_THROWS_WITH(nnprune::select_mask(view, nnprune::keep_n_of_m<2, 4>{}, got),
+                            Catch::Contains("NaN score at flat index 101"));
+        REQUIRE(got.pruned() == 1);
+        REQUIRE(!got.test(2));
+    });
 }
 
 namespace {

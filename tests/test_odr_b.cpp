@@ -1,11 +1,15 @@
-// Second TU of the ODR check: see test_odr_a.cpp.
-#include <vector>
+// Second unit of the ODR check (see test_odr_a.cpp), compiled with -march=x86-64-v4 where the
+// compiler can: its kernels may use AVX-512 anywhere, so it is run only on a CPU that has it.
+#include "odr_kernels.hpp"
 
-#include <nnprune/nnprune.hpp>
-
-std::size_t nnprune_odr_b(std::vector<float>& w) {
-    nnprune::mask m(nnprune::shape{2, 4});
-    nnprune::select_mask(nnprune::tensor_ref(nnprune::matrix_view<float>(w.data(), 2, 4)), nnprune::per_row{}, 0.5, m);
-    nnprune::apply(nnprune::matrix_view<float>(w.data(), 2, 4), m);
-    return m.count();
+bool nnprune_odr_b_is_v4() {
+#if defined(__AVX512F__)
+    return true;
+#else
+    return false;
+#endif
 }
+
+std::string nnprune_odr_b_abi() { return typeid(nnprune::simd::bracket_counts).name(); }
+
+odr_test::result nnprune_odr_b_run() { return odr_test::run_kernels(); }

@@ -14,6 +14,7 @@
 #include <nnprune/scorers/wanda.hpp>
 
 #include "prune_test_util.hpp"
+#include "simd_tiers.hpp"
 
 using namespace nnprune;
 
@@ -277,10 +278,14 @@ void check_zero_kernel() {
             std::vector<T> a, b;
             for (std::size_t j = 0; j < cols * static_cast<std::size_t>(s) + 64; ++j) a.push_back(T(static_cast<float>(j) + 1.0f));
             b = a;
-            detail::zero_pruned_row(a.data(), s, cols, kept.data());
-            detail::zero_pruned_row_scalar(b.data(), s, cols, kept.data());
-            INFO("cols " << cols << " stride " << s);
-            REQUIRE(test_util::bytes_of(a) == test_util::bytes_of(b));
+            simd::reference::zero_pruned_row(b.data(), s, cols, kept.data());
+            test_util::for_each_vector_tier([&](simd::isa) {
+                auto t = a;
+                simd::zero_pruned_row(t.data(), s, cols, kept.data());
+                INFO("cols " << cols << " stride " << s);
+                REQUIRE(test_util::bytes_of(t) == test_util::bytes_of(b));
+            });
+            a = b;
             std::size_t wrong = 0;
             for (std::size_t j = 0; j < a.size(); ++j) {
                 const bool in = j % static_cast<std::size_t>(s) == 0 && j / static_cast<std::size_t>(s) < cols;

@@ -1,23 +1,33 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include <nnprune/prune/prune.hpp>
 #include <nnprune/scorers/wanda.hpp>
 
 #include "prune_test_util.hpp"
+#include "simd_tiers.hpp"
 
 using namespace nnprune;
 
-TEST_CASE("wanda: simd abs_mul matches its scalar twin on odd sizes", "[scorers][wanda]") {
-    for (std::size_t n : {0u, 1u, 3u, 7u, 8u, 9u, 15u, 17u, 31u, 33u, 101u}) {
-        const auto w = test_util::values(n, 3 + n), s = test_util::values(n, 9 + n);
-        std::vector<float> got(n), want(n);
-        simd::abs_mul(w.data(), s.data(), got.data(), n);
+TEST_CASE("wanda: simd abs_mul matches its scalar twin on odd sizes, every tier", "[scorers][wanda][simd]") {
+    for (std::size_t n : {0u, 1u, 3u, 7u, 8u, 9u, 15u, 16u, 17u, 31u, 33u, 101u, 1009u}) {
+        auto w = test_util::values(n, 3 + n);
+        const auto s = test_util::values(n, 9 + n);
+        if (n > 2) w[2] = -0.0f;
+        if (n > 4) w[4] = -std::numeric_limits<float>::infinity();
+        if (n > 6) w[6] = -std::numeric_limits<float>::quiet_NaN();
+        std::vector<float> want(n);
         simd::reference::abs_mul(w.data(), s.data(), want.data(), n);
-        INFO("n=" << n);
-        REQUIRE(got == want);  // one multiply per element: bit-identical
+        for (std::size_t j = 0; j < n && j < 2; ++j) REQUIRE(want[j] == std::fabs(w[j]) * s[j]);
+        test_util::for_each_vector_tier([&](simd::isa) {
+            std::vector<float> got(n, -1.0f);
+            simd::abs_mul(w.data(), s.data(), got.data(), n);
+            INFO("n=" << n);
+            REQUIRE(test_util::bytes_of(got) == test_util::bytes_of(want));  // one multiply per element
+        });
     }
 }
 

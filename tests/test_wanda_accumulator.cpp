@@ -1,22 +1,34 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include <nnprune/calibration/wanda_accumulator.hpp>
 #include <nnprune/core/element.hpp>
 
 #include "prune_test_util.hpp"
+#include "simd_tiers.hpp"
 
 using namespace nnprune;
 
-TEST_CASE("wanda_accumulator: simd add_squares matches its scalar twin", "[calibration][wanda_accumulator]") {
-    for (std::size_t n : {0u, 1u, 3u, 7u, 8u, 9u, 17u, 31u, 97u}) {
-        const auto x = test_util::values(n, n + 1);
-        std::vector<float> a(n, 0.5f), b(n, 0.5f);
-        simd::add_squares(x.data(), a.data(), n);
+TEST_CASE("wanda_accumulator: simd add_squares matches its scalar twin bit for bit on every tier", "[calibration][wanda_accumulator][simd]") {
+    for (std::size_t n : {0u, 1u, 3u, 7u, 8u, 9u, 15u, 16u, 17u, 31u, 97u, 1009u}) {
+        auto x = test_util::values(n, n + 1);
+        if (n > 3) x[3] = -0.0f;
+        if (n > 5) x[5] = std::numeric_limits<float>::infinity();
+        if (n > 7) x[7] = std::numeric_limits<float>::quiet_NaN();
+        std::vector<float> b(n, 0.5f);
+        for (std::size_t j = 0; j < n; ++j) b[j] = 0.5f + 1e-3f * static_cast<float>(j);
+        const auto a0 = b;
         simd::reference::add_squares(x.data(), b.data(), n);
-        for (std::size_t j = 0; j < n; ++j) REQUIRE(a[j] == Approx(b[j]).epsilon(1e-6));
+        for (std::size_t j = 0; j < n && j < 3; ++j) REQUIRE(b[j] == std::fma(x[j], x[j], a0[j]));  // one rounding
+        test_util::for_each_vector_tier([&](simd::isa) {
+            auto a = a0;
+            simd::add_squares(x.data(), a.data(), n);
+            INFO("n=" << n);
+            REQUIRE(test_util::bytes_of(a) == test_util::bytes_of(b));
+        });
     }
 }
 

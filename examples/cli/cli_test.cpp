@@ -29,6 +29,7 @@
 #include <nnprune/scorers/random.hpp>
 #include <nnprune/scorers/wanda.hpp>
 #include <nnprune/select/select.hpp>
+#include <nnprune/simd/isa.hpp>
 #include <nnprune/tokens/attention_scores.hpp>
 #include <nnprune/tokens/divprune.hpp>
 
@@ -187,6 +188,7 @@ std::map<std::string, nnprune::mask> global_masks(const model_layers& ml, const 
 void check_report(const std::string& report, const std::map<std::string, nnprune::mask>& want, std::size_t n_tensors) {
     const auto r = read_json(report);
     EXPECT(r["command"] == "prune", "report command");
+    EXPECT(r["isa"] == nnprune::simd::isa_name(nnprune::simd::active_isa()), "report isa " << r["isa"]);
     EXPECT(r["tensors"].size() == n_tensors, "report lists " << r["tensors"].size() << " tensors");
     std::size_t elems = 0, kept = 0;
     for (const auto& t : r["tensors"]) {
@@ -211,6 +213,15 @@ void case_usage() {
     expect_fail(run("prune"), 1, "");
     expect_ok(run("--help"));
     expect_ok(run("prune --help"));
+    {  // --version names the tier in use and the CPU's best; NNPRUNE_ISA=scalar lowers the first
+        const auto v = run("--version");
+        expect_ok(v);
+        const std::string cpu = std::string("(cpu: ") + nnprune::simd::isa_name(nnprune::simd::supported_isa());
+        EXPECT(v.out.find(std::string("simd: ") + nnprune::simd::isa_name(nnprune::simd::active_isa())) != std::string::npos &&
+                   v.out.find(cpu) != std::string::npos,
+               "--version: " << v.out);
+        EXPECT(run("--version").out.find("nnprune 0.") == 0, "--version starts with the version");
+    }
     make_model("m.safetensors");
     expect_fail(run("prune m.safetensors -o o.safetensors --method nope"), 1, "unknown method 'nope'");
     expect_fail(run("prune m.safetensors -o o.safetensors --pattern 5:4"), 1, "N <= M");

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include <nnprune/io/safetensors_model.hpp>
+#include <nnprune/simd/isa.hpp>
 #include <nnprune/io/safetensors_reader.hpp>
 #include <nnprune/io/safetensors_writer.hpp>
 #include <nnprune/scorers/random.hpp>
@@ -343,6 +344,11 @@ int main(int argc, char** argv) {
     CLI::App app{"nnprune: prune safetensors models (weights) and select tokens.\n"
                  "Exit codes: 0 ok, 1 usage error, 2 bad input file, 3 I/O error, 4 other nnprune error."};
     app.name("nnprune");
+    app.set_version_flag("--version", [] {  // the SIMD tier in use and the CPU's best (nnprune::simd::active_isa)
+        return std::string("nnprune ") + std::to_string(NNPRUNE_VERSION_MAJOR) + "." + std::to_string(NNPRUNE_VERSION_MINOR) +
+               "." + std::to_string(NNPRUNE_VERSION_PATCH) + "\nsimd: " + nnprune::simd::isa_name(nnprune::simd::active_isa()) +
+               " (cpu: " + nnprune::simd::isa_name(nnprune::simd::supported_isa()) + "; NNPRUNE_ISA=scalar|avx2|avx512 lowers it)";
+    });
     app.require_subcommand(1);
 
     prune_args pa;

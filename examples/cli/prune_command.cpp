@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include <nnprune/allocation/owl.hpp>
+#include <nnprune/simd/isa.hpp>
 #include <nnprune/io/mask_file.hpp>
 #include <nnprune/io/safetensors_model.hpp>
 #include <nnprune/masks/mask.hpp>
@@ -493,6 +494,7 @@ private:
                   {"allocation", m_a.allocation},
                   {"sparsity", m_a.sparsity},
                   {"rounding", m_a.rounding},
+                  {"isa", nnprune::simd::isa_name(nnprune::simd::active_isa())},
                   {"tensors", tensors},
                   {"totals",
                    {{"tensors", m_tensors.size()},

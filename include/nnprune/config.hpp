@@ -11,20 +11,6 @@
 #define NNPRUNE_VERSION_PATCH 0
 #define NNPRUNE_VERSION (NNPRUNE_VERSION_MAJOR * 10000 + NNPRUNE_VERSION_MINOR * 100 + NNPRUNE_VERSION_PATCH)
 
-// xsimd kernels are on when the build system says so (CMake option NNPRUNE_USE_XSIMD) or, for a
-// vendored copy used without CMake, when xsimd is on the include path.
-#if !defined(NNPRUNE_USE_XSIMD)
-#  if defined(__has_include)
-#    if __has_include(<xsimd/xsimd.hpp>)
-#      define NNPRUNE_USE_XSIMD 1
-#    else
-#      define NNPRUNE_USE_XSIMD 0
-#    endif
-#  else
-#    define NNPRUNE_USE_XSIMD 0
-#  endif
-#endif
-
 /// Throws `ex(msg)`; override it (before including nnprune) to report errors another way.
 /// Without exceptions the message goes to stderr and the program aborts.
 #if !defined(NNPRUNE_THROW)

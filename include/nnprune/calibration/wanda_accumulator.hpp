@@ -18,39 +18,9 @@
 #include "../core/element.hpp"
 #include "../core/errors.hpp"
 #include "../core/tensor_ref.hpp"
-#include "../simd/arch.hpp"
+#include "../simd/add_squares.hpp"
 
 namespace nnprune {
-
-namespace simd {
-namespace reference {
-/// acc[j] += x[j] * x[j] for j < n.
-inline void add_squares(const float* x, float* acc, std::size_t n) noexcept {
-    for (std::size_t j = 0; j < n; ++j) acc[j] += x[j] * x[j];
-}
-}  // namespace reference
-
-struct add_squares_kernel {
-    template <class Arch>
-    void operator()(Arch, const float* x, float* acc, std::size_t n) const noexcept {
-#if NNPRUNE_USE_XSIMD
-        using batch = xsimd::batch<float, Arch>;
-        std::size_t j = 0;
-        for (; j + batch::size <= n; j += batch::size) {
-            const batch v = batch::load_unaligned(x + j);
-            (batch::load_unaligned(acc + j) + v * v).store_unaligned(acc + j);
-        }
-        reference::add_squares(x + j, acc + j, n - j);
-#else
-        reference::add_squares(x, acc, n);
-#endif
-    }
-};
-
-inline void add_squares(const float* x, float* acc, std::size_t n) noexcept {
-    add_squares_kernel{}(default_arch{}, x, acc, n);
-}
-}  // namespace simd
 
 /**
  * @brief Wanda `scaler_row` accumulator for one Linear layer with `in` input features.

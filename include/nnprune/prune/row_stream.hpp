@@ -151,7 +151,7 @@ double row_stream(const S& s, const row_stream_layer& p, nan_policy np, unsigned
                     with_type(p.w.type, p.w.data, [&](auto wp) {
                         using T = std::remove_const_t<std::remove_pointer_t<decltype(wp)>>;
                         T* wr = const_cast<T*>(wp) + static_cast<std::ptrdiff_t>(r) * p.w.s0;
-                        zero_pruned_row(wr, p.w.s1, cols, rs.kept_words());
+                        simd::zero_pruned_row(wr, p.w.s1, cols, rs.kept_words());
                     });
             }
         }

@@ -14,38 +14,10 @@
 
 #include "../config.hpp"
 #include "../select/groups.hpp"
-#include "../simd/arch.hpp"
+#include "../simd/abs_mul.hpp"
 #include "scorer.hpp"
 
 namespace nnprune {
-
-namespace simd {
-namespace reference {
-/// out[j] = |w[j]| * s[j]
-inline void abs_mul(const float* w, const float* s, float* out, std::size_t n) noexcept {
-    for (std::size_t j = 0; j < n; ++j) out[j] = std::fabs(w[j]) * s[j];
-}
-}  // namespace reference
-
-struct abs_mul_kernel {
-    template <class Arch>
-    void operator()(Arch, const float* w, const float* s, float* out, std::size_t n) const noexcept {
-#if NNPRUNE_USE_XSIMD
-        using batch = xsimd::batch<float, Arch>;
-        std::size_t j = 0;
-        for (; j + batch::size <= n; j += batch::size)
-            (xsimd::abs(batch::load_unaligned(w + j)) * batch::load_unaligned(s + j)).store_unaligned(out + j);
-        reference::abs_mul(w + j, s + j, out + j, n - j);
-#else
-        reference::abs_mul(w, s, out, n);
-#endif
-    }
-};
-
-inline void abs_mul(const float* w, const float* s, float* out, std::size_t n) noexcept {
-    abs_mul_kernel{}(default_arch{}, w, s, out, n);
-}
-}  // namespace simd
 
 namespace detail {
 /// sqrt(stat_j) in float32 (torch.sqrt on the float32 scaler_row).

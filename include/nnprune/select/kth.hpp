@@ -157,14 +157,14 @@ struct pass_log {
     std::vector<std::vector<std::size_t>> per_run;  ///< per part: logged keys of each run
 };
 
-/// Runs the log can cover: unit stride, no previous mask, offsets below 2^32, and f32 scores in
-/// an AVX-512 build (elsewhere classify is scalar and two vectorised passes are faster; tests
-/// set any_type to cover the scalar twins too).
+/// Runs the log can cover: unit stride, no previous mask, offsets below 2^32, and f32 scores on a
+/// tier with a vector classify (elsewhere classify is scalar and two vectorised passes are
+/// faster; tests set any_type to cover the scalar twins too).
 [[nodiscard]] inline bool loggable(const std::vector<std::vector<run>>& parts, bool any_type) noexcept {
     for (const auto& runs : parts)
         for (const auto& r : runs) {
             if (r.stride != 1 || r.prev || r.n >= (std::size_t{1} << 32)) return false;
-            if (!any_type && (r.type != dtype::f32 || !NNPRUNE_SIMD_AVX512)) return false;
+            if (!any_type && (r.type != dtype::f32 || !simd::has_vector_classify())) return false;
         }
     return true;
 }

@@ -13,8 +13,9 @@
 #include <cstdint>
 
 #include "../config.hpp"
+#include "isa.hpp"
 
-namespace nnprune::simd {
+namespace nnprune::simd::inline NNPRUNE_SIMD_ABI {
 
 /// cnt (<= 64) bits of w starting at bit position pos, in the low bits of the result.
 [[nodiscard]] inline std::uint64_t load_bits(const std::uint64_t* w, std::size_t pos, unsigned cnt) noexcept {
@@ -101,6 +102,6 @@ inline void write_bits(std::uint64_t* words, std::size_t pos, const std::uint64_
     return c;
 }
 
-}  // namespace nnprune::simd
+}  // namespace nnprune::simd::inline NNPRUNE_SIMD_ABI
 
 #endif  // NNPRUNE_SIMD_BITS_HPP

@@ -6,8 +6,8 @@
 /// lo, those in [lo, hi] and the NaNs, and copies the keys in [lo, hi] (in index order) into a
 /// candidate buffer while it has room. Element j of a run is p[j * stride]; it competes when
 /// prev is null or bit (bit0 + j * step) of prev is set. The AVX-512 kernel (f32 scores or u32 keys,
-/// unit stride) is used when the compiler targets AVX-512; reference::bracket is its scalar twin
-/// and the path for every other case. The candidate buffer needs 16 slack slots past cap.
+/// unit stride; bf16/f16 or u16 keys with VBMI2) runs when the active tier is avx512 (simd/isa.hpp);
+/// reference::bracket is its scalar twin and the path for every other case. The candidate buffer needs 16 slack slots past cap.
 
 #include <bit>
 #include <cstddef>
@@ -19,24 +19,13 @@
 #include "../core/element.hpp"
 #include "../select/keys.hpp"
 #include "../select/policy.hpp"
-#include "arch.hpp"
+#include "avx2/bracket.hpp"
+#include "avx512/bracket.hpp"
 #include "bits.hpp"
+#include "isa.hpp"
+#include "results.hpp"
 
-#if NNPRUNE_USE_XSIMD && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && \
-    defined(__AVX512DQ__)
-#  define NNPRUNE_SIMD_AVX512 1
-#  include <immintrin.h>
-#else
-#  define NNPRUNE_SIMD_AVX512 0
-#endif
-
-namespace nnprune::simd {
-
-struct bracket_counts {
-    std::size_t below = 0;   ///< competing keys < lo
-    std::size_t inside = 0;  ///< competing keys in [lo, hi]
-    std::size_t nans = 0;    ///< competing NaN scores
-};
+namespace nnprune::simd::inline NNPRUNE_SIMD_ABI {
 
 namespace reference {
 
@@ -96,226 +85,6 @@ void sample_keys(const T* p, std::size_t blocks, std::size_t spacing, nan_policy
 
 }  // namespace reference
 
-#if NNPRUNE_SIMD_AVX512
-// GCC 12 warns inside its own intrinsics (maskz loads) about an uninitialised __Y. Its unmasked
-// srai/min/max/permutexvar pass _mm512_undefined_epi32() and raise -Wuninitialized wherever they
-// are inlined (a pragma here cannot reach that), so the kernels use the maskz forms with a full mask.
-#  pragma GCC diagnostic push
-#  pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-namespace avx512 {
-
-/// Order keys of 16 floats (NaN -> nan_key; the NaN lanes in *nan_mask).
-inline __m512i keys16(__m512 x, __m512i nan_key, __mmask16* nan_mask) noexcept {
-    *nan_mask = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
-    x = _mm512_add_ps(x, _mm512_setzero_ps());  // -0 -> +0
-    const __m512i u = _mm512_castps_si512(x);
-    const __m512i s = _mm512_maskz_srai_epi32(0xFFFF, u, 31);  // maskz: see the note above
-    const __m512i k = _mm512_xor_si512(u, _mm512_or_si512(s, _mm512_set1_epi32(static_cast<int>(0x80000000u))));
-    return _mm512_mask_mov_epi32(k, *nan_mask, nan_key);
-}
-
-/// Keys of 16 scores (or 16 keys), with the NaN lanes in *nm (scores only).
-template <bool Keys, class T>
-inline __m512i load_keys(const T* p, __mmask16 live, bool full, __m512i nan_key, __mmask16* nm) noexcept {
-    if constexpr (Keys) {
-        *nm = 0;
-        return full ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi32(live, p);
-    } else {
-        return keys16(full ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(live, p), nan_key, nm);
-    }
-}
-
-/// Adds 1 to the lanes of acc selected by m.
-inline __m512i count_lanes(__m512i acc, __mmask16 m) noexcept {
-    return _mm512_mask_sub_epi32(acc, m, acc, _mm512_set1_epi32(-1));
-}
-
-// Horizontal reductions through memory (GCC 12 warns falsely inside its extract intrinsics).
-inline std::size_t lane_sum(__m512i acc) noexcept {
-    alignas(64) std::uint32_t a[16];
-    _mm512_store_si512(a, acc);
-    std::size_t s = 0;
-    for (auto x : a) s += x;
-    return s;
-}
-inline std::uint32_t lane_min(__m512i v) noexcept {
-    alignas(64) std::uint32_t a[16];
-    _mm512_store_si512(a, v);
-    std::uint32_t m = a[0];
-    for (auto x : a) m = x < m ? x : m;
-    return m;
-}
-inline std::uint32_t lane_max(__m512i v) noexcept {
-    alignas(64) std::uint32_t a[16];
-    _mm512_store_si512(a, v);
-    std::uint32_t m = a[0];
-    for (auto x : a) m = x > m ? x : m;
-    return m;
-}
-
-/// Streaming pass: full blocks of 16 use plain loads and per-lane vector counters (no per-element
-/// branch, no scalar popcount chain except the candidate cursor); the candidate store is
-/// unconditional while a whole chunk fits in the buffer, checked otherwise.
-template <bool Keys, bool Prev, class T>
-void bracket_avx512(const T* p, std::size_t n, const std::uint64_t* prev, std::size_t bit0, std::uint32_t lo,
-                    std::uint32_t hi, nan_policy np, std::uint32_t* out, std::size_t& pos, std::size_t cap,
-                    bracket_counts& c) noexcept {
-    const __m512i vlo = _mm512_set1_epi32(static_cast<int>(lo));
-    const __m512i vspan = _mm512_set1_epi32(static_cast<int>(hi - lo));
-    const __m512i nan_key = _mm512_set1_epi32(np == nan_policy::as_highest ? -1 : 0);
-    constexpr std::size_t chunk = std::size_t{1} << 16;  // per-lane counters stay far below 2^32
-    std::size_t at = pos, inside = 0, below = 0, nans = 0;
-    for (std::size_t c0 = 0; c0 < n; c0 += chunk) {
-        const std::size_t c1 = n - c0 < chunk ? n : c0 + chunk;
-        __m512i vb = _mm512_setzero_si512(), vn = _mm512_setzero_si512();
-        const bool room = cap >= at && cap - at >= c1 - c0;
-        auto block = [&](std::size_t j, __mmask16 live, bool full, bool checked) {
-            __mmask16 comp = live;
-            if constexpr (Prev) comp &= static_cast<__mmask16>(load_bits(prev, bit0 + j, full ? 16u : static_cast<unsigned>(c1 - j)));
-            __mmask16 nm;
-            const __m512i key = load_keys<Keys>(p + j, live, full, nan_key, &nm);
-            if constexpr (!Keys) vn = count_lanes(vn, static_cast<__mmask16>(nm & comp));
-            const __mmask16 lt = Prev || !full ? _mm512_mask_cmplt_epu32_mask(comp, key, vlo) : _mm512_cmplt_epu32_mask(key, vlo);
-            vb = count_lanes(vb, lt);
-            const __mmask16 in = Prev || !full ? _mm512_mask_cmple_epu32_mask(comp, _mm512_sub_epi32(key, vlo), vspan)
-                                               : _mm512_cmple_epu32_mask(_mm512_sub_epi32(key, vlo), vspan);
-            const auto cnt = static_cast<std::size_t>(std::popcount(static_cast<unsigned>(in)));
-            if (!checked) {
-                _mm512_storeu_si512(out + at, _mm512_maskz_compress_epi32(in, key));
-                at += cnt;
-            } else {
-                if (at < cap) {
-                    _mm512_storeu_si512(out + at, _mm512_maskz_compress_epi32(in, key));
-                    at = at + cnt > cap ? cap : at + cnt;
-                }
-                inside += cnt;
-            }
-        };
-        const std::size_t at0 = at;
-        std::size_t j = c0;
-        if (room) {
-            for (; j + 16 <= c1; j += 16) block(j, __mmask16(0xFFFF), true, false);
-            if (j < c1) block(j, static_cast<__mmask16>((1u << (c1 - j)) - 1), false, false);
-            inside += at - at0;
-        } else {
-            for (; j + 16 <= c1; j += 16) block(j, __mmask16(0xFFFF), true, true);
-            if (j < c1) block(j, static_cast<__mmask16>((1u << (c1 - j)) - 1), false, true);
-        }
-        below += lane_sum(vb);
-        nans += lane_sum(vn);
-    }
-    pos = at;
-    c.below += below;
-    c.inside += inside;
-    c.nans += nans;
-}
-
-#  if defined(__AVX512VBMI2__)
-#    define NNPRUNE_SIMD_AVX512_16 1  // 16-bit scores (bf16, f16): 32 lanes, vpcompressw
-
-/// Largest non-NaN magnitude bits of a 16-bit score type (bf16: 0x7F80, f16: 0x7C00 = Inf).
-template <class T>
-inline constexpr std::uint16_t inf_bits16 = std::is_same_v<T, bfloat16> ? 0x7F80 : 0x7C00;
-
-/// Order keys of 32 bf16/f16 scores (bits in u; NaN -> nan_key, the NaN lanes in *nan_mask).
-inline __m512i keys32(__m512i u, __m512i inf, __m512i nan_key, __mmask32* nan_mask) noexcept {
-    const __m512i mag = _mm512_and_si512(u, _mm512_set1_epi16(0x7FFF));
-    *nan_mask = _mm512_cmpgt_epu16_mask(mag, inf);
-    u = _mm512_maskz_mov_epi16(_mm512_cmpneq_epi16_mask(mag, _mm512_setzero_si512()), u);  // -0 -> +0
-    const __m512i sgn = _mm512_maskz_srai_epi16(0xFFFFFFFFu, u, 15);
-    const __m512i k = _mm512_xor_si512(u, _mm512_or_si512(sgn, _mm512_set1_epi16(static_cast<short>(0x8000))));
-    return _mm512_mask_mov_epi16(k, *nan_mask, nan_key);
-}
-
-/// bracket_avx512 for 16-bit scores (T bfloat16 / float16) or 16-bit keys (T std::uint16_t).
-template <bool Prev, class T>
-void bracket16_avx512(const T* p, std::size_t n, const std::uint64_t* prev, std::size_t bit0, std::uint16_t lo,
-                      std::uint16_t hi, nan_policy np, std::uint16_t* out, std::size_t& pos, std::size_t cap,
-                      bracket_counts& c) noexcept {
-    constexpr bool keys = std::is_same_v<T, std::uint16_t>;
-    const __m512i vlo = _mm512_set1_epi16(static_cast<short>(lo));
-    const __m512i vspan = _mm512_set1_epi16(static_cast<short>(static_cast<std::uint16_t>(hi - lo)));
-    const __m512i nan_key = _mm512_set1_epi16(np == nan_policy::as_highest ? -1 : 0);
-    __m512i inf = _mm512_setzero_si512();
-    if constexpr (!keys) inf = _mm512_set1_epi16(static_cast<short>(inf_bits16<T>));
-    std::size_t at = pos, inside = 0, below = 0, nans = 0;
-    for (std::size_t j = 0; j < n; j += 32) {
-        const std::size_t left = n - j;
-        const __mmask32 live = left >= 32 ? ~__mmask32(0) : static_cast<__mmask32>((1u << left) - 1);
-        __mmask32 comp = live;
-        if constexpr (Prev) comp &= static_cast<__mmask32>(load_bits(prev, bit0 + j, left >= 32 ? 32u : static_cast<unsigned>(left)));
-        const __m512i u = left >= 32 ? _mm512_loadu_si512(p + j) : _mm512_maskz_loadu_epi16(live, p + j);
-        __mmask32 nm = 0;
-        __m512i key = u;
-        if constexpr (!keys) key = keys32(u, inf, nan_key, &nm);
-        nans += static_cast<std::size_t>(std::popcount(static_cast<std::uint32_t>(nm & comp)));
-        below += static_cast<std::size_t>(std::popcount(static_cast<std::uint32_t>(_mm512_mask_cmplt_epu16_mask(comp, key, vlo))));
-        const __mmask32 in = _mm512_mask_cmple_epu16_mask(comp, _mm512_sub_epi16(key, vlo), vspan);
-        const auto cnt = static_cast<std::size_t>(std::popcount(static_cast<std::uint32_t>(in)));
-        inside += cnt;
-        if (at + 32 <= cap) {
-            _mm512_storeu_si512(out + at, _mm512_maskz_compress_epi16(in, key));
-            at += cnt;
-        } else if (at < cap) {  // the last slots: store what fits
-            alignas(64) std::uint16_t tmp[32];
-            _mm512_store_si512(tmp, _mm512_maskz_compress_epi16(in, key));
-            for (std::size_t i = 0; i < cnt && at < cap; ++i) out[at++] = tmp[i];
-        }
-    }
-    pos = at;
-    c.below += below;
-    c.inside += inside;
-    c.nans += nans;
-}
-#  endif
-
-inline std::size_t to_keys_f32(const float* p, std::size_t n, nan_policy np, std::uint32_t* out, std::uint32_t& kmin,
-                               std::uint32_t& kmax) noexcept {
-    const __m512i nan_key = _mm512_set1_epi32(np == nan_policy::as_highest ? -1 : 0);
-    __m512i vn = _mm512_setzero_si512(), vmin = _mm512_set1_epi32(-1), vmax = _mm512_setzero_si512();
-    std::size_t j = 0;
-    for (; j + 16 <= n; j += 16) {
-        __mmask16 nm;
-        const __m512i k = keys16(_mm512_loadu_ps(p + j), nan_key, &nm);
-        _mm512_storeu_si512(out + j, k);
-        vn = count_lanes(vn, nm);
-        vmin = _mm512_maskz_min_epu32(0xFFFF, vmin, k);
-        vmax = _mm512_maskz_max_epu32(0xFFFF, vmax, k);
-    }
-    if (j < n) {
-        const auto live = static_cast<__mmask16>((1u << (n - j)) - 1);
-        __mmask16 nm;
-        const __m512i k = keys16(_mm512_maskz_loadu_ps(live, p + j), nan_key, &nm);
-        _mm512_mask_storeu_epi32(out + j, live, k);
-        vn = count_lanes(vn, static_cast<__mmask16>(nm & live));
-        vmin = _mm512_mask_min_epu32(vmin, live, vmin, k);
-        vmax = _mm512_mask_max_epu32(vmax, live, vmax, k);
-    }
-    kmin = lane_min(vmin);
-    kmax = lane_max(vmax);
-    return lane_sum(vn);
-}
-
-inline void sample_keys_f32(const float* p, std::size_t blocks, std::size_t spacing, nan_policy np, std::uint32_t* out,
-                            std::uint32_t& kmin, std::uint32_t& kmax) noexcept {
-    const __m512i nan_key = _mm512_set1_epi32(np == nan_policy::as_highest ? -1 : 0);
-    __m512i vmin = _mm512_set1_epi32(-1), vmax = _mm512_setzero_si512();
-    const float* q = p + spacing / 2 - 8;
-    for (std::size_t i = 0; i < blocks; ++i, q += spacing) {
-        __mmask16 nm;
-        const __m512i k = keys16(_mm512_loadu_ps(q), nan_key, &nm);
-        _mm512_storeu_si512(out + 16 * i, k);
-        vmin = _mm512_maskz_min_epu32(0xFFFF, vmin, k);
-        vmax = _mm512_maskz_max_epu32(0xFFFF, vmax, k);
-    }
-    kmin = lane_min(vmin);
-    kmax = lane_max(vmax);
-}
-
-}  // namespace avx512
-#  pragma GCC diagnostic pop
-#endif
-
 /**
  * @brief The evenly spaced sample that brackets a rank: keys of `blocks` runs of 16 consecutive
  * scores, run i centred at i * spacing + spacing / 2 (spacing >= 16), into out (16 * blocks), with
@@ -324,9 +93,14 @@ inline void sample_keys_f32(const float* p, std::size_t blocks, std::size_t spac
  */
 template <class K, class T>
 void sample_keys(const T* p, std::size_t blocks, std::size_t spacing, nan_policy np, K* out, K& kmin, K& kmax) noexcept {
-#if NNPRUNE_SIMD_AVX512
-    if constexpr (std::is_same_v<K, std::uint32_t> && std::is_same_v<T, float>)
-        return avx512::sample_keys_f32(p, blocks, spacing, np, out, kmin, kmax);
+#if NNPRUNE_SIMD_X86
+    if constexpr (std::is_same_v<K, std::uint32_t> && std::is_same_v<T, float>) {
+        switch (active_isa()) {
+            case isa::avx512: return avx512::sample_keys_f32(p, blocks, spacing, np, out, kmin, kmax);
+            case isa::avx2: return avx2::sample_keys_f32(p, blocks, spacing, np, out, kmin, kmax);
+            case isa::scalar: break;
+        }
+    }
 #endif
     reference::sample_keys<K>(p, blocks, spacing, np, out, kmin, kmax);
 }
@@ -335,9 +109,14 @@ void sample_keys(const T* p, std::size_t blocks, std::size_t spacing, nan_policy
 /// returns the number of NaN scores.
 template <class K, class T>
 std::size_t to_keys(const T* p, std::size_t n, nan_policy np, K* out, K& kmin, K& kmax) noexcept {
-#if NNPRUNE_SIMD_AVX512
-    if constexpr (std::is_same_v<K, std::uint32_t> && std::is_same_v<T, float>)
-        return avx512::to_keys_f32(p, n, np, out, kmin, kmax);
+#if NNPRUNE_SIMD_X86
+    if constexpr (std::is_same_v<K, std::uint32_t> && std::is_same_v<T, float>) {
+        switch (active_isa()) {
+            case isa::avx512: return avx512::to_keys_f32(p, n, np, out, kmin, kmax);
+            case isa::avx2: return avx2::to_keys_f32(p, n, np, out, kmin, kmax);
+            case isa::scalar: break;
+        }
+    }
 #endif
     return reference::to_keys<K>(p, n, np, out, kmin, kmax);
 }
@@ -350,29 +129,44 @@ template <class K, class T>
 void bracket(const T* p, std::size_t n, std::ptrdiff_t stride, const std::uint64_t* prev, std::size_t bit0,
              std::size_t step, K lo, K hi, nan_policy np, K* out, std::size_t& pos, std::size_t cap,
              bracket_counts& c) noexcept {
-#if NNPRUNE_SIMD_AVX512
-    if constexpr (std::is_same_v<K, std::uint32_t> && (std::is_same_v<T, float> || std::is_same_v<T, std::uint32_t>)) {
-        if (stride == 1 && (step == 1 || !prev)) {
+#if NNPRUNE_SIMD_X86
+    if (stride == 1 && (step == 1 || !prev)) {
+        if constexpr (std::is_same_v<K, std::uint32_t> && (std::is_same_v<T, float> || std::is_same_v<T, std::uint32_t>)) {
             constexpr bool keys = std::is_same_v<T, std::uint32_t>;
-            if (prev) avx512::bracket_avx512<keys, true>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
-            else avx512::bracket_avx512<keys, false>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
-            return;
+            switch (active_isa()) {
+                case isa::avx512:
+                    if (prev) avx512::bracket_avx512<keys, true>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
+                    else avx512::bracket_avx512<keys, false>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
+                    return;
+                case isa::avx2:
+                    if (prev) avx2::bracket_avx2<keys, true>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
+                    else avx2::bracket_avx2<keys, false>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
+                    return;
+                case isa::scalar: break;
+            }
+        }
+        if constexpr (std::is_same_v<K, std::uint16_t> &&
+                      (std::is_same_v<T, bfloat16> || std::is_same_v<T, float16> || std::is_same_v<T, std::uint16_t>)) {
+            switch (active_isa()) {
+                case isa::avx512:
+                    if (cpu_has_avx512_vbmi2()) {  // vpcompressw; the next tier otherwise
+                        if (prev) avx512::bracket16_avx512<true>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
+                        else avx512::bracket16_avx512<false>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
+                        return;
+                    }
+                    [[fallthrough]];
+                case isa::avx2:
+                    if (prev) avx2::bracket16_avx2<true>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
+                    else avx2::bracket16_avx2<false>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
+                    return;
+                case isa::scalar: break;
+            }
         }
     }
-#  if NNPRUNE_SIMD_AVX512_16
-    if constexpr (std::is_same_v<K, std::uint16_t> && (std::is_same_v<T, bfloat16> || std::is_same_v<T, float16> ||
-                                                      std::is_same_v<T, std::uint16_t>)) {
-        if (stride == 1 && (step == 1 || !prev)) {
-            if (prev) avx512::bracket16_avx512<true>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
-            else avx512::bracket16_avx512<false>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
-            return;
-        }
-    }
-#  endif
 #endif
     reference::bracket(p, n, stride, prev, bit0, step, lo, hi, np, out, pos, cap, c);
 }
 
-}  // namespace nnprune::simd
+}  // namespace nnprune::simd::inline NNPRUNE_SIMD_ABI
 
 #endif  // NNPRUNE_SIMD_BRACKET_HPP

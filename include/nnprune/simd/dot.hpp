@@ -2,35 +2,34 @@
 #define NNPRUNE_SIMD_DOT_HPP
 
 /// @file dot.hpp
-/// Dot products of f32 rows: one pair (dot) and one row against four (dot4). Both accumulate
-/// every pair in exactly the same order (one batch-wide accumulator walked over the row with
-/// fused multiply-adds, then the batch is summed, then the scalar tail), so dot4(a, b, ...)[i]
-/// is bit-identical to dot(a, b[i], ...). Callers that compare distances for ties rely on it.
-/// The scalar twins in nnprune::simd::reference use one sequential accumulator.
+/// Dot products of f32 rows: one pair (dot) and one row against four (dot4). Every tier sums in
+/// one order, so results are bit-identical across tiers, builds and callers (DivPrune compares
+/// distances for ties; simd::gram gives the same entries):
+///  1. 16 lane sums: lane l accumulates fma(a[i], b[i], .) for i = l mod 16, i < n rounded down to 16;
+///  2. the lanes fold in halves: l + 8 onto l, then l + 4, l + 2, l + 1 (detail::sum16);
+///  3. the tail i >= that bound continues with fma, in order (detail::dot_finish).
+/// The avx512 tier keeps the 16 lanes in one register, avx2 in two; reference:: is the scalar twin.
 
+#include <cmath>
 #include <cstddef>
 
-#include "arch.hpp"
+#include "../config.hpp"
+#include "avx2/dot.hpp"
+#include "avx512/dot.hpp"
+#include "dot_order.hpp"
+#include "isa.hpp"
 
-namespace nnprune::simd {
-
-namespace detail {
-
-/// The scalar tail every SIMD dot kernel ends with: s += a[i] * b[i] for i in [from, n).
-[[nodiscard]] inline float dot_finish(float s, const float* a, const float* b, std::size_t from, std::size_t n) noexcept {
-    for (std::size_t i = from; i < n; ++i) s += a[i] * b[i];
-    return s;
-}
-
-}  // namespace detail
+namespace nnprune::simd::inline NNPRUNE_SIMD_ABI {
 
 namespace reference {
 
-/// Sequential f32 dot product.
+/// Scalar twin of simd::dot (the same order, so the same bits).
 [[nodiscard]] inline float dot(const float* a, const float* b, std::size_t n) noexcept {
-    float acc = 0.0f;
-    for (std::size_t i = 0; i < n; ++i) acc += a[i] * b[i];
-    return acc;
+    float acc[16] = {};
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (std::size_t l = 0; l < 16; ++l) acc[l] = std::fma(a[i + l], b[i + l], acc[l]);
+    return detail::dot_finish(detail::sum16(acc), a, b, i, n);
 }
 
 /// out[c] = dot(a, b[c], n) for c < 4.
@@ -40,60 +39,30 @@ inline void dot4(const float* a, const float* const* b, std::size_t n, float* ou
 
 }  // namespace reference
 
-/// Dot product kernel: operator()(Arch, a, b, n).
-struct dot_kernel {
-    template <class Arch>
-    [[nodiscard]] float operator()(Arch, const float* a, const float* b, std::size_t n) const noexcept {
-#if NNPRUNE_USE_XSIMD
-        using batch = xsimd::batch<float, Arch>;
-        constexpr std::size_t w = batch::size;
-        batch acc(0.0f);
-        std::size_t i = 0;
-        for (; i + w <= n; i += w) acc = xsimd::fma(batch::load_unaligned(a + i), batch::load_unaligned(b + i), acc);
-        return detail::dot_finish(xsimd::hadd(acc), a, b, i, n);
-#else
-        return reference::dot(a, b, n);
-#endif
-    }
-};
-
-/// One row against four: operator()(Arch, a, b[4], n, out[4]); each result equals dot_kernel's.
-struct dot4_kernel {
-    template <class Arch>
-    void operator()(Arch, const float* a, const float* const* b, std::size_t n, float* out) const noexcept {
-#if NNPRUNE_USE_XSIMD
-        using batch = xsimd::batch<float, Arch>;
-        constexpr std::size_t w = batch::size;
-        batch acc0(0.0f), acc1(0.0f), acc2(0.0f), acc3(0.0f);
-        const float *b0 = b[0], *b1 = b[1], *b2 = b[2], *b3 = b[3];
-        std::size_t i = 0;
-        for (; i + w <= n; i += w) {
-            const batch x = batch::load_unaligned(a + i);
-            acc0 = xsimd::fma(x, batch::load_unaligned(b0 + i), acc0);
-            acc1 = xsimd::fma(x, batch::load_unaligned(b1 + i), acc1);
-            acc2 = xsimd::fma(x, batch::load_unaligned(b2 + i), acc2);
-            acc3 = xsimd::fma(x, batch::load_unaligned(b3 + i), acc3);
-        }
-        out[0] = detail::dot_finish(xsimd::hadd(acc0), a, b0, i, n);
-        out[1] = detail::dot_finish(xsimd::hadd(acc1), a, b1, i, n);
-        out[2] = detail::dot_finish(xsimd::hadd(acc2), a, b2, i, n);
-        out[3] = detail::dot_finish(xsimd::hadd(acc3), a, b3, i, n);
-#else
-        reference::dot4(a, b, n, out);
-#endif
-    }
-};
-
-/// dot(a, b) on the default instruction set.
+/// Sum of a[i] * b[i] in the order of the file comment, on the active tier.
 [[nodiscard]] inline float dot(const float* a, const float* b, std::size_t n) noexcept {
-    return dot_kernel{}(default_arch{}, a, b, n);
+#if NNPRUNE_SIMD_X86
+    switch (active_isa()) {
+        case isa::avx512: return avx512::dot(a, b, n);
+        case isa::avx2: return avx2::dot(a, b, n);
+        case isa::scalar: break;
+    }
+#endif
+    return reference::dot(a, b, n);
 }
 
-/// out[c] = dot(a, b[c]) for c < 4, bit-identical to four calls of dot().
+/// out[c] = dot(a, b[c], n) for c < 4 in one pass over a, bit-identical to four calls of dot().
 inline void dot4(const float* a, const float* const* b, std::size_t n, float* out) noexcept {
-    dot4_kernel{}(default_arch{}, a, b, n, out);
+#if NNPRUNE_SIMD_X86
+    switch (active_isa()) {
+        case isa::avx512: return avx512::dot4(a, b, n, out);
+        case isa::avx2: return avx2::dot4(a, b, n, out);
+        case isa::scalar: break;
+    }
+#endif
+    reference::dot4(a, b, n, out);
 }
 
-}  // namespace nnprune::simd
+}  // namespace nnprune::simd::inline NNPRUNE_SIMD_ABI
 
 #endif  // NNPRUNE_SIMD_DOT_HPP

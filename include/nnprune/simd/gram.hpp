@@ -2,23 +2,26 @@
 #define NNPRUNE_SIMD_GRAM_HPP
 
 /// @file gram.hpp
-/// Gram matrix of f32 rows, G(i, j) = dot(x_i, x_j), register- and cache-blocked, symmetric
-/// (each pair computed once into the upper triangle, then mirrored block by block). Every entry is accumulated in exactly the order of
-/// simd::dot (one batch-wide accumulator walked over the row with fused multiply-adds, then the
-/// batch is summed, then the scalar tail), so G(i, j) is bit-identical to simd::dot(x_i, x_j, n)
-/// and G is exactly symmetric. The cache blocking over the row length keeps that order: the
-/// batch-wide partial sums of a tile are parked in a small buffer between length chunks.
-/// The scalar twin in nnprune::simd::reference uses reference::dot for every entry.
+/// Gram matrix of f32 rows, G(i, j) = dot(x_i, x_j), register- and cache-blocked, symmetric (each
+/// pair computed once into the upper triangle, then mirrored block by block). Every entry is
+/// summed in simd::dot's order (16 lane sums, folded, fused tail), so G(i, j) is bit-identical to
+/// simd::dot(x_i, x_j, n) on every tier, and G is exactly symmetric. The cache blocking over the
+/// row length keeps that order: a tile's lane sums are parked in a small buffer between length
+/// chunks. The tiers differ only in their register tile (avx512/gram.hpp, avx2/gram.hpp);
+/// reference::gram, the scalar twin, calls reference::dot for every entry.
 
 #include <algorithm>
 #include <cstddef>
-#include <type_traits>
 #include <vector>
 
-#include "arch.hpp"
+#include "../config.hpp"
+#include "avx2/gram.hpp"
+#include "avx512/gram.hpp"
 #include "dot.hpp"
+#include "dot_order.hpp"
+#include "isa.hpp"
 
-namespace nnprune::simd {
+namespace nnprune::simd::inline NNPRUNE_SIMD_ABI {
 
 namespace reference {
 
@@ -49,101 +52,70 @@ inline void mirror_upper(float* out, std::size_t rows, std::size_t ldo) noexcept
                 for (std::size_t i = i0; i < std::min(i0 + b, j); ++i) out[j * ldo + i] = out[i * ldo + j];
 }
 
-#if NNPRUNE_USE_XSIMD
-/// Register tile: R rows x C columns of batch accumulators, plus C column batches and one row
-/// batch live in registers (5 x 5 with 32 vector registers, 3 x 3 with 16).
-template <class Arch>
-inline constexpr std::size_t gram_tile_size = std::is_base_of_v<xsimd::avx512f, Arch> ? 5 : 3;
-
-template <class Arch>
-struct gram_tile {
-    using batch = xsimd::batch<float, Arch>;
-    static constexpr std::size_t w = batch::size;
-    static constexpr std::size_t R = gram_tile_size<Arch>, C = gram_tile_size<Arch>;
-
-    /// acc[(r * C + c) * w ...] += the lane-wise products of a[r] and column c over [k0, k1)
-    /// (k1 - k0 a multiple of w); bp holds, for each batch step, the C column batches in a row.
-    static void run(const float* const* a, const float* bp, std::size_t k0, std::size_t k1, float* acc) noexcept {
-        batch s[R][C];
-        for (std::size_t r = 0; r < R; ++r)
-            for (std::size_t c = 0; c < C; ++c) s[r][c] = batch::load_aligned(acc + (r * C + c) * w);
-        for (std::size_t k = k0; k < k1; k += w, bp += C * w) {
-            batch bv[C];
-            for (std::size_t c = 0; c < C; ++c) bv[c] = batch::load_aligned(bp + c * w);
-            for (std::size_t r = 0; r < R; ++r) {
-                const batch av = batch::load_unaligned(a[r] + k);
-                for (std::size_t c = 0; c < C; ++c) s[r][c] = xsimd::fma(av, bv[c], s[r][c]);
-            }
-        }
-        for (std::size_t r = 0; r < R; ++r)
-            for (std::size_t c = 0; c < C; ++c) s[r][c].store_aligned(acc + (r * C + c) * w);
-    }
-};
-#endif
-
-}  // namespace detail
-
-/// Gram kernel: operator()(Arch, x, rows, n, stride, out, ldo) fills the full rows x rows matrix.
-struct gram_kernel {
-    template <class Arch>
-    void operator()(Arch, const float* x, std::size_t rows, std::size_t n, std::size_t stride, float* out,
-                    std::size_t ldo) const {
-#if NNPRUNE_USE_XSIMD
-        using batch = xsimd::batch<float, Arch>;
-        using tile = detail::gram_tile<Arch>;
-        constexpr std::size_t w = batch::size, R = tile::R, C = tile::C;
-        constexpr std::size_t mb = detail::gram_row_panel / R * R, nb = detail::gram_col_block / C * C;
-        const std::size_t nv = n / w * w, kc = detail::gram_len_chunk / w * w;
-        std::vector<float, xsimd::aligned_allocator<float, 64>> park(R * nb * w), pack(nb * nv);
-        auto row = [x, stride, rows](std::size_t i) { return x + std::min(i, rows - 1) * stride; };
-        for (std::size_t i0 = 0; i0 < rows; i0 += mb) {
-            const std::size_t i1 = std::min(i0 + mb, rows);
-            for (std::size_t jb = i0 / nb * nb; jb < rows; jb += nb) {
-                const std::size_t je = std::min(jb + nb, rows);
-                // pack the column tiles this panel reaches: per batch step, C batches in a row
-                for (std::size_t jc = std::max(jb, i0 / C * C); jc < je; jc += C)
-                    for (std::size_t c = 0; c < C; ++c) {
-                        const float* src = row(jc + c);
-                        float* dst = pack.data() + (jc - jb) * nv + c * w;
-                        for (std::size_t k = 0; k < nv; k += w) std::copy(src + k, src + k + w, dst + k * C);
-                    }
-                for (std::size_t ib = i0; ib < std::min(i1, je); ib += R) {
-                    const float* a[R];
-                    for (std::size_t r = 0; r < R; ++r) a[r] = row(ib + r);
-                    const std::size_t jfirst = std::max(jb, ib / C * C);  // tiles reaching j >= i
-                    std::fill(park.begin(), park.end(), 0.0f);
-                    for (std::size_t k0 = 0; k0 < nv; k0 += kc) {
-                        const std::size_t k1 = std::min(k0 + kc, nv);
-                        for (std::size_t jc = jfirst; jc < je; jc += C)
-                            tile::run(a, pack.data() + (jc - jb) * nv + k0 * C, k0, k1, park.data() + (jc - jb) * R * w);
-                    }
-                    for (std::size_t jc = jfirst; jc < je; jc += C) {
-                        const float* acc = park.data() + (jc - jb) * R * w;
-                        for (std::size_t r = 0; r < R && ib + r < i1; ++r)
-                            for (std::size_t c = 0; c < C && jc + c < je; ++c) {
-                                const std::size_t i = ib + r, j = jc + c;
-                                if (j < i) continue;
-                                out[i * ldo + j] =
-                                    detail::dot_finish(xsimd::hadd(batch::load_aligned(acc + (r * C + c) * w)),
-                                                       x + i * stride, x + j * stride, nv, n);
-                            }
-                    }
+/**
+ * @brief The blocked Gram driver of the vector tiers. Tile (a tier's register tile) has R, C and
+ * run(a, bp, k0, k1, acc): acc[(r * C + c) * 16 + l] += the lane-l products of row a[r] with
+ * packed column c over [k0, k1) (a multiple of 16), where bp holds, per step of 16, the C column
+ * steps one after the other.
+ */
+template <class Tile>
+void gram_blocked(const float* x, std::size_t rows, std::size_t n, std::size_t stride, float* out, std::size_t ldo) {
+    constexpr std::size_t w = dot_lanes, R = Tile::R, C = Tile::C;
+    constexpr std::size_t mb = gram_row_panel / R * R, nb = gram_col_block / C * C;
+    const std::size_t nv = n / w * w, kc = gram_len_chunk / w * w;
+    std::vector<float> park(R * nb * w), pack(nb * nv);
+    auto row = [x, stride, rows](std::size_t i) { return x + std::min(i, rows - 1) * stride; };
+    for (std::size_t i0 = 0; i0 < rows; i0 += mb) {
+        const std::size_t i1 = std::min(i0 + mb, rows);
+        for (std::size_t jb = i0 / nb * nb; jb < rows; jb += nb) {
+            const std::size_t je = std::min(jb + nb, rows);
+            // pack the column tiles this panel reaches: per step of 16, C column steps in a row
+            for (std::size_t jc = std::max(jb, i0 / C * C); jc < je; jc += C)
+                for (std::size_t c = 0; c < C; ++c) {
+                    const float* src = row(jc + c);
+                    float* dst = pack.data() + (jc - jb) * nv + c * w;
+                    for (std::size_t k = 0; k < nv; k += w) std::copy(src + k, src + k + w, dst + k * C);
+                }
+            for (std::size_t ib = i0; ib < std::min(i1, je); ib += R) {
+                const float* a[R];
+                for (std::size_t r = 0; r < R; ++r) a[r] = row(ib + r);
+                const std::size_t jfirst = std::max(jb, ib / C * C);  // tiles reaching j >= i
+                std::fill(park.begin(), park.end(), 0.0f);
+                for (std::size_t k0 = 0; k0 < nv; k0 += kc) {
+                    const std::size_t k1 = std::min(k0 + kc, nv);
+                    for (std::size_t jc = jfirst; jc < je; jc += C)
+                        Tile::run(a, pack.data() + (jc - jb) * nv + k0 * C, k0, k1, park.data() + (jc - jb) * R * w);
+                }
+                for (std::size_t jc = jfirst; jc < je; jc += C) {
+                    const float* acc = park.data() + (jc - jb) * R * w;
+                    for (std::size_t r = 0; r < R && ib + r < i1; ++r)
+                        for (std::size_t c = 0; c < C && jc + c < je; ++c) {
+                            const std::size_t i = ib + r, j = jc + c;
+                            if (j < i) continue;
+                            out[i * ldo + j] = dot_finish(sum16(acc + (r * C + c) * w), x + i * stride, x + j * stride, nv, n);
+                        }
                 }
             }
         }
-        detail::mirror_upper(out, rows, ldo);
-#else
-        reference::gram(x, rows, n, stride, out, ldo);
-#endif
     }
-};
-
-/// Full Gram matrix on the default instruction set: out[i * ldo + j] = dot(x_i, x_j, n), bit-identical.
-inline void gram(const float* x, std::size_t rows, std::size_t n, std::size_t stride, float* out, std::size_t ldo) {
-    if (rows == 0) return;
-    gram_kernel{}(default_arch{}, x, rows, n, stride, out, ldo);
+    mirror_upper(out, rows, ldo);
 }
 
-}  // namespace nnprune::simd
+}  // namespace detail
+
+/// Full Gram matrix on the active tier: out[i * ldo + j] = dot(x_i, x_j, n), bit-identical.
+inline void gram(const float* x, std::size_t rows, std::size_t n, std::size_t stride, float* out, std::size_t ldo) {
+    if (rows == 0) return;
+#if NNPRUNE_SIMD_X86
+    switch (active_isa()) {
+        case isa::avx512: return detail::gram_blocked<avx512::gram_tile>(x, rows, n, stride, out, ldo);
+        case isa::avx2: return detail::gram_blocked<avx2::gram_tile>(x, rows, n, stride, out, ldo);
+        case isa::scalar: break;
+    }
+#endif
+    reference::gram(x, rows, n, stride, out, ldo);
+}
+
+}  // namespace nnprune::simd::inline NNPRUNE_SIMD_ABI
 
 #endif  // NNPRUNE_SIMD_GRAM_HPP

@@ -122,7 +122,9 @@
 #endif
 #define NNPRUNE_ABI_CAT_(a, b, c, d, e, f, g, h, i, j) isa_##a##b##c##d##e##f##g##h##i##j
 #define NNPRUNE_ABI_CAT(a, b, c, d, e, f, g, h, i, j) NNPRUNE_ABI_CAT_(a, b, c, d, e, f, g, h, i, j)
-#if NNPRUNE_SIMD_X86
+// Named after the macros with dispatch off too: the scalar twins of a -march=x86-64-v4 unit may be
+// auto-vectorised with AVX-512, so they need their own symbols as well.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #  define NNPRUNE_SIMD_ABI                                                                                    \
       NNPRUNE_ABI_CAT(NNPRUNE_ABI_0, NNPRUNE_ABI_1, NNPRUNE_ABI_2, NNPRUNE_ABI_3, NNPRUNE_ABI_4, NNPRUNE_ABI_5, \
                       NNPRUNE_ABI_6, NNPRUNE_ABI_7, NNPRUNE_ABI_8, NNPRUNE_ABI_9)
@@ -155,9 +157,13 @@ constexpr std::optional<isa> parse_isa(std::string_view s) noexcept {
 /// The best tier this build compiled in: scalar without dispatch, avx512 otherwise.
 constexpr isa compiled_isa() noexcept { return NNPRUNE_SIMD_X86 ? isa::avx512 : isa::scalar; }
 
-namespace detail {
+}  // namespace nnprune::simd
 
-inline isa detect_cpu_isa() noexcept {
+// The tier state, outside nnprune::simd (whose ABI namespace holds the kernels' own detail
+// namespaces): one object for the whole program.
+namespace nnprune::detail {
+
+inline simd::isa detect_cpu_isa() noexcept {
 #if NNPRUNE_SIMD_X86
     __builtin_cpu_init();
     const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
@@ -166,16 +172,16 @@ inline isa detect_cpu_isa() noexcept {
     const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
                         __builtin_cpu_supports("avx512cd");
-    return avx512 ? isa::avx512 : avx2 ? isa::avx2 : isa::scalar;
+    return avx512 ? simd::isa::avx512 : avx2 ? simd::isa::avx2 : simd::isa::scalar;
 #else
-    return isa::scalar;
+    return simd::isa::scalar;
 #endif
 }
 
-inline isa default_isa() noexcept {
-    isa t = detect_cpu_isa();
+inline simd::isa default_isa() noexcept {
+    simd::isa t = detect_cpu_isa();
     if (const char* env = std::getenv("NNPRUNE_ISA")) {
-        if (auto want = parse_isa(env)) t = *want < t ? *want : t;
+        if (auto want = simd::parse_isa(env)) t = *want < t ? *want : t;
     }
     return t;
 }
@@ -186,11 +192,13 @@ inline std::atomic<int>& isa_state() noexcept {
     return state;
 }
 
-}  // namespace detail
+}  // namespace nnprune::detail
+
+namespace nnprune::simd {
 
 /// The best tier the running CPU supports (and this build compiled).
 inline isa supported_isa() noexcept {
-    static const isa t = detail::detect_cpu_isa();
+    static const isa t = ::nnprune::detail::detect_cpu_isa();
     return t;
 }
 
@@ -208,26 +216,26 @@ inline bool cpu_has_avx512_vbmi2() noexcept {
 }
 
 /// The tier the kernels run now.
-inline isa active_isa() noexcept { return static_cast<isa>(detail::isa_state().load(std::memory_order_relaxed)); }
+inline isa active_isa() noexcept { return static_cast<isa>(::nnprune::detail::isa_state().load(std::memory_order_relaxed)); }
 
 /// Forces tier t for the whole program; a value_error when the CPU or the build lacks it.
 inline void set_isa(isa t) {
     NNPRUNE_CHECK(supports(t), value_error,
                   std::string("nnprune::simd::set_isa: tier ") + isa_name(t) + " is not supported here (best: " +
                       isa_name(supported_isa()) + ")");
-    detail::isa_state().store(static_cast<int>(t), std::memory_order_relaxed);
+    ::nnprune::detail::isa_state().store(static_cast<int>(t), std::memory_order_relaxed);
 }
 
 /// Back to the default choice (the CPU's best, lowered by NNPRUNE_ISA).
 inline void reset_isa() noexcept {
-    detail::isa_state().store(static_cast<int>(detail::default_isa()), std::memory_order_relaxed);
+    ::nnprune::detail::isa_state().store(static_cast<int>(::nnprune::detail::default_isa()), std::memory_order_relaxed);
 }
 
 /// Forces a tier for a scope (tests, benchmarks), restoring the previous one after.
 class isa_guard {
 public:
     explicit isa_guard(isa t) : previous_(active_isa()) { set_isa(t); }
-    ~isa_guard() { detail::isa_state().store(static_cast<int>(previous_), std::memory_order_relaxed); }
+    ~isa_guard() { ::nnprune::detail::isa_state().store(static_cast<int>(previous_), std::memory_order_relaxed); }
     isa_guard(const isa_guard&) = delete;
     isa_guard& operator=(const isa_guard&) = delete;
 
