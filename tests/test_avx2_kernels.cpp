@@ -551,9 +551,8 @@ TEST_CASE("tiers: whole selections are bit-identical on the scalar, avx2 and avx
                     same_on_every_tier("per_row f16", mat, [&](nnprune::mask& out) {
                         return nnprune::select_mask(mh, nnprune::per_row{}, amount, out, o);
                     });
-                    // global over f32, bf16 and f16 tensors (u64 keys; the scalar engine does not end on
-                    // these mixed ties with a 64-key candidate cap, whatever the tier: not run there)
-                    if (md.max_candidates) continue;
+                    // global over f32, bf16 and f16 tensors (u64 keys; with the 64-key cap the
+                    // histogram narrowing reaches unaligned brackets near the top of the key range)
                     const std::vector<nnprune::tensor_ref> refs{nnprune::vector_view<const float>(f.data(), n), vb, mh};
                     same_on_every_tier("global", {flat, flat, mat}, [&](std::vector<nnprune::mask>& m) {
                         const std::vector<nnprune::mask_view> outs{m[0], m[1], m[2]};

@@ -181,3 +181,49 @@ TEST_CASE("global: one_pass with a sample that misleads, a previous mask, and Na
     ob.one_pass = true;
     REQUIRE_THROWS_WITH(nnprune::select_global(rb, 0.5, om, ob), Catch::Contains("NaN score at flat index 3000"));
 }
+
+TEST_CASE("global: histogram narrowing near the top of the key range ends (mixed f32/bf16/f16, 64-key cap)",
+          "[select][global]") {
+    // Regression: the narrowing computed a bin's last key as nl + width - 1, which wrapped to a
+    // small key when the bracket was not bin-aligned near the top of the u64 key range, and the
+    // engine looped for ever. Mixed element types select on u64 keys; a 64-key cap forces the
+    // histogram passes.
+    tuning_guard g;
+    auto& tu = nnprune::detail::tuning();
+    tu.small = 4;
+    tu.sample = 16;
+    tu.resident = 0;
+    tu.max_candidates = 64;
+    const std::size_t rows = 61, cols = 1031, n = rows * cols;
+    auto v = quantised(3 * n, 11, 41);
+    const double inf = std::numeric_limits<double>::infinity();
+    const double ends[] = {inf, -inf, std::numeric_limits<double>::quiet_NaN(), 65280.0, -65280.0, 0.0};
+    for (std::size_t i = 0; i < v.size(); i += 7) v[i] = ends[(i / 7) % 6];  // exact in every type
+    const auto f = as<float>(std::vector<double>(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(n)));
+    const auto b = as<nnprune::bfloat16>(std::vector<double>(v.begin() + static_cast<std::ptrdiff_t>(n),
+                                                             v.begin() + static_cast<std::ptrdiff_t>(2 * n)));
+    const auto h = as<nnprune::float16>(std::vector<double>(v.begin() + static_cast<std::ptrdiff_t>(2 * n), v.end()));
+    const std::vector<nnprune::tensor_ref> refs{nnprune::vector_view<const float>(f.data(), n),
+                                                nnprune::vector_view<const nnprune::bfloat16>(b.data(), n),
+                                                nnprune::matrix_view<const nnprune::float16>(h.data(), rows, cols)};
+    for (const auto np : {nnprune::nan_policy::as_lowest, nnprune::nan_policy::as_highest})
+    for (const double amount : {0.03, 0.5, 0.97})
+        for (unsigned th : {1u, 2u}) {
+            mask m0(shape{n}), m1(shape{n}), m2(shape{rows, cols});
+            const std::vector<nnprune::mask_view> outs{m0, m1, m2};
+            nnprune::global_options o;
+            o.nans = np;
+            o.threads = th;
+            const auto sel = nnprune::select_global(refs, amount, outs, o);
+            // the values are exact in every type, so the concatenation is the slow reference
+            const auto want =
+                slow_mask(v, shape{3 * n}, row_groups(1, 3 * n), amount, nnprune::rounding::half_even, np, nullptr);
+            INFO("nan policy " << static_cast<int>(np) << " amount " << amount << " threads " << th);
+            REQUIRE(sel.pruned == want.pruned());
+            std::size_t differ = 0;
+            for (std::size_t j = 0; j < n; ++j)
+                differ += (m0.test(j) != want.test(j)) + (m1.test(j) != want.test(n + j)) +
+                          (m2.test(j) != want.test(2 * n + j));
+            REQUIRE(differ == 0);
+        }
+}

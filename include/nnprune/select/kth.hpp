@@ -393,7 +393,10 @@ kth_found<K> find_kth(const std::vector<std::vector<run>>& parts, std::size_t n_
         }
         NNPRUNE_ASSERT(bin < 256);
         const K nl = static_cast<K>(L + (static_cast<K>(bin) << shift));
-        const K nh = shift == 0 ? nl : static_cast<K>(std::min<K>(H, static_cast<K>(nl + ((K{1} << shift) - 1))));
+        // the bin's last key, clamped to H without computing nl + width (it wraps when L is not
+        // bin-aligned near the top of the key range)
+        const K width_m1 = static_cast<K>((K{1} << shift) - 1);
+        const K nh = static_cast<K>(H - nl) <= width_m1 ? H : static_cast<K>(nl + width_m1);
         L = nl;
         H = nh;
         if (L == H) {  // a single key: it is the k-th
