@@ -4,6 +4,7 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+
 #include <nnprune/select/global.hpp>
 #include <nnprune/select/global_stream.hpp>
 
@@ -61,8 +62,10 @@ streamed run_global(const std::vector<std::vector<float>>& sc, const std::vector
 void require_same(const streamed& a, const streamed& b) {
     REQUIRE(a.masks.size() == b.masks.size());
     for (std::size_t t = 0; t < a.masks.size(); ++t) REQUIRE(a.masks[t] == b.masks[t]);
-    if (std::isnan(b.kth)) REQUIRE(std::isnan(a.kth));
-    else REQUIRE(a.kth == b.kth);
+    if (std::isnan(b.kth))
+        REQUIRE(std::isnan(a.kth));
+    else
+        REQUIRE(a.kth == b.kth);
 }
 
 struct model {
@@ -93,7 +96,8 @@ model make_model(std::mt19937& g, std::size_t tensors, std::size_t max_rows, int
 
 }  // namespace
 
-TEST_CASE("global_stream: the masks and kth of select_global, any thread count, with overflow", "[select][global_stream]") {
+TEST_CASE("global_stream: the masks and kth of select_global, any thread count, with overflow",
+          "[select][global_stream]") {
     std::mt19937 g(11);
     for (int levels : {0, 3, 1}) {
         for (int rep = 0; rep < 6; ++rep) {
@@ -137,7 +141,7 @@ TEST_CASE("global_stream: large tensors take the sampled bracket; exact counts; 
     model m;
     std::normal_distribution<float> nd(0.0f, 1.0f);
     for (std::size_t t = 0; t < 4; ++t) {
-        const std::size_t rows = 64 + 16 * t, cols = 512;
+        const std::size_t rows = 256 + 64 * t, cols = 512;  // 2 to 3 parts of 2^16 for 2 or 3 threads
         m.shapes.push_back(shape{rows, cols});
         std::vector<float> s(rows * cols);
         for (auto& x : s) x = std::fabs(nd(g)) * static_cast<float>(1 + t);  // scales differ: the first tensor misleads
@@ -162,5 +166,6 @@ TEST_CASE("global_stream: large tensors take the sampled bracket; exact counts; 
     require_same(run_stream(m.scores, m.shapes, 0.5, o, {}, 100), run_global(m.scores, m.shapes, 0.5, o, {}));
     o.nans = nan_policy::reject;
     o.min_keep = 1u << 20;
-    REQUIRE_THROWS_WITH(run_stream(m.scores, m.shapes, 0.5, o, {}, 0), Catch::Contains("minimum kept per tensor allows only"));
+    REQUIRE_THROWS_WITH(run_stream(m.scores, m.shapes, 0.5, o, {}, 0),
+                        Catch::Contains("minimum kept per tensor allows only"));
 }

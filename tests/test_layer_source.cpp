@@ -1,16 +1,16 @@
 #include <cmath>
-#include <cstring>
 #include <cstddef>
+#include <cstring>
 #include <limits>
 #include <string_view>
 #include <vector>
 
 #include <catch2/catch.hpp>
+
+#include "prune_test_util.hpp"
 #include <nnprune/prune/prune.hpp>
 #include <nnprune/scorers/magnitude.hpp>
 #include <nnprune/scorers/wanda.hpp>
-
-#include "prune_test_util.hpp"
 
 using namespace nnprune;
 
@@ -32,11 +32,14 @@ struct counting_source {
     bool overlap = false;
 
     [[nodiscard]] std::size_t size() const { return w.size(); }
+
     [[nodiscard]] std::string_view name(std::size_t i) const {
         static const char* names[] = {"a", "b", "c", "d", "e", "f"};
         return names[i];
     }
+
     [[nodiscard]] nnprune::shape shape(std::size_t i) const { return shapes[i]; }
+
     layer acquire(std::size_t i) {
         overlap |= held >= 0;
         held = static_cast<int>(i);
@@ -46,6 +49,7 @@ struct counting_source {
         l.input_stat = tensor_view<const float, 1>(stat[i].data(), stat[i].size());
         return l;
     }
+
     void release(std::size_t i, bool wr) {
         overlap |= held != static_cast<int>(i);
         held = -1;
@@ -61,6 +65,7 @@ struct counting_source {
         reset();
         return v;
     }
+
     void reset() {
         acquires.assign(size(), 0);
         written.assign(size(), 0);
@@ -93,7 +98,8 @@ void require_once_each_ascending(const std::vector<int>& acq, const std::vector<
 
 }  // namespace
 
-TEST_CASE("layer source: layer scope acquires each layer once, one at a time, same result as a span", "[prune][layer_source]") {
+TEST_CASE("layer source: layer scope acquires each layer once, one at a time, same result as a span",
+          "[prune][layer_source]") {
     for (unsigned th : {1u, 2u, 3u}) {
         auto src = make_source<false>(1);
         const auto L = src.as_layers();
@@ -113,7 +119,8 @@ TEST_CASE("layer source: layer scope acquires each layer once, one at a time, sa
     }
 }
 
-TEST_CASE("layer source: apply validates first (or not, when staged), zeroes and releases written", "[prune][layer_source]") {
+TEST_CASE("layer source: apply validates first (or not, when staged), zeroes and releases written",
+          "[prune][layer_source]") {
     auto ref = make_source<false>(2);
     auto L = ref.as_layers();
     prune_options o;
@@ -162,7 +169,8 @@ TEST_CASE("layer source: a NaN in a later layer under reject leaves every layer 
         REQUIRE_FALSE(src.overlap);
         REQUIRE(src.held == -1);  // released on the error path too
         for (int x : src.written) REQUIRE(x == 0);
-        for (std::size_t i = 0; i < 4; ++i) REQUIRE(std::memcmp(src.w[i].data(), before[i].data(), before[i].size() * 4) == 0);
+        for (std::size_t i = 0; i < 4; ++i)
+            REQUIRE(std::memcmp(src.w[i].data(), before[i].data(), before[i].size() * 4) == 0);
     }
 }
 
@@ -176,7 +184,8 @@ struct nan_in_layer_c {
 };
 }  // namespace
 
-TEST_CASE("layer source: a NaN score found while selecting: masks first, then a separate apply pass", "[prune][layer_source]") {
+TEST_CASE("layer source: a NaN score found while selecting: masks first, then a separate apply pass",
+          "[prune][layer_source]") {
     auto src = make_source<false>(4);
     const auto before = src.w;
     prune_options o;
@@ -187,9 +196,11 @@ TEST_CASE("layer source: a NaN score found while selecting: masks first, then a 
     // without the NaN: validation, selection, apply (three acquisitions each)
     o.nans = nan_policy::reject;
     src.reset();
+
     struct plain {
         void operator()(const layer& l, matrix_view<float> out) const { magnitude(l, out); }
     };
+
     prune(src, plain{}, per_row{}, 0.5, o);
     require_once_each_ascending(src.acquires, src.order, 3);
     for (int x : src.written) REQUIRE(x == 1);

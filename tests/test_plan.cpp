@@ -9,12 +9,12 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+
+#include "prune_test_util.hpp"
 #include <nnprune/prune/prune.hpp>
 #include <nnprune/prune/pruner.hpp>
 #include <nnprune/schedules/polynomial.hpp>
 #include <nnprune/scorers/magnitude.hpp>
-
-#include "prune_test_util.hpp"
 
 namespace user {
 
@@ -63,7 +63,9 @@ struct erk {
 /// Comparison groups of two consecutive rows (rows must be even): k of each pair pruned.
 struct row_pairs {
     static constexpr std::size_t row_group = 2;
+
     [[nodiscard]] std::size_t group_elements(const shape& s) const { return 2 * s.cols(); }
+
     void check(const shape& s, std::string_view layer) const {
         NNPRUNE_PRECONDITION(s.rows() % 2 == 0, detail::str("row_pairs: layer '", layer, "' has an odd row count"));
     }
@@ -102,7 +104,9 @@ namespace {
 std::vector<double> slow_erk_sparsity(const std::vector<shape>& shapes, double s) {
     std::vector<std::size_t> order(shapes.size());
     std::iota(order.begin(), order.end(), std::size_t{0});
-    auto raw = [&](std::size_t i) { return static_cast<double>(shapes[i].rows() + shapes[i].cols()) / static_cast<double>(shapes[i].numel()); };
+    auto raw = [&](std::size_t i) {
+        return static_cast<double>(shapes[i].rows() + shapes[i].cols()) / static_cast<double>(shapes[i].numel());
+    };
     std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return raw(a) > raw(b); });
     for (std::size_t j = 0; j <= shapes.size(); ++j) {
         double kept = 0.0, div = 0.0;
@@ -114,8 +118,10 @@ std::vector<double> slow_erk_sparsity(const std::vector<shape>& shapes, double s
             for (std::size_t t = 0; t < j; ++t)
                 if (raw(i) == raw(order[t])) dense[i] = 1;
         for (std::size_t i = 0; i < shapes.size(); ++i) {
-            if (dense[i]) kept -= static_cast<double>(shapes[i].numel());
-            else div += raw(i) * static_cast<double>(shapes[i].numel());
+            if (dense[i])
+                kept -= static_cast<double>(shapes[i].numel());
+            else
+                div += raw(i) * static_cast<double>(shapes[i].numel());
         }
         const double eps = kept / div;
         bool ok = true;
@@ -163,8 +169,10 @@ mask slow_row_pairs(const std::vector<float>& s, const shape& sh, std::size_t k_
         std::vector<std::size_t> idx;
         std::size_t already = 0;
         for (std::size_t i = g0; i < g0 + 2 * cols; ++i) {
-            if (out.test(i)) idx.push_back(i);
-            else ++already;
+            if (out.test(i))
+                idx.push_back(i);
+            else
+                ++already;
         }
         const std::size_t k = k_pair_total > already ? k_pair_total - already : 0;
         const auto pr = test_util::slow_prune_lowest(s, idx, k);
@@ -226,7 +234,8 @@ TEST_CASE("user pattern (k of every row pair) through prune(): slow reference, f
     odd.layers.pop_back();
     const auto ra = prune(odd.layers, magnitude, user::row_pairs{}, 0.5, o);
     for (std::size_t i = 0; i < odd.layers.size(); ++i)
-        for (std::size_t j = 0; j < odd.w[i].size(); ++j) REQUIRE(odd.w[i][j] == (ra.masks[i].test(j) ? before[i][j] : 0.0f));
+        for (std::size_t j = 0; j < odd.w[i].size(); ++j)
+            REQUIRE(odd.w[i][j] == (ra.masks[i].test(j) ? before[i][j] : 0.0f));
 }
 
 TEST_CASE("pruner with ERK and the row-pair pattern over several steps", "[prune][pruner][plan]") {

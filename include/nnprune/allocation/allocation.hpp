@@ -59,6 +59,9 @@ struct global {
     double sparsity = 0.5;
     std::size_t min_keep = 0;        ///< every layer keeps at least this many weights
     double min_keep_fraction = 0.0;  ///< ... and at least this fraction of its weights
+    /// Candidates global_stream may keep (16 bytes each; 0: 2^20): more resolve larger models in
+    /// one scoring pass, fewer bound the memory tighter (an overflow costs another pass).
+    std::size_t max_candidates = 0;
 
     void select(prune_context& c, std::span<const mask_view> masks, std::span<layer_report> reports) const {
         detail::check_ratio(sparsity, "prune");
@@ -77,7 +80,7 @@ struct global {
         go.min_keep = min_keep;
         go.min_keep_fraction = min_keep_fraction;
         go.name = "prune";
-        global_stream gs(sizes, comp, sparsity, go);
+        global_stream gs(sizes, comp, sparsity, go, max_candidates);
         while (!gs.done()) {
             for (std::size_t t = 0; t < idx.size(); ++t)
                 c.scores(idx[t], [&](const score_tensor& s) {

@@ -41,9 +41,11 @@ struct layer_plan {
     double target = std::numeric_limits<double>::quiet_NaN();  ///< the sparsity reported as its target
 
     [[nodiscard]] static layer_plan ratio(double s) { return {nnprune::amount(s), s}; }
+
     [[nodiscard]] static layer_plan count(std::size_t k, double target = std::numeric_limits<double>::quiet_NaN()) {
         return {nnprune::amount(exactly{k}), target};
     }
+
     [[nodiscard]] static layer_plan excluded() { return {}; }
 };
 
@@ -74,6 +76,7 @@ public:
         const auto p = previous(i);
         return p.size() ? p.count() : shape(i).numel();
     }
+
     /// Whether layer i is the allocation's to decide in a joint selection (not excluded, no override).
     [[nodiscard]] bool joint(std::size_t i) const {
         const auto& c = choice(i);
@@ -87,7 +90,8 @@ concept allocation = requires(const A& a, prune_context& c) {
 };
 
 template <class A>
-concept joint_allocation = requires(const A& a, prune_context& c, std::span<const mask_view> m, std::span<layer_report> r) {
+concept joint_allocation = requires(const A& a, prune_context& c, std::span<const mask_view> m,
+                                    std::span<layer_report> r) {
     a.select(c, m, r);
 };
 
@@ -95,8 +99,10 @@ concept joint_allocation = requires(const A& a, prune_context& c, std::span<cons
 /// per-layer counts): `static constexpr bool per_tensor_only = true;`.
 template <class A>
 inline constexpr bool per_tensor_only = [] {
-    if constexpr (requires { A::per_tensor_only; }) return static_cast<bool>(A::per_tensor_only);
-    else return false;
+    if constexpr (requires { A::per_tensor_only; })
+        return static_cast<bool>(A::per_tensor_only);
+    else
+        return false;
 }();
 
 }  // namespace nnprune

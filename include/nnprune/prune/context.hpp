@@ -41,12 +41,17 @@ public:
         : m_src(src), m_s(s), m_o(o), m_idx(idx), m_checks(checks), m_pool(pool), m_fn(fn) {}
 
     [[nodiscard]] std::size_t size() const noexcept override { return m_idx.names.size(); }
+
     [[nodiscard]] std::string_view name(std::size_t i) const override { return m_idx.names[i]; }
+
     [[nodiscard]] const nnprune::shape& shape(std::size_t i) const override { return m_idx.shapes[i]; }
+
     [[nodiscard]] const_mask_view previous(std::size_t i) const override {
         return m_o.previous.empty() ? const_mask_view{} : m_o.previous[i];
     }
+
     [[nodiscard]] const layer_choice& choice(std::size_t i) const override { return m_idx.choices[i]; }
+
     [[nodiscard]] const prune_options& options() const noexcept override { return m_o; }
 
     void scores(std::size_t i, const std::function<void(const score_tensor&)>& f) override {
@@ -55,6 +60,7 @@ public:
             f(sc.get());
         });
     }
+
     void with_layer(std::size_t i, const std::function<void(const layer&)>& f) override {
         acquired<Src> a(m_src, i);
         check(i, a.get());

@@ -66,8 +66,10 @@ concept layer_source = requires(Src& s, const Src& cs, std::size_t i, bool writt
 template <class Src>
 struct layer_source_traits {
     static constexpr bool stages_writes = [] {
-        if constexpr (requires { Src::stages_writes; }) return static_cast<bool>(Src::stages_writes);
-        else return false;
+        if constexpr (requires { Src::stages_writes; })
+            return static_cast<bool>(Src::stages_writes);
+        else
+            return false;
     }();
 };
 
@@ -75,15 +77,21 @@ struct layer_source_traits {
 class span_source {
 public:
     explicit span_source(std::span<const layer> layers) noexcept : m_layers(layers) {}
+
     [[nodiscard]] std::size_t size() const noexcept { return m_layers.size(); }
+
     [[nodiscard]] std::string_view name(std::size_t i) const noexcept { return m_layers[i].name; }
+
     [[nodiscard]] const nnprune::shape& shape(std::size_t i) const noexcept { return m_layers[i].weights.shape(); }
+
     [[nodiscard]] const layer& acquire(std::size_t i) const noexcept { return m_layers[i]; }
+
     void release(std::size_t, bool) const noexcept {}
 
 private:
     std::span<const layer> m_layers;
 };
+
 static_assert(layer_source<span_source>);
 
 /// What prune() takes as layers: a layer_source, or a contiguous range of layers.
@@ -95,8 +103,10 @@ namespace detail {
 /// The source of prune()'s first argument: a span_source over a range, or the source itself.
 template <class R>
 decltype(auto) source_of(R&& r) {
-    if constexpr (layer_source<std::remove_cvref_t<R>>) return (r);
-    else return span_source(std::span<const layer>(r));
+    if constexpr (layer_source<std::remove_cvref_t<R>>)
+        return (r);
+    else
+        return span_source(std::span<const layer>(r));
 }
 
 /// Layer i acquired for the scope of this object; released unwritten on error.
@@ -104,12 +114,16 @@ template <layer_source Src>
 class acquired {
 public:
     acquired(Src& src, std::size_t i) : m_src(src), m_i(i), m_handle(src.acquire(i)) {}
+
     acquired(const acquired&) = delete;
     acquired& operator=(const acquired&) = delete;
+
     ~acquired() {
         if (!m_released) m_src.release(m_i, false);
     }
+
     [[nodiscard]] const layer& get() const noexcept { return m_handle; }
+
     void release(bool written) {
         m_released = true;
         m_src.release(m_i, written);

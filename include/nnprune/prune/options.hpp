@@ -22,8 +22,8 @@ struct prune_options {
     /// reject: NaN/Inf in weights, statistics or gradients is an error naming the layer; otherwise
     /// they are scored as usual and NaN scores rank lowest / highest.
     nan_policy nans = nan_policy::reject;
-    bool apply = false;                    ///< zero the pruned weights in place
-    layer_filter filter;                   ///< layers left dense / per-layer sparsity overrides
+    bool apply = false;   ///< zero the pruned weights in place
+    layer_filter filter;  ///< layers left dense / per-layer sparsity overrides
     /// Masks from an earlier round, one per layer (empty: none): only still-kept weights compete,
     /// the ratio is a fraction of them, and pruned weights stay pruned (torch PruningContainer).
     std::span<const const_mask_view> previous{};

@@ -18,9 +18,11 @@ public:
     explicit score_pool(std::vector<float>* scratch) : m_scratch(scratch) {
         if (m_scratch) m_buf = std::move(*m_scratch);
     }
+
     ~score_pool() {
         if (m_scratch) *m_scratch = std::move(m_buf);
     }
+
     score_pool(const score_pool&) = delete;
     score_pool& operator=(const score_pool&) = delete;
 
@@ -29,7 +31,9 @@ public:
     [[nodiscard]] score_tensor score_layer(const S& s, const layer& l) {
         return score(s, l, std::move(m_buf));
     }
+
     void give(score_tensor& t) noexcept { m_buf = t.release(); }
+
     /// At least n floats (the row-streaming path's block buffers).
     [[nodiscard]] float* floats(std::size_t n) {
         if (m_buf.size() < n) m_buf.resize(n);
@@ -46,9 +50,12 @@ class pooled_scores {
 public:
     template <scorer S>
     pooled_scores(score_pool& pool, const S& s, const layer& l) : m_pool(pool), m_t(pool.score_layer(s, l)) {}
+
     pooled_scores(const pooled_scores&) = delete;
     pooled_scores& operator=(const pooled_scores&) = delete;
+
     ~pooled_scores() { m_pool.give(m_t); }
+
     [[nodiscard]] const score_tensor& get() const noexcept { return m_t; }
 
 private:

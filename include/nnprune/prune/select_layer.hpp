@@ -3,7 +3,8 @@
 
 /// @file select_layer.hpp
 /// One acquired layer scored and selected into its mask (and, when asked, its pruned weights
-/// zeroed): row streaming for per_row with a row-local scorer (row_stream.hpp), else the whole
+/// zeroed): row streaming for per_row with a scorer that scores blocks of rows (bind.hpp,
+/// row_stream.hpp), else the whole
 /// layer scored into the reused buffer and selected by the pattern's select_mask (found by ADL).
 
 #include <cstddef>
@@ -33,7 +34,7 @@ template <scorer S, pattern P>
 double select_layer(const S& s, const layer& l, const P& p, const amount& a, mask_view out, const select_options& so,
                     bool zero, score_pool& pool, select_workspace& ws) {
     const auto& sh = l.weights.shape();
-    if constexpr (std::is_same_v<P, per_row> && row_local_scorer<S>) {
+    if constexpr (std::is_same_v<P, per_row> && row_block_scorer<S>) {
         if (so.previous.size() == 0 && sh.rows() != 0 && sh.cols() != 0)
             if (const auto prep = prepare_row_stream(l, a.k_for(sh.cols(), so.round, "select_mask(per_row)"))) {
                 float* buf = pool.floats(row_stream_buffer(*prep, so.threads));
@@ -42,8 +43,10 @@ double select_layer(const S& s, const layer& l, const P& p, const amount& a, mas
     }
     const pooled_scores sc(pool, s, l);
     selection sel;
-    if constexpr (amount_pattern<P>) sel = select_mask(sc.get().ref(), p, a, out, so);
-    else sel = select_mask(sc.get().ref(), p, out, so);
+    if constexpr (amount_pattern<P>)
+        sel = select_mask(sc.get().ref(), p, a, out, so);
+    else
+        sel = select_mask(sc.get().ref(), p, out, so);
     if (zero) apply(l.weights, out);
     return max_kth(sel.kth);
 }

@@ -68,8 +68,8 @@ bool check_counts(const P& p, const Plan& plan, std::span<const std::string> nam
             continue;
         }
         NNPRUNE_PRECONDITION(plan[i].prune->count() <= group,
-                             detail::str(fn, ": layer '", names[i], "': asked to prune exactly ", plan[i].prune->count(),
-                                         " of a group of ", group));
+                             detail::str(fn, ": layer '", names[i], "': asked to prune exactly ",
+                                         plan[i].prune->count(), " of a group of ", group));
     }
     return checked;
 }
@@ -86,8 +86,8 @@ public:
              const char* fn) {
         if (m_done[i]) return;
         NNPRUNE_CHECK(l.weights.shape() == expected, shape_error,
-                      detail::str(fn, ": layer '", l.name, "': weights have ", l.weights.shape(),
-                                  ", the source said ", expected));
+                      detail::str(fn, ": layer '", l.name, "': weights have ", l.weights.shape(), ", the source said ",
+                                  expected));
         validate(l);
         NNPRUNE_PRECONDITION(!o.apply || !l.weights.readonly(),
                              detail::str(fn, ": layer '", l.name, "': weights are read-only but apply was asked"));
@@ -104,6 +104,7 @@ public:
 
     /// Every layer run so far surely scores without NaN (meaningful under nan_policy::reject).
     [[nodiscard]] bool surely_finite() const noexcept { return m_finite; }
+
     /// Every layer run so far has matrix interpretations of its weights and gradient (a scorer
     /// cannot fail on them while scoring).
     [[nodiscard]] bool matrices() const noexcept { return m_matrices; }

@@ -27,7 +27,9 @@ namespace nnprune {
 
 /// Scores blocks of rows of the layer it was bound to: b(first_row, out) writes out's rows.
 template <class B>
-concept row_scorer = requires(B& b, std::size_t first_row, matrix_view<float> out) { b(first_row, out); };
+concept row_scorer = requires(B& b, std::size_t first_row, matrix_view<float> out) {
+    b(first_row, out);
+};
 
 /// A scorer with its own bind.
 template <class S>
@@ -52,17 +54,32 @@ struct matrix_geometry {
 /// @throws shape_error (tensor_ref::as_matrix) when the trailing dimensions cannot be merged.
 inline matrix_geometry geometry_of(const tensor_ref& r) {
     return visit_matrix(r, [&](auto m) {
-        return matrix_geometry{const_cast<void*>(static_cast<const void*>(m.data_handle())), m.stride(0), m.stride(1),
-                               r.dtype(), m.extent(0), m.extent(1)};
+        return matrix_geometry{const_cast<void*>(static_cast<const void*>(m.data_handle())),
+                               m.stride(0),
+                               m.stride(1),
+                               r.dtype(),
+                               m.extent(0),
+                               m.extent(1)};
     });
 }
 
 /// Rows [b0, b0 + nb) of the matrix as a read-only rank-2 ref.
 inline tensor_ref row_block(const matrix_geometry& g, std::size_t b0, std::size_t nb) {
-    return with_type(g.type, g.data, [&](auto p) -> tensor_ref {
+    auto block = [&](const auto* p) -> tensor_ref {
         using T = std::remove_const_t<std::remove_pointer_t<decltype(p)>>;
         return matrix_view<const T>(p + static_cast<std::ptrdiff_t>(b0) * g.s0, {nb, g.cols}, {g.s0, g.s1});
-    });
+    };
+    switch (g.type) {
+        case dtype::f64:
+            return block(static_cast<const double*>(g.data));
+        case dtype::bf16:
+            return block(static_cast<const bfloat16*>(g.data));
+        case dtype::f16:
+            return block(static_cast<const float16*>(g.data));
+        case dtype::f32:
+            break;
+    }
+    return block(static_cast<const float*>(g.data));
 }
 
 /// The default bind of a row-local scorer: it scores a sub-layer whose weights (and gradient)
@@ -74,6 +91,7 @@ public:
         : m_s(s), m_w(geometry_of(l.weights)), m_sub{l.name, {}, l.input_stat, std::nullopt} {
         if (l.gradient) m_g = geometry_of(*l.gradient);
     }
+
     void operator()(std::size_t first_row, matrix_view<float> out) {
         const std::size_t nb = out.extent(0);
         m_sub.weights = row_block(m_w, first_row, nb);

@@ -58,8 +58,11 @@ public:
      */
     global_stream(std::span<const std::size_t> sizes, std::span<const std::size_t> competing, const amount& a,
                   const global_options& o, std::size_t max_candidates = 0)
-        : m_b(detail::global_budget_for(sizes, competing, a, o, "global_stream")), m_size(sizes.begin(), sizes.end()),
-          m_np(o.nans), m_threads(o.threads), m_cap_cand(max_candidates ? max_candidates : std::size_t{1} << 20),
+        : m_b(detail::global_budget_for(sizes, competing, a, o, "global_stream")),
+          m_size(sizes.begin(), sizes.end()),
+          m_np(o.nans),
+          m_threads(o.threads),
+          m_cap_cand(max_candidates ? max_candidates : std::size_t{1} << 20),
           m_fn(o.name.empty() ? std::string_view{"global_stream"} : o.name) {
         const std::size_t nt = m_size.size();
         m_below.assign(nt, 0);
@@ -76,13 +79,19 @@ public:
     }
 
     [[nodiscard]] std::size_t k() const noexcept { return m_b.k; }
+
     [[nodiscard]] bool done() const noexcept { return m_done; }
+
     /// Passes completed so far (1 when every tensor was scored once).
     [[nodiscard]] std::size_t passes() const noexcept { return m_passes; }
+
     /// After done(): the largest score pruned (NaN when none was), as select_global's kth.
     [[nodiscard]] double kth() const noexcept { return m_kth; }
+
     /// After done(): tensor t's competing elements whose key is below the k-th key.
-    [[nodiscard]] std::size_t below_kth(std::size_t t) const noexcept { return m_below_kth.empty() ? 0 : m_below_kth[t]; }
+    [[nodiscard]] std::size_t below_kth(std::size_t t) const noexcept {
+        return m_below_kth.empty() ? 0 : m_below_kth[t];
+    }
 
     /**
      * @brief Feeds tensor t's scores (contiguous float32, its size) in this pass: tensors go in
@@ -91,7 +100,8 @@ public:
      * @throws value_error on a competing NaN score under nan_policy::reject (naming `name`);
      *         precondition_error on a call out of order.
      */
-    void feed(std::size_t t, const float* scores, mask_view out, const_mask_view previous = {}, std::string_view name = {}) {
+    void feed(std::size_t t, const float* scores, mask_view out, const_mask_view previous = {},
+              std::string_view name = {}) {
         NNPRUNE_PRECONDITION(!m_done && t == m_next && t < m_size.size(),
                              detail::str(m_fn, ": fed tensor ", t, " but expected ", m_done ? m_size.size() : m_next));
         NNPRUNE_CHECK(out.size() == m_size[t] && (!previous.size() || previous.size() == m_size[t]), shape_error,
@@ -185,7 +195,8 @@ private:
         bool narrowed = false;
         if (m >= 32) {
             const double noise = 4.0 * std::sqrt(m * f * (1.0 - f)) + 2.0;
-            const double w = std::max(noise, m * 0.25 * static_cast<double>(m_cap_cand) / static_cast<double>(std::max<std::size_t>(region, 1)));
+            const double w = std::max(noise, m * 0.25 * static_cast<double>(m_cap_cand) /
+                                                 static_cast<double>(std::max<std::size_t>(region, 1)));
             const double plo = f * m - w, phi = f * m + w;
             if (plo > 0) m_lo = std::max(m_rlo, *(a + static_cast<std::ptrdiff_t>(plo)));
             if (phi < m - 1) m_hi = std::min(m_rhi, *(a + static_cast<std::ptrdiff_t>(std::ceil(phi))));
@@ -193,8 +204,10 @@ private:
         }
         if (!narrowed && m_passes > 0 && m_rlo < m_rhi) {  // no sample to go by: halve the region
             const key mid = static_cast<key>(m_rlo + (m_rhi - m_rlo) / 2);
-            if (f < 0.5) m_hi = mid;
-            else m_lo = static_cast<key>(mid + 1);
+            if (f < 0.5)
+                m_hi = mid;
+            else
+                m_lo = static_cast<key>(mid + 1);
         }
     }
 
@@ -216,7 +229,8 @@ private:
         m_frozen_kth = std::numeric_limits<double>::quiet_NaN();
     }
 
-    void classify_tensor(std::size_t t, const float* p, mask_view out, const_mask_view previous, std::string_view name) {
+    void classify_tensor(std::size_t t, const float* p, mask_view out, const_mask_view previous,
+                         std::string_view name) {
         const std::size_t n = m_size[t], nw = mask_words(n);
         if (n == 0) return;
         const unsigned parts = detail::parts_for(nw, m_threads, std::size_t{1} << 10);
@@ -237,10 +251,10 @@ private:
         });
         if (m_np == nan_policy::reject && std::any_of(nans.begin(), nans.end(), [](std::size_t c) { return c > 0; }))
             for (std::size_t i = 0; i < n; ++i)
-                        if (is_nan(p[i]) && (!prev || ((prev[i >> 6] >> (i & 63)) & 1u)))
-                            NNPRUNE_THROW(value_error, detail::str(m_fn, ": NaN score at flat index ", i, " of tensor '",
-                                                                   name.empty() ? detail::str("#", t) : std::string(name),
-                                                                   "' (nan_policy::reject)"));
+                if (is_nan(p[i]) && (!prev || ((prev[i >> 6] >> (i & 63)) & 1u)))
+                    NNPRUNE_THROW(value_error, detail::str(m_fn, ": NaN score at flat index ", i, " of tensor '",
+                                                           name.empty() ? detail::str("#", t) : std::string(name),
+                                                           "' (nan_policy::reject)"));
         // sequentially, in index order: counts, candidates, tentative kept bits (ties handed out)
         std::size_t below = 0, inside = 0, take = m_single ? m_take[t] : 0;
         for (unsigned q = 0; q < parts; ++q) {
@@ -289,14 +303,16 @@ private:
         so.threads = m_threads;
         so.name = name;
         if (previous.size()) so.previous = const_mask_view(previous.words(), flat);
-        const auto sel = select_mask(tensor_view<const float, 1>(p, m_size[t]), per_tensor{}, exactly{m_b.cap[t]}, o, so);
+        const auto sel =
+            select_mask(tensor_view<const float, 1>(p, m_size[t]), per_tensor{}, exactly{m_b.cap[t]}, o, so);
         if (m_b.cap[t]) m_frozen_kth = max_of(m_frozen_kth, sel.kth.empty() ? m_frozen_kth : sel.kth[0]);
     }
 
     static double max_of(double a, double b) noexcept { return std::isnan(a) || (!std::isnan(b) && b > a) ? b : a; }
 
     void resolve(std::size_t g_lo) {
-        std::stable_sort(m_cands.begin(), m_cands.end(), [](const candidate& a, const candidate& b) { return a.k < b.k; });
+        std::stable_sort(m_cands.begin(), m_cands.end(),
+                         [](const candidate& a, const candidate& b) { return a.k < b.k; });
         std::vector<std::size_t> taken(m_size.size());
         for (std::size_t t = 0; t < m_size.size(); ++t) taken[t] = std::min(m_b.cap[t], m_below[t]);
         std::size_t left = m_b.k - g_lo;

@@ -41,7 +41,8 @@ namespace nnprune {
 
 /// A pattern whose select_mask takes an amount per layer.
 template <class P>
-concept amount_pattern = requires(const tensor_ref& r, const P& p, const amount& a, mask_view m, const select_options& o) {
+concept amount_pattern = requires(const tensor_ref& r, const P& p, const amount& a, mask_view m,
+                                  const select_options& o) {
     { select_mask(r, p, a, m, o) } -> std::convertible_to<selection>;
 };
 
@@ -58,17 +59,19 @@ template <class P>
 struct pattern_traits {
     static constexpr bool throws_only_on_nan = false;
     static constexpr std::size_t row_group = [] {
-        if constexpr (requires { P::row_group; }) return static_cast<std::size_t>(P::row_group);
-        else return std::size_t{0};
+        if constexpr (requires { P::row_group; })
+            return static_cast<std::size_t>(P::row_group);
+        else
+            return std::size_t{0};
     }();
     static constexpr bool has_groups = requires(const P& p, const nnprune::shape& s) {
         { p.group_elements(s) } -> std::convertible_to<std::size_t>;
     };
-    static std::size_t group_elements(const P& p, const nnprune::shape& s)
-        requires has_groups
-    {
+
+    static std::size_t group_elements(const P& p, const nnprune::shape& s) requires has_groups {
         return p.group_elements(s);
     }
+
     static void check(const P& p, const nnprune::shape& s, std::string_view layer) {
         if constexpr (requires { p.check(s, layer); }) p.check(s, layer);
     }
@@ -79,22 +82,28 @@ struct whole_tensor_groups {
     static constexpr bool throws_only_on_nan = true;
     static constexpr std::size_t row_group = 0;
     static constexpr bool has_groups = true;
+
     template <class P>
     static std::size_t group_elements(const P&, const nnprune::shape& s) {
         return s.numel();
     }
+
     template <class P>
     static void check(const P&, const nnprune::shape&, std::string_view) {}
 };
+
 template <class P>
 struct n_of_m_groups {
     static constexpr bool throws_only_on_nan = true;
     static constexpr std::size_t row_group = 1;
     static constexpr bool has_groups = true;
+
     static std::size_t m_of(const P& p) {
         return p.m;  // keep_n_of_m's is static
     }
+
     static std::size_t group_elements(const P& p, const nnprune::shape&) { return m_of(p); }
+
     static void check(const P& p, const nnprune::shape& s, std::string_view layer) {
         const std::size_t m = m_of(p), cols = s.cols();
         NNPRUNE_PRECONDITION(m > 0 && (cols % m == 0 || p.tail != nm_tail::reject),
@@ -106,26 +115,33 @@ struct n_of_m_groups {
 
 template <>
 struct pattern_traits<per_tensor> : detail::whole_tensor_groups {};
+
 template <>
 struct pattern_traits<per_row> : detail::whole_tensor_groups {
     static constexpr std::size_t row_group = 1;
+
     static std::size_t group_elements(const per_row&, const nnprune::shape& s) { return s.cols(); }
 };
+
 template <>
 struct pattern_traits<per_column> : detail::whole_tensor_groups {
     static std::size_t group_elements(const per_column&, const nnprune::shape& s) { return s.rows(); }
 };
+
 /// blocks and channels prune whole units; their comparison group is the tensor's units.
 template <>
 struct pattern_traits<blocks> : detail::whole_tensor_groups {
     static constexpr bool has_groups = false;
 };
+
 template <>
 struct pattern_traits<channels> : detail::whole_tensor_groups {
     static constexpr bool has_groups = false;
 };
+
 template <>
 struct pattern_traits<n_of_m> : detail::n_of_m_groups<n_of_m> {};
+
 template <std::size_t N, std::size_t M>
 struct pattern_traits<keep_n_of_m<N, M>> : detail::n_of_m_groups<keep_n_of_m<N, M>> {};
 
