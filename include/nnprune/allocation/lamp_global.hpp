@@ -93,15 +93,15 @@ lamp_plan lamp_plan_streamed(std::size_t n, WithLayer&& with_layer, Previous&& p
     go.nans = nan_policy::as_highest;  // 0/0 of an all-zero layer: torch.topk ranks NaN highest
     global_stream gs(sizes, sizes, exactly{all - plan.num_surv + 1}, go);
     std::vector<std::size_t> nans(n, 0);
-    std::vector<std::uint64_t> scratch;  // the stream's masks are not needed
+    std::vector<mask> masks;  // the stream writes them until done (one bit per weight); not needed after
+    for (std::size_t l = 0; l < n; ++l) masks.emplace_back(shape_of(l), true);
     while (!gs.done()) {
         for (std::size_t l = 0; l < n; ++l)
             with_layer(l, [&](const layer& ly) {
                 const auto s = lamp_scores(ly, previous(l));
                 nans[l] = 0;
                 for (float v : s.values()) nans[l] += std::isnan(v);
-                scratch.assign(mask_words(sizes[l]), ~std::uint64_t{0});
-                gs.feed(l, s.data(), mask_view(std::span<std::uint64_t>(scratch), s.shape()));
+                gs.feed(l, s.data(), masks[l].view());
             });
         gs.end_pass();
     }
