@@ -2,7 +2,8 @@
 #define NNPRUNE_PRUNE_ROW_STREAM_HPP
 
 /// @file row_stream.hpp
-/// The prune loop's row-streaming path for per_row patterns and row-local scorers (scorer.hpp):
+/// The prune loop's row-streaming path for per_row patterns and scorers that score blocks of
+/// rows (bound scorers, scorers/bind.hpp):
 /// a layer is scored a block of rows at a time into a small buffer that stays in cache, each row
 /// of the block is selected by a row_selector straight into the mask, and (when asked) the row's
 /// pruned weights are zeroed right away from its kept words. No layer-sized score tensor, no
@@ -28,36 +29,13 @@
 #include "../masks/apply.hpp"
 #include "../masks/mask.hpp"
 #include "report.hpp"
+#include "../scorers/bind.hpp"
 #include "../scorers/scorer.hpp"
 #include "../select/group.hpp"
 #include "../select/options.hpp"
 #include "../select/row_selector.hpp"
 
 namespace nnprune::detail {
-
-/// A tensor's matrix interpretation [rows, cols] as a raw pointer and element strides.
-struct matrix_geometry {
-    void* data = nullptr;
-    std::ptrdiff_t s0 = 0, s1 = 1;
-    nnprune::dtype type = nnprune::dtype::f32;
-    std::size_t rows = 0, cols = 0;
-};
-
-/// @throws shape_error (tensor_ref::as_matrix) when the trailing dimensions cannot be merged.
-inline matrix_geometry geometry_of(const tensor_ref& r) {
-    return visit_matrix(r, [&](auto m) {
-        return matrix_geometry{const_cast<void*>(static_cast<const void*>(m.data_handle())), m.stride(0), m.stride(1),
-                               r.dtype(), m.extent(0), m.extent(1)};
-    });
-}
-
-/// Rows [b0, b0 + nb) of the matrix as a read-only rank-2 ref.
-inline tensor_ref row_block(const matrix_geometry& g, std::size_t b0, std::size_t nb) {
-    return with_type(g.type, g.data, [&](auto p) -> tensor_ref {
-        using T = std::remove_const_t<std::remove_pointer_t<decltype(p)>>;
-        return matrix_view<const T>(p + static_cast<std::ptrdiff_t>(b0) * g.s0, {nb, g.cols}, {g.s0, g.s1});
-    });
-}
 
 /// Whether a finite_scorer surely scores the layer without NaN, its inputs already checked
 /// finite (nan_policy::reject): weights and gradient of at most float32 range (a finite double
@@ -79,23 +57,15 @@ inline bool scores_surely_finite(const layer& l) {
 /// One layer prepared for row_stream (everything that can throw, done before any write).
 struct row_stream_layer {
     const layer* l = nullptr;
-    matrix_geometry w, g;  ///< weights and (when present) gradient
-    std::size_t k = 0;     ///< pruned per row
+    matrix_geometry w;  ///< the weights
+    std::size_t k = 0;  ///< pruned per row
 };
 
 /// The layer prepared, or nullopt when its weights or gradient have no matrix interpretation
 /// (the generic path then reports it, or does not need it: magnitude ignores the gradient).
 inline std::optional<row_stream_layer> prepare_row_stream(const layer& l, std::size_t k) {
-    row_stream_layer p;
-    p.l = &l;
-    p.k = k;
-    try {
-        p.w = geometry_of(l.weights);
-        if (l.gradient) p.g = geometry_of(*l.gradient);
-    } catch (const shape_error&) {
-        return std::nullopt;
-    }
-    return p;
+    if (!l.weights.has_matrix() || (l.gradient && !l.gradient->has_matrix())) return std::nullopt;
+    return row_stream_layer{&l, geometry_of(l.weights), k};
 }
 
 /// Rows scored at a time: about 256 KiB of float scores (they stay in L2 until selected).
@@ -117,18 +87,22 @@ inline std::optional<row_stream_layer> prepare_row_stream(const layer& l, std::s
  * With `zero`, the caller guarantees that nothing throws (no NaN score under reject, or a policy
  * that ranks NaN): rows already zeroed are not restored.
  */
-template <scorer S>
+template <row_block_scorer S>
 double row_stream(const S& s, const row_stream_layer& p, nan_policy np, unsigned threads, bool zero, mask_view out,
                   float* buf, select_workspace& ws) {
     const layer& l = *p.l;
     const std::size_t rows = p.w.rows, cols = p.w.cols, k = p.k;
     const unsigned parts = row_parts(rows, cols, threads);
     const std::size_t block = std::min(rows, row_stream_block(cols));
-    // every allocation of ours before the first write: one selector (its scratch) and one
-    // sub-layer (the name) per part
+    // every allocation and check before the first write: one selector (its scratch) and one
+    // bound scorer (validated, set up) per part
     std::vector<row_selector<float>> sel;
-    std::vector<layer> sub(parts, layer{l.name, {}, l.input_stat, std::nullopt});
-    for (unsigned q = 0; q < parts; ++q) sel.emplace_back(ws.part(q), cols);
+    std::vector<decltype(bind_rows(s, l))> bound;
+    bound.reserve(parts);
+    for (unsigned q = 0; q < parts; ++q) {
+        sel.emplace_back(ws.part(q), cols);
+        bound.push_back(bind_rows(s, l));
+    }
     std::vector<double> kth(parts, std::numeric_limits<double>::quiet_NaN());
     std::uint64_t* words = out.words().data();
     const error_context err{"select_mask(per_row)", l.name};
@@ -138,9 +112,7 @@ double row_stream(const S& s, const row_stream_layer& p, nan_policy np, unsigned
         double mx = std::numeric_limits<double>::quiet_NaN();
         for (std::size_t b0 = rb; b0 < re; b0 += block) {
             const std::size_t nb = std::min(block, re - b0);
-            sub[part].weights = row_block(p.w, b0, nb);
-            if (l.gradient) sub[part].gradient = row_block(p.g, b0, nb);
-            s(static_cast<const layer&>(sub[part]), matrix_view<float>(sc, nb, cols));
+            bound[part](b0, matrix_view<float>(sc, nb, cols));
             for (std::size_t i = 0; i < nb; ++i) {
                 const std::size_t r = b0 + i;
                 const float* row = sc + i * cols;

@@ -11,48 +11,69 @@
 #include <vector>
 
 #include "../config.hpp"
+#include "bind.hpp"
 #include "scorer.hpp"
 
 namespace nnprune {
 
 /// score(i, j) = |W(i, j)|, or W(i, j)^2 with `squared` (same order, LAMP's numerator).
 struct magnitude_scorer {
-    static constexpr bool row_local = true;      ///< see row_local_scorer
-    static constexpr bool finite_scores = true;  ///< see finite_scorer
     bool squared = false;
 
-    void operator()(const layer& l, matrix_view<float> out) const {
-        const std::size_t cols = out.extent(1);
-        detail::visit_matrix(l.weights, [&](auto w) {
-            for (std::size_t i = 0; i < out.extent(0); ++i) {
-                float* o = out.data_handle() + i * cols;
-                detail::row_to_float(w, i, o);
-                for (std::size_t j = 0; j < cols; ++j) o[j] = squared ? o[j] * o[j] : std::fabs(o[j]);
-            }
-        });
-    }
+    /// Bound to one layer's weights (bind.hpp).
+    struct rows {
+        tensor_ref w;
+        bool squared = false;
+        void operator()(std::size_t first_row, matrix_view<float> out) const {
+            const std::size_t cols = out.extent(1);
+            detail::visit_matrix(w, [&](auto wm) {
+                for (std::size_t i = 0; i < out.extent(0); ++i) {
+                    float* o = out.data_handle() + i * cols;
+                    detail::row_to_float(wm, first_row + i, o);
+                    for (std::size_t j = 0; j < cols; ++j) o[j] = squared ? o[j] * o[j] : std::fabs(o[j]);
+                }
+            });
+        }
+    };
+    [[nodiscard]] rows bind(const layer& l) const { return rows{l.weights, squared}; }
+    void operator()(const layer& l, matrix_view<float> out) const { bind(l)(0, out); }
 };
 inline constexpr magnitude_scorer magnitude{};
+template <>
+struct scorer_traits<magnitude_scorer> {
+    static constexpr bool row_local = true, finite_scores = true;
+};
 
 /// Taylor first-order importance (algorithms.md §4b): score = |w * g| with g the layer's
 /// (accumulated) gradient, e.g. from gradient_accumulator.
 struct taylor_scorer {
-    static constexpr bool row_local = true;      ///< see row_local_scorer
-    static constexpr bool finite_scores = true;  ///< see finite_scorer
+    /// Bound to one layer's weights and gradient (the gradient row buffer made once).
+    struct rows {
+        tensor_ref w, g;
+        std::vector<float> gbuf;
+        void operator()(std::size_t first_row, matrix_view<float> out) {
+            detail::for_each_weight_gradient_row(w, g, first_row, out, gbuf, [](float* o, const float* gr, std::size_t cols) {
+                for (std::size_t j = 0; j < cols; ++j) o[j] = std::fabs(o[j] * gr[j]);
+            });
+        }
+    };
     void check(const layer& l) const { detail::require_gradient(l, "taylor_scorer"); }
-
-    void operator()(const layer& l, matrix_view<float> out) const {
+    [[nodiscard]] rows bind(const layer& l) const {
         check(l);
-        detail::for_each_weight_gradient_row(l, out, [](float* o, const float* g, std::size_t cols) {
-            for (std::size_t j = 0; j < cols; ++j) o[j] = std::fabs(o[j] * g[j]);
-        });
+        return rows{l.weights, *l.gradient, {}};
     }
+    void operator()(const layer& l, matrix_view<float> out) const { bind(l)(0, out); }
 };
 inline constexpr taylor_scorer taylor{};
+template <>
+struct scorer_traits<taylor_scorer> {
+    static constexpr bool row_local = true, finite_scores = true;
+};
 
 static_assert(scorer<magnitude_scorer>);
 static_assert(checked_scorer<taylor_scorer>);
 static_assert(row_local_scorer<magnitude_scorer> && row_local_scorer<taylor_scorer>);
+static_assert(bindable_scorer<magnitude_scorer> && bindable_scorer<taylor_scorer>);
 
 }  // namespace nnprune
 

@@ -39,23 +39,36 @@ template <class S>
 concept checked_scorer = scorer<S> && requires(const S& s, const layer& l) { s.check(l); };
 
 /**
- * @brief A scorer whose scores of weight row i depend only on row i of the weights and of the
- * gradient and on the input statistic (`static constexpr bool row_local = true;`): scoring a layer
- * whose weights (and gradient) are a block of the rows gives exactly those rows' scores. prune()
- * then streams per_row layers a block of rows at a time (prune/row_stream.hpp). A scorer that
- * reads flat indices or whole-layer quantities (random, lamp, precomputed) is not row-local.
+ * @brief What the prune loop may assume of a scorer; specialise it for your scorer (the defaults
+ * are false; for compatibility they read `static constexpr bool` members of the same names).
+ *  - row_local: the scores of weight row i depend only on row i of the weights and of the
+ *    gradient and on the input statistic: scoring a layer whose weights (and gradient) are a
+ *    block of the rows gives exactly those rows' scores. prune() then streams per_row layers a
+ *    block of rows at a time (bind.hpp, prune/row_stream.hpp). A scorer that reads flat indices or
+ *    whole-layer quantities (random, lamp, precomputed) is not row-local.
+ *  - finite_scores: it never writes a NaN score when the weights and gradient are finite in
+ *    float32 and the input statistic is finite and non-negative: prune() may then zero weights
+ *    while later layers are still scored, since nothing can throw afterwards.
  */
 template <class S>
-concept row_local_scorer = scorer<S> && requires { requires S::row_local; };
+struct scorer_traits {
+    static constexpr bool row_local = [] {
+        if constexpr (requires { S::row_local; }) return static_cast<bool>(S::row_local);
+        else return false;
+    }();
+    static constexpr bool finite_scores = [] {
+        if constexpr (requires { S::finite_scores; }) return static_cast<bool>(S::finite_scores);
+        else return false;
+    }();
+};
 
-/**
- * @brief A scorer that never writes a NaN score when the weights and gradient are finite in
- * float32 and the input statistic is finite and non-negative (`static constexpr bool
- * finite_scores = true;`): prune() may then zero weights while later rows are still scored,
- * since nothing can throw afterwards.
- */
+/// A scorer whose traits say row_local.
 template <class S>
-concept finite_scorer = scorer<S> && requires { requires S::finite_scores; };
+concept row_local_scorer = scorer<S> && scorer_traits<S>::row_local;
+
+/// A scorer whose traits say finite_scores.
+template <class S>
+concept finite_scorer = scorer<S> && scorer_traits<S>::finite_scores;
 
 /// Calls s.check(l) when the scorer has one.
 template <scorer S>
@@ -145,20 +158,21 @@ void row_to_float(const matrix_view<const T>& m, std::size_t i, float* out) noex
     for (std::size_t j = 0; j < cols; ++j) out[j] = to_float(p[static_cast<std::ptrdiff_t>(j) * s]);
 }
 
-/// For each row i of the layer: widens the weights' row into out's row i and the gradient's row
-/// into a reused buffer, then calls f(out_row, grad_row, cols) to combine them in place
-/// (the shared walk of the gradient-based scorers). @pre the layer has a gradient.
+/// For each row first_row + i of the weights w and gradient g: widens the weights' row into out's
+/// row i and the gradient's row into gbuf (grown to cols), then calls f(out_row, grad_row, cols)
+/// to combine them in place (the shared walk of the gradient-based scorers).
 template <class F>
-void for_each_weight_gradient_row(const layer& l, matrix_view<float> out, F&& f) {
+void for_each_weight_gradient_row(const tensor_ref& w, const tensor_ref& g, std::size_t first_row,
+                                  matrix_view<float> out, std::vector<float>& gbuf, F&& f) {
     const std::size_t rows = out.extent(0), cols = out.extent(1);
-    std::vector<float> g(cols);
-    visit_matrix(l.weights, [&](auto w) {
-        visit_matrix(*l.gradient, [&](auto gm) {
+    if (gbuf.size() < cols) gbuf.resize(cols);
+    visit_matrix(w, [&](auto wm) {
+        visit_matrix(g, [&](auto gm) {
             for (std::size_t i = 0; i < rows; ++i) {
                 float* o = out.data_handle() + i * cols;
-                row_to_float(w, i, o);
-                row_to_float(gm, i, g.data());
-                f(o, static_cast<const float*>(g.data()), cols);
+                row_to_float(wm, first_row + i, o);
+                row_to_float(gm, first_row + i, gbuf.data());
+                f(o, static_cast<const float*>(gbuf.data()), cols);
             }
         });
     });

@@ -15,6 +15,7 @@
 #include "../config.hpp"
 #include "../select/groups.hpp"
 #include "../simd/abs_mul.hpp"
+#include "bind.hpp"
 #include "scorer.hpp"
 
 namespace nnprune {
@@ -28,60 +29,90 @@ inline std::vector<float> sqrt_stat(const layer& l) {
 }
 }  // namespace detail
 
-/// Wanda importance |W_ij| * sqrt(stat_j). Needs layer::input_stat (length = weight columns).
-struct wanda_scorer {
-    static constexpr bool row_local = true;      ///< see row_local_scorer
-    static constexpr bool finite_scores = true;  ///< see finite_scorer
-    void check(const layer& l) const { detail::require_input_stat(l, "wanda_scorer"); }
+/// Wanda bound to one layer (bind.hpp): sqrt(stat) computed once, then blocks of rows scored.
+class wanda_rows {
+public:
+    explicit wanda_rows(const layer& l) : m_w(l.weights), m_s(detail::sqrt_stat(l)) {}
 
-    void operator()(const layer& l, matrix_view<float> out) const {
-        check(l);
+    void operator()(std::size_t first_row, matrix_view<float> out) const {
         const std::size_t cols = out.extent(1);
-        const auto s = detail::sqrt_stat(l);
-        detail::visit_matrix(l.weights, [&](auto w) {
+        detail::visit_matrix(m_w, [&](auto w) {
             using T = typename decltype(w)::value_type;
-            std::vector<float> row;
             for (std::size_t i = 0; i < out.extent(0); ++i) {
+                const std::size_t r = first_row + i;
                 float* o = out.data_handle() + i * cols;
                 const float* src = o;
                 if constexpr (std::is_same_v<T, float>) {
-                    if (w.stride(1) == 1) src = w.data_handle() + static_cast<std::ptrdiff_t>(i) * w.stride(0);
-                    else detail::row_to_float(w, i, o);
+                    if (w.stride(1) == 1) src = w.data_handle() + static_cast<std::ptrdiff_t>(r) * w.stride(0);
+                    else detail::row_to_float(w, r, o);
                 } else {
-                    detail::row_to_float(w, i, o);
+                    detail::row_to_float(w, r, o);
                 }
-                simd::abs_mul(src, s.data(), o, cols);
+                simd::abs_mul(src, m_s.data(), o, cols);
             }
         });
     }
+
+private:
+    tensor_ref m_w;
+    std::vector<float> m_s;
+};
+
+/// Wanda importance |W_ij| * sqrt(stat_j). Needs layer::input_stat (length = weight columns).
+struct wanda_scorer {
+    void check(const layer& l) const { detail::require_input_stat(l, "wanda_scorer"); }
+    [[nodiscard]] wanda_rows bind(const layer& l) const {
+        check(l);
+        return wanda_rows(l);
+    }
+    void operator()(const layer& l, matrix_view<float> out) const { bind(l)(0, out); }
 };
 inline constexpr wanda_scorer wanda{};
+template <>
+struct scorer_traits<wanda_scorer> {
+    static constexpr bool row_local = true, finite_scores = true;
+};
 
 /// GBLM-Pruner importance |W_ij| * (sqrt(stat_j) + |G_ij|); with `inverse`, the --gradient_inv
 /// form |W_ij| * sqrt(stat_j) / (|G_ij| + 1e-8). Needs input_stat and gradient.
 struct gblm_scorer {
-    static constexpr bool row_local = true;      ///< see row_local_scorer
-    static constexpr bool finite_scores = true;  ///< see finite_scorer
     bool inverse = false;
+
+    /// GBLM bound to one layer: sqrt(stat) and the gradient row buffer made once.
+    class rows {
+    public:
+        rows(const layer& l, bool inverse) : m_w(l.weights), m_g(*l.gradient), m_s(detail::sqrt_stat(l)), m_inverse(inverse) {}
+        void operator()(std::size_t first_row, matrix_view<float> out) {
+            detail::for_each_weight_gradient_row(m_w, m_g, first_row, out, m_gbuf, [&](float* o, const float* g, std::size_t cols) {
+                for (std::size_t j = 0; j < cols; ++j) {
+                    const float aw = std::fabs(o[j]);
+                    // upstream: |W|*sqrt(scaler) + |W|*|G| (two products, then the sum)
+                    o[j] = m_inverse ? aw * m_s[j] / (std::fabs(g[j]) + 1e-8f) : aw * m_s[j] + aw * std::fabs(g[j]);
+                }
+            });
+        }
+
+    private:
+        tensor_ref m_w, m_g;
+        std::vector<float> m_s, m_gbuf;
+        bool m_inverse;
+    };
 
     void check(const layer& l) const {
         detail::require_input_stat(l, "gblm_scorer");
         detail::require_gradient(l, "gblm_scorer");
     }
-
-    void operator()(const layer& l, matrix_view<float> out) const {
+    [[nodiscard]] rows bind(const layer& l) const {
         check(l);
-        const auto s = detail::sqrt_stat(l);
-        detail::for_each_weight_gradient_row(l, out, [&](float* o, const float* g, std::size_t cols) {
-            for (std::size_t j = 0; j < cols; ++j) {
-                const float aw = std::fabs(o[j]);
-                // upstream: |W|*sqrt(scaler) + |W|*|G| (two products, then the sum)
-                o[j] = inverse ? aw * s[j] / (std::fabs(g[j]) + 1e-8f) : aw * s[j] + aw * std::fabs(g[j]);
-            }
-        });
+        return rows(l, inverse);
     }
+    void operator()(const layer& l, matrix_view<float> out) const { bind(l)(0, out); }
 };
 inline constexpr gblm_scorer gblm{};
+template <>
+struct scorer_traits<gblm_scorer> {
+    static constexpr bool row_local = true, finite_scores = true;
+};
 
 /// Wanda/GBLM/SparseGPT "prune_n:prune_m" (prune_n PRUNED per prune_m) as select's n_of_m (kept).
 /// @throws precondition_error unless 0 <= prune_n <= prune_m and prune_m > 0.
@@ -94,6 +125,7 @@ inline constexpr gblm_scorer gblm{};
 static_assert(checked_scorer<wanda_scorer>);
 static_assert(checked_scorer<gblm_scorer>);
 static_assert(row_local_scorer<wanda_scorer> && row_local_scorer<gblm_scorer>);
+static_assert(bindable_scorer<wanda_scorer> && bindable_scorer<gblm_scorer>);
 
 }  // namespace nnprune
 
