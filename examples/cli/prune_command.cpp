@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <map>
 #include <optional>
 #include <regex>
@@ -25,6 +26,7 @@
 #include <nnprune/allocation/owl.hpp>
 #include <nnprune/io/mask_file.hpp>
 #include <nnprune/io/safetensors_model.hpp>
+#include <nnprune/masks/apply.hpp>
 #include <nnprune/masks/mask.hpp>
 #include <nnprune/scorers/lamp.hpp>
 #include <nnprune/scorers/magnitude.hpp>
@@ -35,6 +37,7 @@
 
 #include "common.hpp"
 #include "stream_select.hpp"
+#include "tensor_io.hpp"
 
 namespace nnprune_cli {
 namespace {
@@ -84,15 +87,47 @@ nnprune::rounding parse_rounding(const std::string& r) {
     throw usage_error(str("--rounding: unknown rule '", r, "' (half-even|truncate|ceil)"));
 }
 
-/// One tensor of the input (any dtype), and whether it is pruned.
+/// One tensor of the input (any dtype), where its bytes are, and whether it is pruned.
 struct tensor_info {
     std::size_t shard;
-    nnprune::safetensors_tensor t;
+    const nnprune::safetensors_entry* entry;
+    std::uint64_t offset;  ///< of its data in the shard file
+    nnprune::safetensors_tensor t;  ///< its metadata (its mapped bytes are never read)
     bool selected = false;
     std::size_t sel = 0;  // index among the selected tensors
+    [[nodiscard]] std::size_t nbytes() const noexcept { return t.bytes().size(); }
 };
 
 std::string dtype_text(nnprune::safetensors_dtype d) { return std::string(nnprune::name_of(d)); }
+
+/// A tensor_ref of the given dtype and nnprune shape over `p` (mutable when T is not const).
+template <class Byte>
+nnprune::tensor_ref typed_ref(nnprune::dtype et, Byte* p, const nnprune::shape& s) {
+    constexpr bool ro = std::is_const_v<Byte>;
+    auto make = [&](auto tag) -> nnprune::tensor_ref {
+        using E = std::conditional_t<ro, const decltype(tag), decltype(tag)>;
+        E* q = reinterpret_cast<E*>(p);
+        switch (s.rank()) {
+            case 1: return nnprune::tensor_view<E, 1>(q, s[0]);
+            case 2: return nnprune::tensor_view<E, 2>(q, s[0], s[1]);
+            case 3: return nnprune::tensor_view<E, 3>(q, s[0], s[1], s[2]);
+            default: return nnprune::tensor_view<E, 4>(q, s[0], s[1], s[2], s[3]);
+        }
+    };
+    switch (et) {
+        case nnprune::dtype::f64: return make(double{});
+        case nnprune::dtype::bf16: return make(nnprune::bfloat16{});
+        case nnprune::dtype::f16: return make(nnprune::float16{});
+        case nnprune::dtype::f32: break;
+    }
+    return make(float{});
+}
+
+/// What the reader fills for one tensor: its bytes and, for gradient methods, its gradient's.
+struct slot {
+    reused_buffer<std::byte> bytes, grad;
+    std::size_t item = 0;  // index into the tensor list
+};
 
 /// Everything one prune run needs, opened and validated before anything is written.
 class pruner {
@@ -130,7 +165,8 @@ public:
         const auto& shards = m_model->shards();
         for (std::size_t s = 0; s < shards.size(); ++s)
             for (std::size_t i = 0; i < shards[s].size(); ++i) {
-                tensor_info ti{s, shards[s].at(i)};
+                const auto& h = shards[s].view().header();
+                tensor_info ti{s, &h.tensors[i], h.data_start + h.tensors[i].begin, shards[s].at(i)};
                 ti.selected = is_selected(ti.t, inc, exc);
                 m_tensors.push_back(ti);
             }
@@ -141,7 +177,11 @@ public:
         for (std::size_t k = 0; k < m_sel.size(); ++k) m_tensors[m_sel[k]].sel = k;
         if (m_sel.empty()) throw usage_error("no tensor selected (floating 2-D tensors named *.weight, refined by --include/--exclude)");
 
-        if (!a.calib.empty()) m_calib.emplace(fs::path(a.calib));
+        for (std::size_t s = 0; s < shards.size(); ++s) m_inputs.push_back(std::make_unique<input_file>(shards[s].path()));
+        if (!a.calib.empty()) {
+            m_calib.emplace(fs::path(a.calib));
+            m_calib_input = std::make_unique<input_file>(m_calib->path());
+        }
         validate_inputs();
         m_masks.resize(m_sel.size());
         m_kept.assign(m_sel.size(), 0);
@@ -154,7 +194,13 @@ public:
                                          : a_alloc("owl")  ? 2
                                          : a_alloc("lamp") ? stream_select::levels
                                                            : 0;
-        progress bar(score_passes * m_sel.size() + m_tensors.size(), !m_a.quiet);
+        std::uint64_t sel_bytes = 0, all_bytes = 0;
+        for (const auto& ti : m_tensors) {
+            all_bytes += ti.nbytes();
+            if (ti.selected) sel_bytes += ti.nbytes();
+        }
+        progress bar(score_passes * sel_bytes + all_bytes, score_passes * m_sel.size() + m_tensors.size(), !m_a.quiet);
+        reserve_buffers();
         plan(bar);
         write_outputs(bar);
         if (!m_a.masks.empty()) {
@@ -168,6 +214,8 @@ public:
 
 private:
     [[nodiscard]] bool a_alloc(const char* s) const { return m_a.allocation == s; }
+    /// Reader and writer threads beside the compute threads (--threads 2 and more).
+    [[nodiscard]] bool overlap() const { return m_a.threads > 1; }
 
     static bool is_selected(const nnprune::safetensors_tensor& t, const std::vector<std::regex>& inc,
                             const std::vector<std::regex>& exc) {
@@ -192,35 +240,31 @@ private:
         return m_method == method_kind::taylor ? ".grad" : m_method == method_kind::gblm ? ".grad_l2" : nullptr;
     }
 
-    std::optional<nnprune::safetensors_tensor> stat(const std::string& name) const {
-        if (!m_calib || !m_calib->contains(name)) return std::nullopt;
-        return m_calib->tensor(name);
-    }
-
     /// Every check that does not need the weights' values: calibration statistics, N:M widths.
     void validate_inputs() {
-        for (const std::size_t i : m_sel) {
-            const auto& t = m_tensors[i].t;
+        if ((needs_act() || grad_suffix()) && !m_calib)
+            throw usage_error(str("--method ", m_a.method, " needs calibration statistics: pass --calib STATS.safetensors"));
+        std::map<std::string, std::size_t, std::less<>> calib_index;
+        if (m_calib)
+            for (std::size_t i = 0; i < m_calib->size(); ++i) calib_index.emplace(m_calib->view().header().tensors[i].name, i);
+        m_act.resize(m_sel.size());
+        m_act_converted.resize(m_sel.size());
+        m_grad.resize(m_sel.size());
+        for (std::size_t k = 0; k < m_sel.size(); ++k) {
+            const auto& t = m_tensors[m_sel[k]].t;
             const nnprune::shape s = t.nn_shape();
-            if (needs_act() || grad_suffix()) {
-                if (!m_calib)
-                    throw usage_error(str("--method ", m_a.method, " needs calibration statistics: pass --calib STATS.safetensors"));
-            }
-            if (needs_act()) {
-                const auto st = stat(t.name() + ".act_norm");
-                if (!st) throw input_error(str("--calib ", m_calib->path().string(), ": no statistic '", t.name(), ".act_norm' for tensor '",
-                                               t.name(), "' (--method ", m_a.method, " needs it)"));
-                if (!st->is_element() || st->numel() != s.cols())
-                    throw input_error(str("--calib: '", t.name(), ".act_norm' has ", st->numel(), " ", dtype_text(st->dtype()),
-                                          " elements, tensor '", t.name(), "' (", s, ") has ", s.cols(), " input columns"));
-            }
+            if (needs_act()) find_input_stat(k, t, s);
             if (const char* g = grad_suffix()) {
-                const auto st = stat(t.name() + g);
-                if (!st) throw input_error(str("--calib ", m_calib->path().string(), ": no statistic '", t.name(), g, "' for tensor '",
-                                               t.name(), "' (--method ", m_a.method, " needs it)"));
-                if (!st->is_element() || st->shape() != t.shape())
-                    throw input_error(str("--calib: '", t.name(), g, "' is ", dtype_text(st->dtype()), " ", shape_text(st->shape()),
+                const auto it = calib_index.find(t.name() + g);
+                if (it == calib_index.end())
+                    throw input_error(str("--calib ", m_calib->path().string(), ": no statistic '", t.name(), g, "' for tensor '",
+                                          t.name(), "' (--method ", m_a.method, " needs it)"));
+                const auto st = m_calib->at(it->second);
+                if (!st.is_element() || st.shape() != t.shape())
+                    throw input_error(str("--calib: '", t.name(), g, "' is ", dtype_text(st.dtype()), " ", shape_text(st.shape()),
                                           ", tensor '", t.name(), "' is ", shape_text(t.shape())));
+                const auto& h = m_calib->view().header();
+                m_grad[k] = {&h.tensors[it->second], h.data_start + h.tensors[it->second].begin};
             }
             if (m_pattern.kind == pattern_spec::nm && s.cols() % m_pattern.b != 0)
                 NNPRUNE_THROW(nnprune::precondition_error,
@@ -229,40 +273,145 @@ private:
         }
     }
 
-    /// The method's scores of selected tensor k (its pages and its statistics' pages released after).
-    nnprune::score_tensor scores_of(std::size_t k) const {
-        const auto& t = m_tensors[m_sel[k]].t;
-        nnprune::layer l{t.name(), t.ref(), std::nullopt, std::nullopt};
-        std::optional<nnprune::safetensors_tensor> act, grad;
-        if (needs_act()) {
-            act = stat(t.name() + ".act_norm");
-            l.input_stat = act->ref();
+    /**
+     * The activation statistic of selected tensor k, as the scorers take it (Wanda's scaler_row):
+     * W.act_sq_mean is used as stored; W.act_l2 (a per-column L2 norm a) is squared in float32,
+     * which the scorer's sqrt undoes exactly (sqrt(fl(a * a)) == a for every a whose square is a
+     * normal float; checked), so the scores are |W| * a, a per-tensor constant times Wanda's.
+     */
+    void find_input_stat(std::size_t k, const nnprune::safetensors_tensor& t, const nnprune::shape& s) {
+        const std::string& n = t.name();
+        const std::string sq = n + ".act_sq_mean", l2 = n + ".act_l2", old = n + ".act_norm";
+        const std::string file = m_calib->path().string();
+        const bool has_sq = m_calib->contains(sq), has_l2 = m_calib->contains(l2);
+        if (has_sq && has_l2)
+            throw input_error(str("--calib ", file, ": both '", sq, "' and '", l2, "' are present for tensor '", n,
+                                  "'; keep one (they carry the same information)"));
+        if (!has_sq && !has_l2) {
+            if (m_calib->contains(old))
+                throw input_error(str("--calib ", file, ": '", old, "' is no longer read (it held Wanda's scaler_row, a mean of "
+                                      "squares, although its name says norm): rename it to '", sq,
+                                      "' if it holds the per-column mean of squared inputs, or store the per-column L2 norm as '",
+                                      l2, "'"));
+            throw input_error(str("--calib ", file, ": no statistic '", sq, "' or '", l2, "' for tensor '", n, "' (--method ",
+                                  m_a.method, " needs one)"));
         }
-        if (const char* g = grad_suffix()) {
-            grad = stat(t.name() + g);
-            l.gradient = grad->ref();
+        if (m_method == method_kind::gblm && !has_sq)
+            throw input_error(str("--calib ", file, ": --method gblm needs '", sq, "' for tensor '", n,
+                                  "': its score |W| * (sqrt(scaler_row) + |G|) adds the statistic to the gradient term, so "
+                                  "its scale matters, and '", l2, "' is sqrt(sequences) times larger"));
+        const std::string& name = has_sq ? sq : l2;
+        const auto st = m_calib->tensor(name);
+        if (!st.is_element() || st.numel() != s.cols())
+            throw input_error(str("--calib: '", name, "' has ", st.numel(), " ", dtype_text(st.dtype()), " elements, tensor '", n,
+                                  "' (", s, ") has ", s.cols(), " input columns"));
+        if (has_sq) {
+            m_act[k] = st.ref();
+            return;
         }
-        nnprune::score_tensor sc;
-        switch (m_method) {
-            case method_kind::magnitude: sc = nnprune::score(nnprune::magnitude_scorer{}, l); break;
-            case method_kind::wanda: sc = nnprune::score(nnprune::wanda_scorer{}, l); break;
-            case method_kind::lamp: sc = nnprune::score(nnprune::lamp_scorer{}, l); break;
-            case method_kind::taylor: sc = nnprune::score(nnprune::taylor_scorer{}, l); break;
-            case method_kind::gblm: sc = nnprune::score(nnprune::gblm_scorer{}, l); break;
-            case method_kind::random: sc = nnprune::score(nnprune::random_scorer{m_a.seed}, l); break;
+        auto v = nnprune::detail::to_float_vector(st.ref());
+        for (std::size_t j = 0; j < v.size(); ++j) {
+            const float a = v[j], a2 = a * a;
+            if (!(std::sqrt(a2) == a))
+                throw input_error(str("--calib: '", l2, "' column ", j, " is ", a,
+                                      ": an L2 norm must be >= 0 with a normal float32 square (about 1e-19 to 1.8e19)"));
+            v[j] = a2;
         }
-        release_pages(t.bytes());
-        if (act) release_pages(act->bytes());
-        if (grad) release_pages(grad->bytes());
-        return sc;
+        m_act_converted[k] = std::move(v);
+        m_act[k] = nnprune::tensor_view<const float, 1>(m_act_converted[k].data(), m_act_converted[k].size());
     }
 
-    [[nodiscard]] nnprune::select_options sel_opts(std::size_t k) const {
+    /// Every buffer at its largest size, once: the tensors' bytes (per pipeline slot), gradients,
+    /// scores and mask words.
+    void reserve_buffers() {
+        m_slots.resize(overlap() ? 3 : 1);
+        std::size_t bytes = 0, grad = 0, elems = 0;
+        for (const auto& ti : m_tensors) bytes = std::max(bytes, ti.nbytes());
+        for (std::size_t k = 0; k < m_sel.size(); ++k) {
+            elems = std::max(elems, static_cast<std::size_t>(m_tensors[m_sel[k]].t.numel()));
+            if (m_grad[k].entry) grad = std::max(grad, static_cast<std::size_t>(m_grad[k].entry->end - m_grad[k].entry->begin));
+        }
+        for (auto& s : m_slots) {
+            s.bytes.reserve(bytes);
+            s.grad.reserve(grad);
+        }
+        m_scores.reserve(elems);
+        m_words.reserve(nnprune::mask_words(elems));
+    }
+
+    /// Reader stage: tensor i's bytes (and, with `grad`, its gradient's) into the slot.
+    void read_tensor(std::size_t i, slot& sl, bool grad) const {
+        const tensor_info& ti = m_tensors[i];
+        sl.item = i;
+        m_inputs[ti.shard]->read(ti.offset, sl.bytes.take(ti.nbytes()));
+        if (grad && ti.selected && m_grad[ti.sel].entry) {
+            const calib_entry& g = m_grad[ti.sel];
+            m_calib_input->read(g.offset, sl.grad.take(static_cast<std::size_t>(g.entry->end - g.entry->begin)));
+        }
+    }
+
+    /// Scores with `sc` into `out`, rows split over --threads when the scorer is row-local (the
+    /// scores do not depend on the split).
+    template <class S>
+    void score_into(const S& sc, const tensor_info& ti, slot& sl, std::span<float> out) const {
+        const nnprune::shape s = ti.t.nn_shape();
+        const auto et = *nnprune::element_dtype(ti.t.dtype());
+        const std::size_t rows = s.rows(), cols = s.cols();
+        const calib_entry& g = m_grad[ti.sel];
+        const auto get = g.entry ? nnprune::element_dtype(g.entry->dtype) : std::nullopt;
+        auto part = [&](std::size_t r0, const nnprune::shape& ps) {
+            nnprune::layer l{ti.t.name(), typed_ref(et, sl.bytes.take(ti.nbytes()).data() + r0 * cols * nnprune::size_of(et), ps),
+                             m_act[ti.sel], std::nullopt};
+            if (get) l.gradient = typed_ref(*get, sl.grad.take(1).data() + r0 * cols * nnprune::size_of(*get), ps);
+            return l;
+        };
+        const nnprune::layer whole = part(0, s);
+        nnprune::check_scorer_input(sc, whole);
+        unsigned parts = 1;
+        if constexpr (nnprune::row_local_scorer<S>) parts = static_cast<unsigned>(std::min<std::size_t>(m_a.threads, rows));
+        if (parts <= 1) {
+            sc(whole, nnprune::matrix_view<float>(out.data(), rows, cols));
+            return;
+        }
+        nnprune::detail::parallel_for(rows, parts, [&](std::size_t r0, std::size_t r1, unsigned) {
+            sc(part(r0, nnprune::shape{r1 - r0, cols}), nnprune::matrix_view<float>(out.data() + r0 * cols, r1 - r0, cols));
+        });
+    }
+
+    /// The scores of selected tensor ti (in the slot) by the method, or by LAMP for its allocation plan.
+    std::span<const float> scores_of(const tensor_info& ti, slot& sl, bool lamp = false) {
+        const auto out = m_scores.take(static_cast<std::size_t>(ti.t.numel()));
+        switch (lamp ? method_kind::lamp : m_method) {
+            case method_kind::magnitude: score_into(nnprune::magnitude_scorer{}, ti, sl, out); break;
+            case method_kind::wanda: score_into(nnprune::wanda_scorer{}, ti, sl, out); break;
+            case method_kind::lamp: score_into(nnprune::lamp_scorer{}, ti, sl, out); break;
+            case method_kind::taylor: score_into(nnprune::taylor_scorer{}, ti, sl, out); break;
+            case method_kind::gblm: score_into(nnprune::gblm_scorer{}, ti, sl, out); break;
+            case method_kind::random: score_into(nnprune::random_scorer{m_a.seed}, ti, sl, out); break;
+        }
+        return out;
+    }
+
+    [[nodiscard]] nnprune::select_options sel_opts(const tensor_info& ti) {
         nnprune::select_options so;
         so.round = m_round;
         so.threads = m_a.threads;
-        so.name = m_tensors[m_sel[k]].t.name();
+        so.name = ti.t.name();
+        so.workspace = &m_ws;
         return so;
+    }
+
+    /// One streamed pass over the selected tensors (list order): read, then work(k, scores).
+    template <class Work>
+    void score_pass(progress& bar, const std::string& what, bool lamp, Work&& work) {
+        run_pipeline(
+            m_sel.size(), m_slots, overlap(), [&](std::size_t k, slot& sl) { read_tensor(m_sel[k], sl, !lamp); },
+            [&](std::size_t k, slot& sl) {
+                const tensor_info& ti = m_tensors[m_sel[k]];
+                work(k, scores_of(ti, sl, lamp));
+                bar.step(ti.nbytes(), what + ti.t.name());
+            },
+            [](std::size_t, slot&) {});
     }
 
     /// Passes before the write pass: global thresholds, OWL outlier ratios, LAMP plan.
@@ -271,7 +420,7 @@ private:
         for (const std::size_t i : m_sel) sizes.push_back(static_cast<std::size_t>(m_tensors[i].t.numel()));
         if (m_global) {
             m_stream.emplace(sizes, nnprune::amount(m_a.sparsity), m_round, m_a.min_keep);
-            run_levels(bar, [&](std::size_t k) { return scores_of(k); });
+            run_levels(bar, false);
         } else if (a_alloc("owl")) {
             plan_owl(bar);
         } else if (a_alloc("lamp")) {
@@ -281,17 +430,16 @@ private:
         }
     }
 
-    template <class Scores>
-    void run_levels(progress& bar, Scores&& scores) {
+    void run_levels(progress& bar, bool lamp) {
         for (int level = 0; level < stream_select::levels; ++level) {
-            for (std::size_t k = 0; k < m_sel.size(); ++k) {
-                if (m_stream->needs_passes()) {
-                    const auto sc = scores(k);
-                    m_stream->feed(k, sc.values(), m_tensors[m_sel[k]].t.name());
-                }
-                bar.step(str("pass ", level + 1, ": ", m_tensors[m_sel[k]].t.name()));
+            if (!m_stream->needs_passes()) {
+                for (std::size_t k = 0; k < m_sel.size(); ++k) bar.step(m_tensors[m_sel[k]].nbytes(), "");
+                continue;
             }
-            if (m_stream->needs_passes()) m_stream->end_level();
+            score_pass(bar, str("pass ", level + 1, ": "), lamp, [&](std::size_t k, std::span<const float> sc) {
+                m_stream->feed(k, sc, m_tensors[m_sel[k]].t.name());
+            });
+            m_stream->end_level();
         }
     }
 
@@ -310,20 +458,16 @@ private:
         const std::size_t nb = block_id.size();
         std::vector<double> sum(nb, 0.0);
         std::vector<std::size_t> cnt(nb, 0), out(nb, 0);
-        for (std::size_t k = 0; k < m_sel.size(); ++k) {
-            const auto sc = scores_of(k);
-            for (float v : sc.values()) sum[block_of[k]] += v;
+        score_pass(bar, "owl mean: ", false, [&](std::size_t k, std::span<const float> sc) {
+            for (float v : sc) sum[block_of[k]] += v;
             cnt[block_of[k]] += sc.size();
-            bar.step(str("owl mean: ", m_tensors[m_sel[k]].t.name()));
-        }
+        });
         std::vector<float> thr(nb);
         for (std::size_t b = 0; b < nb; ++b)
             thr[b] = static_cast<float>(sum[b] / static_cast<double>(cnt[b])) * static_cast<float>(m_a.owl_m);
-        for (std::size_t k = 0; k < m_sel.size(); ++k) {
-            const auto sc = scores_of(k);
-            for (float v : sc.values()) out[block_of[k]] += v > thr[block_of[k]];
-            bar.step(str("owl outliers: ", m_tensors[m_sel[k]].t.name()));
-        }
+        score_pass(bar, "owl outliers: ", false, [&](std::size_t k, std::span<const float> sc) {
+            for (float v : sc) out[block_of[k]] += v > thr[block_of[k]];
+        });
         std::vector<double> d(nb);
         for (std::size_t b = 0; b < nb; ++b) d[b] = 100.0 * static_cast<double>(out[b]) / static_cast<double>(cnt[b]);
         const auto sb = nnprune::owl_layer_sparsities(d, m_a.sparsity, m_a.owl_lambda);
@@ -348,13 +492,7 @@ private:
                                                            num_surv, " survivors of ", n_all));
         // threshold = the (n_all - num_surv + 1)-th smallest LAMP score
         m_stream.emplace(sizes, nnprune::amount(nnprune::exactly{n_all - num_surv + 1}), m_round, 0.0);
-        run_levels(bar, [&](std::size_t k) {
-            const auto& t = m_tensors[m_sel[k]].t;
-            const nnprune::layer l{t.name(), t.ref(), std::nullopt, std::nullopt};
-            auto sc = nnprune::score(nnprune::lamp_scorer{}, l);
-            release_pages(t.bytes());
-            return sc;
-        });
+        run_levels(bar, true);
         m_lamp_prune.resize(m_sel.size());
         for (std::size_t k = 0; k < m_sel.size(); ++k) {
             const std::size_t n = sizes[k], surv = n - m_stream->below_of(k);  // scores >= threshold survive
@@ -365,62 +503,39 @@ private:
         m_stream.reset();
     }
 
-    /// The mask of selected tensor k (write pass).
-    nnprune::mask mask_of(std::size_t k) const {
-        const auto& t = m_tensors[m_sel[k]].t;
-        const nnprune::shape s = t.nn_shape();
-        nnprune::mask m(s, true);
-        const auto sc = scores_of(k);
-        const auto so = sel_opts(k);
+    /// The mask of selected tensor ti from its scores (write pass), in the reused mask words.
+    nnprune::mask_view mask_of(const tensor_info& ti, std::span<const float> scores) {
+        const nnprune::shape s = ti.t.nn_shape();
+        const std::size_t k = ti.sel;
+        nnprune::mask_view m(m_words.take(nnprune::mask_words(s.numel())), s);
+        m.fill(true);
+        const nnprune::tensor_ref sc = typed_ref(nnprune::dtype::f32, reinterpret_cast<const std::byte*>(scores.data()), s);
+        const auto so = sel_opts(ti);
         if (m_global) {
             if (!m_stream->needs_passes()) return m;
-            if (!m_stream->mask_of(k, sc.values(), t.name(), m.view()))
-                (void)nnprune::select_mask(sc.ref(), nnprune::per_tensor{}, nnprune::exactly{m_stream->k_of(k)}, m.view(), so);
+            if (!m_stream->mask_of(k, scores, ti.t.name(), m))
+                (void)nnprune::select_mask(sc, nnprune::per_tensor{}, nnprune::exactly{m_stream->k_of(k)}, m, so);
             return m;
         }
         if (a_alloc("lamp")) {
-            (void)nnprune::select_mask(sc.ref(), nnprune::per_tensor{}, nnprune::exactly{m_lamp_prune[k]}, m.view(), so);
+            (void)nnprune::select_mask(sc, nnprune::per_tensor{}, nnprune::exactly{m_lamp_prune[k]}, m, so);
             return m;
         }
         const double s_k = m_target[k];
         switch (m_pattern.kind) {
-            case pattern_spec::unstructured: (void)nnprune::select_mask(sc.ref(), nnprune::per_tensor{}, s_k, m.view(), so); break;
-            case pattern_spec::row: (void)nnprune::select_mask(sc.ref(), nnprune::per_row{}, s_k, m.view(), so); break;
+            case pattern_spec::unstructured: (void)nnprune::select_mask(sc, nnprune::per_tensor{}, s_k, m, so); break;
+            case pattern_spec::row: (void)nnprune::select_mask(sc, nnprune::per_row{}, s_k, m, so); break;
             case pattern_spec::nm:
-                (void)nnprune::select_mask(sc.ref(), nnprune::n_of_m{m_pattern.a, m_pattern.b, nnprune::nm_tail::reject}, m.view(), so);
+                (void)nnprune::select_mask(sc, nnprune::n_of_m{m_pattern.a, m_pattern.b, nnprune::nm_tail::reject}, m, so);
                 break;
-            case pattern_spec::block:
-                (void)nnprune::select_mask(sc.ref(), nnprune::blocks{m_pattern.a, m_pattern.b}, s_k, m.view(), so);
-                break;
-            case pattern_spec::channel: (void)nnprune::select_mask(sc.ref(), nnprune::channels{0}, s_k, m.view(), so); break;
+            case pattern_spec::block: (void)nnprune::select_mask(sc, nnprune::blocks{m_pattern.a, m_pattern.b}, s_k, m, so); break;
+            case pattern_spec::channel: (void)nnprune::select_mask(sc, nnprune::channels{0}, s_k, m, so); break;
         }
         return m;
     }
 
-    /// Writes the tensor's bytes with the pruned elements set to +0, in slices.
-    static void write_masked(const nnprune::safetensors_tensor& t, nnprune::const_mask_view m, byte_sink& sink) {
-        const std::size_t es = nnprune::size_of(t.dtype()), n = static_cast<std::size_t>(t.numel());
-        constexpr std::size_t slice = std::size_t{1} << 20;  // elements, a multiple of 64
-        std::vector<std::byte> buf(std::min(n, slice) * es);
-        const auto src = t.bytes();
-        const auto words = m.words();
-        for (std::size_t i0 = 0; i0 < n; i0 += slice) {
-            const std::size_t len = std::min(slice, n - i0);
-            std::memcpy(buf.data(), src.data() + i0 * es, len * es);
-            for (std::size_t w = i0 / 64; w < (i0 + len + 63) / 64; ++w) {
-                std::uint64_t pruned = ~words[w];
-                if (w == words.size() - 1 && n % 64) pruned &= (std::uint64_t{1} << (n % 64)) - 1;
-                while (pruned) {
-                    const auto b = static_cast<std::size_t>(__builtin_ctzll(pruned));
-                    std::memset(buf.data() + (w * 64 + b - i0) * es, 0, es);
-                    pruned &= pruned - 1;
-                }
-            }
-            sink.write(std::span<const std::byte>(buf.data(), len * es));
-            release_pages(src.subspan(i0 * es, len * es));
-        }
-    }
-
+    /// The write pass, shard by shard in the output's data order: read a tensor, prune it in
+    /// place when selected (+0 where pruned), write it.
     void write_outputs(progress& bar) {
         const auto& shards = m_model->shards();
         fs::path out = m_a.out;
@@ -439,19 +554,36 @@ private:
                     entries.push_back({t.name(), t.dtype(), t.shape(), t.bytes()});
                     idx.push_back(i);
                 }
+            const stream_layout lay = layout_of(entries, shards[s].metadata());
             const fs::path target = m_path.sharded ? out / shards[s].path().filename() : out;
-            write_streamed(target, entries, shards[s].metadata(), [&](std::size_t e, byte_sink& sink) {
-                const tensor_info& ti = m_tensors[idx[e]];
-                if (!ti.selected) {
-                    copy_released(ti.t.bytes(), sink);
-                } else {
-                    nnprune::mask m = mask_of(ti.sel);
-                    write_masked(ti.t, m.view(), sink);
-                    m_kept[ti.sel] = m.count();
-                    if (!m_a.masks.empty()) m_masks[ti.sel] = std::move(m);
-                }
-                bar.step(str("write: ", ti.t.name()));
-            });
+            nnprune::atomic_file f(target);
+            f.write(lay.header);
+            byte_sink sink(f);
+            run_pipeline(
+                lay.order.size(), m_slots, overlap(),
+                [&](std::size_t j, slot& sl) { read_tensor(idx[lay.order[j].second], sl, true); },
+                [&](std::size_t, slot& sl) {
+                    const tensor_info& ti = m_tensors[sl.item];
+                    if (ti.selected) {
+                        const nnprune::mask_view m = mask_of(ti, scores_of(ti, sl));
+                        const auto et = *nnprune::element_dtype(ti.t.dtype());
+                        nnprune::apply(typed_ref(et, sl.bytes.take(ti.nbytes()).data(), ti.t.nn_shape()), m);
+                        m_kept[ti.sel] = m.count();
+                        if (!m_a.masks.empty()) {
+                            m_masks[ti.sel] = nnprune::mask(m.shape(), true);
+                            std::copy(m.words().begin(), m.words().end(), m_masks[ti.sel].words().begin());
+                        }
+                    }
+                    bar.step(ti.nbytes(), "write: " + ti.t.name());
+                },
+                [&](std::size_t j, slot& sl) {
+                    const tensor_info& ti = m_tensors[sl.item];
+                    NNPRUNE_CHECK(sink.written() == lay.order[j].first, nnprune::internal_error,
+                                  str("prune: tensor '", ti.t.name(), "' starts at ", sink.written(), ", header says ",
+                                      lay.order[j].first));
+                    sink.write(sl.bytes.take(ti.nbytes()));
+                });
+            f.commit();
         }
         if (m_path.sharded) {  // the index, byte for byte
             const nnprune::mapped_file index(m_path.path);
@@ -518,7 +650,21 @@ private:
     bool m_global = false;
     model_path m_path;
     std::optional<nnprune::safetensors_model> m_model;
+    std::vector<std::unique_ptr<input_file>> m_inputs;  // per shard
     std::optional<nnprune::safetensors_file> m_calib;
+    std::unique_ptr<input_file> m_calib_input;
+    /// Per selected tensor: the activation statistic (scaler_row form) and the gradient's place.
+    std::vector<std::optional<nnprune::tensor_ref>> m_act;
+    std::vector<std::vector<float>> m_act_converted;
+    struct calib_entry {
+        const nnprune::safetensors_entry* entry = nullptr;
+        std::uint64_t offset = 0;
+    };
+    std::vector<calib_entry> m_grad;
+    std::vector<slot> m_slots;
+    reused_buffer<float> m_scores;
+    reused_buffer<std::uint64_t> m_words;
+    nnprune::select_workspace m_ws;
     std::vector<tensor_info> m_tensors;
     std::vector<std::size_t> m_sel;
     std::optional<stream_select> m_stream;
