@@ -367,9 +367,10 @@ int main(int argc, char** argv) {
     prune->add_option("--calib", pa.calib, "STATS.safetensors: <weight>.act_sq_mean or <weight>.act_l2 [in], <weight>.grad, <weight>.grad_l2 [out, in]");
     prune->add_option("--masks", pa.masks, "MASKS.safetensors: also write the masks (nnprune mask file, bitpacked-v1)");
     prune->add_option("--report", pa.report, "REPORT.json: per-tensor and total counts, time");
-    prune->add_option("--threads", pa.threads, "threads for selection (results do not depend on it)")->capture_default_str();
+    prune->add_option("--threads", pa.threads, "threads for scoring and selection, plus a reader and a writer from 2 on (results do not depend on it)")->capture_default_str();
     prune->add_option("--seed", pa.seed, "seed of --method random")->capture_default_str();
     prune->add_flag("-q,--quiet", pa.quiet, "no progress bar");
+    prune->add_flag("--fsync", pa.fsync, "make the outputs durable (fsync) before renaming them into place");
 
     inspect_args ia;
     auto* inspect = app.add_subcommand("inspect", "List tensors: name, dtype, shape, elements, sparsity (exact zeros)");

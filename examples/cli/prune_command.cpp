@@ -1,13 +1,12 @@
 // `nnprune prune`: streams a safetensors model tensor by tensor, prunes the selected weights and
 // writes the pruned model (and optionally the masks and a JSON report).
 //
-// Memory bound (peak RSS): a constant (~the program, < 64 MiB) plus, for the tensor being worked
-// on, its float32 scores (4 B/element), its mask (1/8 B/element), its mapped input pages (element
-// size, released with madvise(MADV_DONTNEED) as soon as they are used) and the workspace of the
-// per-tensor selection (layer scope; global scope needs none unless --min-keep bites), plus
-// 8 KiB and a few counters per selected tensor (global scope, --allocation lamp) and, with
-// --masks, 1 bit per selected element (the masks are written at the end). Nothing is
-// proportional to the model's size except those last two terms.
+// Every tensor is read with pread into buffers reused from tensor to tensor (tensor_io.hpp);
+// scores, mask words and the selection workspace are reused too. Memory bound (peak RSS, see
+// README.md): a constant plus, per pipeline slot (1, or 3 with --threads >= 2), the largest
+// tensor's bytes (and gradient's), plus the largest selected tensor's scores (4 B/element) and
+// mask (1/8 B/element), plus 8 KiB per selected tensor (global scope, --allocation lamp) and,
+// with --masks, 1 bit per selected element. Nothing else grows with the model.
 
 #include "prune_command.hpp"
 
@@ -214,6 +213,10 @@ public:
 
 private:
     [[nodiscard]] bool a_alloc(const char* s) const { return m_a.allocation == s; }
+    /// Outputs are always atomic (temporary file + rename); durable (fsync) only with --fsync.
+    [[nodiscard]] nnprune::file_sync sync() const {
+        return m_a.fsync ? nnprune::file_sync::durable : nnprune::file_sync::atomic_only;
+    }
     /// Reader and writer threads beside the compute threads (--threads 2 and more).
     [[nodiscard]] bool overlap() const { return m_a.threads > 1; }
 
@@ -556,7 +559,7 @@ private:
                 }
             const stream_layout lay = layout_of(entries, shards[s].metadata());
             const fs::path target = m_path.sharded ? out / shards[s].path().filename() : out;
-            nnprune::atomic_file f(target);
+            nnprune::atomic_file f(target, sync());
             f.write(lay.header);
             byte_sink sink(f);
             run_pipeline(
@@ -587,7 +590,7 @@ private:
         }
         if (m_path.sharded) {  // the index, byte for byte
             const nnprune::mapped_file index(m_path.path);
-            nnprune::atomic_file f(out / m_path.path.filename());
+            nnprune::atomic_file f(out / m_path.path.filename(), sync());
             f.write(index.bytes());
             f.commit();
         }
@@ -638,7 +641,7 @@ private:
             r["global"] = {{"k", m_stream->k()}, {"competing", m_stream->total()}, {"threshold", m_stream->threshold()}};
         }
         const std::string text = r.dump(2) + "\n";
-        nnprune::atomic_file f(m_a.report);
+        nnprune::atomic_file f(m_a.report, sync());
         f.write(std::as_bytes(std::span<const char>(text.data(), text.size())));
         f.commit();
     }

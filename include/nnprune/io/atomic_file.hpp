@@ -4,8 +4,11 @@
 /// @file atomic_file.hpp
 /// atomic_file: writes a file so that readers see either the old file or the complete new one.
 /// Data goes to a temporary file in the target's directory (".<name>.tmp.XXXXXX"); commit()
-/// fsyncs it, renames it over the target and fsyncs the directory. If commit() is not reached
-/// (an exception, a failed write) the temporary file is removed and the target is untouched.
+/// fsyncs it, renames it over the target and fsyncs the directory (file_sync::durable, the
+/// default), or only renames it (file_sync::atomic_only: still all-or-nothing for readers and
+/// for a failing writer, but not across a power loss; writing at page-cache speed). If commit()
+/// is not reached (an exception, a failed write) the temporary file is removed and the target is
+/// untouched.
 
 #include <cerrno>
 #include <cstddef>
@@ -25,11 +28,15 @@
 
 namespace nnprune {
 
+/// Whether atomic_file::commit() also makes the new file durable (see atomic_file).
+enum class file_sync { durable, atomic_only };
+
 class atomic_file {
 public:
     /// Creates the temporary file next to `target` (mode 0644).
     /// @throws io_error when it cannot be created (missing directory, no permission, ...).
-    explicit atomic_file(std::filesystem::path target) : m_target(std::move(target)) {
+    explicit atomic_file(std::filesystem::path target, file_sync sync = file_sync::durable)
+        : m_target(std::move(target)), m_sync(sync) {
         NNPRUNE_CHECK(!m_target.filename().empty(), io_error,
                       detail::str("atomic_file: ", m_target.string(), " does not name a file"));
         const std::filesystem::path dir = m_target.has_parent_path() ? m_target.parent_path() : std::filesystem::path(".");
@@ -66,12 +73,13 @@ public:
     /// Makes the new file visible under the target name. @throws io_error (nothing changed then).
     void commit() {
         NNPRUNE_CHECK(m_fd >= 0, io_error, detail::str("atomic_file: ", m_target.string(), " is already closed"));
-        if (::fsync(m_fd) != 0) fail("fsync");
+        if (m_sync == file_sync::durable && ::fsync(m_fd) != 0) fail("fsync");
         const int fd = m_fd;
         m_fd = -1;
         if (::close(fd) != 0) fail("close");
         if (::rename(m_temp.c_str(), m_target.c_str()) != 0) fail("rename to the target");
         m_temp.clear();
+        if (m_sync != file_sync::durable) return;
         const std::filesystem::path dir = m_target.has_parent_path() ? m_target.parent_path() : std::filesystem::path(".");
         const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd >= 0) {  // best effort: the rename is durable once the directory is synced
@@ -101,6 +109,7 @@ private:
 
     std::filesystem::path m_target;
     std::string m_temp;
+    file_sync m_sync;
     int m_fd = -1;
 };
 
