@@ -23,13 +23,11 @@
 #include "../scorers/lamp.hpp"
 #include "../scorers/magnitude.hpp"
 #include "../select/select.hpp"
+#include "../select/global_stream.hpp"
 #include "allocation.hpp"
+#include "plan.hpp"
 
 namespace nnprune {
-
-struct lamp_global {
-    double sparsity = 0.5;  ///< fraction of the currently unpruned weights to prune
-};
 
 /// The plan lamp_global_plan() computes.
 struct lamp_plan {
@@ -45,6 +43,81 @@ inline float round_half_even_f(float x) {
     const float fl = std::floor(x), d = x - fl;
     return d > 0.5f ? fl + 1.0f : d < 0.5f ? fl : (std::fmod(fl, 2.0f) == 0.0f ? fl : fl + 1.0f);
 }
+
+/// LAMP scores of a layer's weights masked by its previous mask (size 0: none).
+inline score_tensor lamp_scores(const layer& l, const_mask_view previous) {
+    const auto& w = l.weights;
+    score_tensor masked(w.shape());
+    magnitude_scorer{}(l, masked.matrix());
+    if (previous.size())
+        for (std::size_t i = 0; i < w.size(); ++i)
+            if (!previous.test(i)) masked.data()[i] = 0.0f;
+    // LAMP of the masked weights (|w| -> w^2 inside the scorer)
+    const tensor_view<const float, 2> mv(masked.data(), w.shape().rows(), w.shape().cols());
+    score_tensor s(w.shape());
+    lamp_scorer{}(layer{l.name, mv, {}, {}}, s.matrix());
+    return s;
+}
+
+/**
+ * The LAMP plan over n layers seen one at a time: with_layer(l, f) calls f(layer) for layer l,
+ * previous(l) is its previous mask (size 0: none), shape(l) its weight shape. The threshold is
+ * found by global_stream over the layers' LAMP scores (NaN ranks highest, as torch.topk), so no
+ * layer's scores stay resident; each layer is visited once in the common case.
+ */
+template <class WithLayer, class Previous, class ShapeOf>
+lamp_plan lamp_plan_streamed(std::size_t n, WithLayer&& with_layer, Previous&& previous, ShapeOf&& shape_of,
+                             double amount, const char* fn) {
+    NNPRUNE_PRECONDITION(n > 0, detail::str(fn, ": no layers"));
+    detail::check_ratio(amount, fn);
+    lamp_plan plan;
+    std::vector<std::size_t> sizes(n);
+    float total = 0.0f;
+    std::size_t all = 0;
+    for (std::size_t l = 0; l < n; ++l) {
+        const const_mask_view p = previous(l);
+        sizes[l] = shape_of(l).numel();
+        NNPRUNE_CHECK(!p.size() || p.shape() == shape_of(l), shape_error,
+                      detail::str(fn, ": layer ", l, ": previous mask has ", p.shape(), " elements, weights have ",
+                                  shape_of(l)));
+        plan.unpruned.push_back(p.size() ? p.count() : sizes[l]);
+        total += static_cast<float>(plan.unpruned.back());
+        all += sizes[l];
+    }
+    const float prod = total * static_cast<float>(1.0 - amount);
+    plan.num_surv = static_cast<std::size_t>(detail::round_half_even_f(prod));
+    NNPRUNE_PRECONDITION(plan.num_surv >= 1, detail::str(fn, ": sparsity ", amount, " leaves no survivor (num_surv = 0)"));
+    NNPRUNE_PRECONDITION(plan.num_surv <= all, detail::str(fn, ": num_surv ", plan.num_surv, " exceeds ", all));
+    // thr = the (all - num_surv + 1)-th smallest LAMP score; every element takes part
+    global_options go;
+    go.nans = nan_policy::as_highest;  // 0/0 of an all-zero layer: torch.topk ranks NaN highest
+    global_stream gs(sizes, sizes, exactly{all - plan.num_surv + 1}, go);
+    std::vector<std::size_t> nans(n, 0);
+    std::vector<std::uint64_t> scratch;  // the stream's masks are not needed
+    while (!gs.done()) {
+        for (std::size_t l = 0; l < n; ++l)
+            with_layer(l, [&](const layer& ly) {
+                const auto s = lamp_scores(ly, previous(l));
+                nans[l] = 0;
+                for (float v : s.values()) nans[l] += std::isnan(v);
+                scratch.assign(mask_words(sizes[l]), ~std::uint64_t{0});
+                gs.feed(l, s.data(), mask_view(std::span<std::uint64_t>(scratch), s.shape()));
+            });
+        gs.end_pass();
+    }
+    plan.threshold = gs.kth();
+    for (std::size_t l = 0; l < n; ++l) {
+        // #{score >= thr}: not below the k-th key, and not NaN (NaN >= thr is false)
+        const std::size_t surv = std::isnan(plan.threshold) ? 0 : sizes[l] - gs.below_kth(l) - nans[l];
+        plan.survivors.push_back(surv);
+        const std::size_t un = plan.unpruned[l];
+        const float a = un ? 1.0f - static_cast<float>(surv) / static_cast<float>(un) : 0.0f;
+        // prune.l1_unstructured(amount=float(a)): round(a * n), half-even, in double
+        std::size_t k = count_to_prune(un, a < 0.0f ? 0.0 : static_cast<double>(a), rounding::half_even);
+        plan.prune.push_back(std::min(k, un));
+    }
+    return plan;
+}
 }  // namespace detail
 
 /**
@@ -55,55 +128,34 @@ inline float round_half_even_f(float x) {
 [[nodiscard]] inline lamp_plan lamp_global_plan(std::span<const layer> layers, double amount,
                                                 std::span<const const_mask_view> previous = {}) {
     constexpr const char* fn = "lamp_global";
-    NNPRUNE_PRECONDITION(!layers.empty(), detail::str(fn, ": no layers"));
-    detail::check_ratio(amount, fn);
     NNPRUNE_CHECK(previous.empty() || previous.size() == layers.size(), shape_error,
                   detail::str(fn, ": ", layers.size(), " layers but ", previous.size(), " previous masks"));
-    lamp_plan plan;
-    std::vector<float> all;
-    std::vector<score_tensor> scores;
-    float total = 0.0f;
-    for (std::size_t l = 0; l < layers.size(); ++l) {
-        const auto& w = layers[l].weights;
-        score_tensor masked(w.shape());
-        magnitude_scorer{}(layers[l], masked.matrix());
-        std::size_t n = w.size();
-        if (!previous.empty()) {
-            NNPRUNE_CHECK(previous[l].shape() == w.shape(), shape_error,
-                          detail::str(fn, ": layer '", layers[l].name, "': previous mask has ", previous[l].shape(),
-                                      " elements, weights have ", w.shape()));
-            for (std::size_t i = 0; i < w.size(); ++i)
-                if (!previous[l].test(i)) masked.data()[i] = 0.0f;
-            n = previous[l].count();
-        }
-        // LAMP of the masked weights (|w| -> w^2 inside the scorer)
-        const tensor_view<const float, 2> mv(masked.data(), w.shape().rows(), w.shape().cols());
-        score_tensor s(w.shape());
-        lamp_scorer{}(layer{layers[l].name, mv, {}, {}}, s.matrix());
-        all.insert(all.end(), s.values().begin(), s.values().end());
-        scores.push_back(std::move(s));
-        plan.unpruned.push_back(n);
-        total += static_cast<float>(n);
-    }
-    const float prod = total * static_cast<float>(1.0 - amount);
-    plan.num_surv = static_cast<std::size_t>(detail::round_half_even_f(prod));
-    NNPRUNE_PRECONDITION(plan.num_surv >= 1, detail::str(fn, ": sparsity ", amount, " leaves no survivor (num_surv = 0)"));
-    NNPRUNE_PRECONDITION(plan.num_surv <= all.size(), detail::str(fn, ": num_surv ", plan.num_surv, " exceeds ", all.size()));
-    select_options so;
-    so.nans = nan_policy::as_highest;  // 0/0 of an all-zero layer: torch.topk ranks NaN highest
-    plan.threshold = kth_smallest(tensor_view<const float, 1>(all.data(), all.size()), all.size() - plan.num_surv + 1, so);
-    for (std::size_t l = 0; l < layers.size(); ++l) {
-        std::size_t surv = 0;
-        for (float v : scores[l].values()) surv += static_cast<double>(v) >= plan.threshold;
-        plan.survivors.push_back(surv);
-        const std::size_t n = plan.unpruned[l];
-        const float a = n ? 1.0f - static_cast<float>(surv) / static_cast<float>(n) : 0.0f;
-        // prune.l1_unstructured(amount=float(a)): round(a * n), half-even, in double
-        std::size_t k = count_to_prune(n, a < 0.0f ? 0.0 : static_cast<double>(a), rounding::half_even);
-        plan.prune.push_back(std::min(k, n));
-    }
-    return plan;
+    return detail::lamp_plan_streamed(
+        layers.size(), [&](std::size_t l, auto&& f) { f(layers[l]); },
+        [&](std::size_t l) { return previous.empty() ? const_mask_view{} : previous[l]; },
+        [&](std::size_t l) -> const nnprune::shape& { return layers[l].weights.shape(); }, amount, fn);
 }
+
+/// Global LAMP as a prune() allocation (per_tensor pattern): each layer it decides prunes the
+/// plan's count of its unpruned weights; its LAMP scores are computed layer by layer.
+struct lamp_global {
+    static constexpr bool per_tensor_only = true;
+    double sparsity = 0.5;  ///< fraction of the currently unpruned weights to prune
+
+    [[nodiscard]] std::vector<layer_plan> plan(prune_context& c) const {
+        std::vector<std::size_t> idx;
+        for (std::size_t i = 0; i < c.size(); ++i)
+            if (c.joint(i)) idx.push_back(i);
+        std::vector<layer_plan> p(c.size());
+        if (idx.empty()) return p;
+        const auto lp = detail::lamp_plan_streamed(
+            idx.size(), [&](std::size_t t, auto&& f) { c.with_layer(idx[t], f); },
+            [&](std::size_t t) { return c.previous(idx[t]); },
+            [&](std::size_t t) -> const nnprune::shape& { return c.shape(idx[t]); }, sparsity, "prune");
+        for (std::size_t t = 0; t < idx.size(); ++t) p[idx[t]] = layer_plan::count(lp.prune[t], sparsity);
+        return p;
+    }
+};
 
 }  // namespace nnprune
 

@@ -16,17 +16,22 @@
 #include "../config.hpp"
 #include "../core/errors.hpp"
 #include "allocation.hpp"
+#include "plan.hpp"
 
 namespace nnprune {
 
-/// Allocation for prune(): scores of the layers in each block (block_of[i] = block of layer i;
-/// empty: every layer its own block) give each block its sparsity.
-struct owl {
-    double sparsity = 0.5;
-    double m = 5.0;
-    double lambda = 0.08;
-    std::vector<std::size_t> block_of;
-};
+namespace detail {
+/// OWL's outlier threshold M * mean from a sum of n scores (mean in double, float32 product).
+[[nodiscard]] inline float owl_threshold(double sum, std::size_t n, double m) {
+    NNPRUNE_PRECONDITION(n > 0, "owl_outlier_ratio: no scores");
+    return static_cast<float>(sum / static_cast<double>(n)) * static_cast<float>(m);
+}
+[[nodiscard]] inline std::size_t count_above(std::span<const float> s, float thr) noexcept {
+    std::size_t c = 0;
+    for (float v : s) c += v > thr;
+    return c;
+}
+}  // namespace detail
 
 /// D = 100 * #{S > M * mean(S)} / numel over the concatenation of the given score spans
 /// (mean in double, threshold float32 as torch's float32 mean * M).
@@ -37,11 +42,9 @@ struct owl {
         for (float v : s) sum += v;
         n += s.size();
     }
-    NNPRUNE_PRECONDITION(n > 0, "owl_outlier_ratio: no scores");
-    const float thr = static_cast<float>(sum / static_cast<double>(n)) * static_cast<float>(m);
+    const float thr = detail::owl_threshold(sum, n, m);
     std::size_t c = 0;
-    for (auto s : scores)
-        for (float v : s) c += v > thr;
+    for (auto s : scores) c += detail::count_above(s, thr);
     return 100.0 * static_cast<double>(c) / static_cast<double>(n);
 }
 
@@ -70,6 +73,60 @@ struct owl {
     }
     return r;
 }
+
+/// Allocation for prune(): scores of the layers in each block (block_of[i] = block of layer i;
+/// empty: every layer its own block; excluded layers take no part) give each block its sparsity.
+/// Planning scores each layer once (twice for blocks of several layers: the mean, then the count).
+struct owl {
+    double sparsity = 0.5;
+    double m = 5.0;
+    double lambda = 0.08;
+    std::vector<std::size_t> block_of;
+
+    [[nodiscard]] std::vector<layer_plan> plan(prune_context& c) const {
+        constexpr const char* fn = "prune";
+        const std::size_t nl = c.size();
+        detail::check_ratio(sparsity, fn);
+        NNPRUNE_PRECONDITION(block_of.empty() || block_of.size() == nl,
+                             detail::str(fn, ": owl.block_of has ", block_of.size(), " entries for ", nl, " layers"));
+        auto block = [&](std::size_t i) { return block_of.empty() ? i : block_of[i]; };
+        std::size_t nb = 0;
+        for (std::size_t i = 0; i < nl; ++i) nb = std::max(nb, block(i) + 1);
+        std::vector<std::size_t> members(nb, 0), n(nb, 0), above(nb, 0);
+        for (std::size_t i = 0; i < nl; ++i) members[block(i)] += !c.choice(i).excluded;
+        for (std::size_t b = 0; b < nb; ++b)
+            NNPRUNE_PRECONDITION(members[b] > 0, detail::str(fn, ": owl block ", b, " has no layer to prune"));
+        std::vector<double> sum(nb, 0.0);
+        bool several = false;
+        for (std::size_t i = 0; i < nl; ++i) {  // the sums (a block of one layer: its count too)
+            if (c.choice(i).excluded) continue;
+            const std::size_t b = block(i);
+            several |= members[b] > 1;
+            c.scores(i, [&](const score_tensor& s) {
+                for (float v : s.values()) sum[b] += v;
+                n[b] += s.size();
+                if (members[b] == 1) above[b] = detail::count_above(s.values(), detail::owl_threshold(sum[b], n[b], m));
+            });
+        }
+        for (std::size_t i = 0; several && i < nl; ++i) {  // the counts of blocks of several layers
+            const std::size_t b = block(i);
+            if (c.choice(i).excluded || members[b] == 1) continue;
+            c.scores(i, [&](const score_tensor& s) {
+                above[b] += detail::count_above(s.values(), detail::owl_threshold(sum[b], n[b], m));
+            });
+        }
+        std::vector<double> d(nb);
+        for (std::size_t b = 0; b < nb; ++b) {
+            (void)detail::owl_threshold(sum[b], n[b], m);  // no scores at all: the same error as owl_outlier_ratio
+            d[b] = 100.0 * static_cast<double>(above[b]) / static_cast<double>(n[b]);
+        }
+        const auto sb = owl_layer_sparsities(d, sparsity, lambda);
+        std::vector<layer_plan> p(nl);
+        for (std::size_t i = 0; i < nl; ++i)
+            if (!c.choice(i).excluded) p[i] = layer_plan::ratio(sb[block(i)]);
+        return p;
+    }
+};
 
 }  // namespace nnprune
 

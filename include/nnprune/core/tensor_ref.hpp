@@ -72,6 +72,20 @@ public:
         return tensor_view<T, Rank>(static_cast<T*>(m_data), ext, str);
     }
 
+    /// Whether the trailing dimensions merge under the strides (as_matrix succeeds): each
+    /// non-unit dim's stride equals the stride times the extent of the next non-unit dim (unit
+    /// dims in between do not take part: their stride is arbitrary).
+    [[nodiscard]] constexpr bool has_matrix() const noexcept {
+        if (m_shape.rank() <= 1 || m_shape.numel() == 0) return true;
+        std::size_t next = 0;  // the next non-unit trailing dim seen so far (0: none yet)
+        for (std::size_t r = m_shape.rank(); r-- > 1;) {
+            if (m_shape[r] == 1) continue;
+            if (next != 0 && m_str[r] != m_str[next] * static_cast<std::ptrdiff_t>(m_shape[next])) return false;
+            next = r;
+        }
+        return true;
+    }
+
     /// The matrix interpretation [rows, cols] (rows = extent 0, cols = the rest; a vector is one
     /// row), as a typed view. @throws shape_error when the trailing dimensions cannot be merged
     /// under the ref's strides (only possible for non-contiguous refs of rank 3 or 4).
@@ -83,21 +97,10 @@ public:
                                   name_of(dtype_of<U>)));
         NNPRUNE_CHECK(std::is_const_v<T> || !m_readonly, precondition_error,
                       "tensor_ref::as_matrix: tensor is read-only, asked for mutable elements");
-        const std::size_t rk = m_shape.rank();
-        if (rk == 1) return matrix_view<T>(static_cast<T*>(m_data), {1, m_shape[0]}, {0, m_str[0]});
-        // trailing dims merge when each non-unit dim's stride equals the stride times the extent of
-        // the next non-unit dim (unit dims in between do not take part: their stride is arbitrary)
-        if (m_shape.numel() != 0) {
-            std::size_t next = 0;  // the next non-unit trailing dim seen so far (0: none yet)
-            for (std::size_t r = rk; r-- > 1;) {
-                if (m_shape[r] == 1) continue;
-                NNPRUNE_CHECK(next == 0 || m_str[r] == m_str[next] * static_cast<std::ptrdiff_t>(m_shape[next]),
-                              shape_error,
-                              detail::str("tensor_ref::as_matrix: the trailing dimensions of a ", m_shape,
-                                          " tensor cannot be merged under its strides"));
-                next = r;
-            }
-        }
+        if (m_shape.rank() == 1) return matrix_view<T>(static_cast<T*>(m_data), {1, m_shape[0]}, {0, m_str[0]});
+        NNPRUNE_CHECK(has_matrix(), shape_error,
+                      detail::str("tensor_ref::as_matrix: the trailing dimensions of a ", m_shape,
+                                  " tensor cannot be merged under its strides"));
         return matrix_view<T>(static_cast<T*>(m_data), {m_shape.rows(), m_shape.cols()}, {m_str[0], inner_stride()});
     }
 

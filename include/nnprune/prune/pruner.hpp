@@ -10,6 +10,11 @@
 ///   for (step...) { train_step(); p.step(layers); }
 /// The pruner owns only values (masks, the step count, the schedule); the layers are passed in at
 /// every call, and state() / restore() extract and restore everything it holds.
+/// Its third parameter is a pattern (select/pattern.hpp, one that declares group_elements) or a
+/// joint allocation (global, lamp_global: one selection over all layers); the fourth, for
+/// patterns, an allocation with a `sparsity` member set to the schedule's target at each pruning
+/// step (uniform, owl, or a user's, e.g. ERK): each layer then prunes up to the allocation's
+/// sparsity of each comparison group among its still-kept weights.
 
 #include <algorithm>
 #include <cstddef>
@@ -26,11 +31,8 @@
 
 namespace nnprune {
 
-/// One pattern the pruner can use across layers: a single exact threshold over all layers.
-struct global_scope {
-    std::size_t min_keep = 0;
-    double min_keep_fraction = 0.0;
-};
+/// The pruner's name for the global allocation (one exact threshold over all layers).
+using global_scope = global;
 
 /// Everything a pruner holds (what io/ serialises): the next step, and one named mask per layer.
 struct pruner_state {
@@ -48,13 +50,47 @@ struct step_report {
     prune_result result;      ///< masks' reports (masks left empty to avoid copies: see state())
 };
 
-template <scorer S, schedule Sch, class Pattern = per_tensor>
-    requires(std::is_same_v<Pattern, per_tensor> || std::is_same_v<Pattern, per_row> ||
-             std::is_same_v<Pattern, per_column> || std::is_same_v<Pattern, global_scope>)
+namespace detail {
+/// An allocation whose sparsity can be set to a schedule's target.
+template <class A>
+concept retargetable = (allocation<A> || joint_allocation<A>) && requires(A a) { a.sparsity = 0.5; };
+
+/**
+ * The pruner's allocation at one step: the user's allocation (its sparsity set to the target)
+ * gives each layer an absolute sparsity per comparison group; this turns it into the exact count
+ * still to prune among the group's kept weights (want - already pruned; the groups of a layer
+ * have equal pruned counts after every step, since each step prunes exact counts per group).
+ */
+template <class A, class P>
+struct relative_to_previous {
+    const A& base;
+    const P& pattern;
+
+    [[nodiscard]] std::vector<layer_plan> plan(prune_context& c) const {
+        auto plan = base.plan(c);
+        for (std::size_t i = 0; i < plan.size() && i < c.size(); ++i) {
+            if (!plan[i].prune || plan[i].prune->is_count()) continue;
+            const auto& sh = c.shape(i);
+            const std::size_t group = pattern_traits<P>::group_elements(pattern, sh);
+            const std::size_t groups = group ? sh.numel() / group : 0;
+            const std::size_t want = count_to_prune(group, plan[i].prune->ratio(), c.options().round);
+            const auto prev = c.previous(i);
+            const std::size_t already = !prev.size() || groups == 0 ? 0 : prev.pruned() / groups;
+            plan[i].prune = exactly{want > already ? want - already : 0};
+        }
+        return plan;
+    }
+};
+}  // namespace detail
+
+template <scorer S, schedule Sch, class Pattern = per_tensor, class Alloc = uniform>
+    requires((joint_allocation<Pattern> && detail::retargetable<Pattern>) ||
+             (amount_pattern<Pattern> && pattern_traits<Pattern>::has_groups && detail::retargetable<Alloc>))
 class pruner {
 public:
-    pruner(S s, Sch sch, Pattern p = {}, prune_options o = {})
-        : m_scorer(std::move(s)), m_schedule(std::move(sch)), m_pattern(p), m_options(std::move(o)) {
+    pruner(S s, Sch sch, Pattern p = {}, prune_options o = {}, Alloc a = {})
+        : m_scorer(std::move(s)), m_schedule(std::move(sch)), m_pattern(p), m_options(std::move(o)),
+          m_alloc(std::move(a)) {
         if constexpr (requires { m_schedule.validate(); }) m_schedule.validate();
         NNPRUNE_PRECONDITION(m_options.previous.empty(), "pruner: pass earlier masks with restore(), not options.previous");
     }
@@ -132,7 +168,7 @@ private:
         o.previous = prev;
         o.apply = false;
         if (!o.scratch) o.scratch = &m_scratch;  // the pruner's own reusable score buffer
-        if constexpr (std::is_same_v<Pattern, global_scope>) {
+        if constexpr (joint_allocation<Pattern>) {
             std::size_t total = 0, pruned = 0;
             for (std::size_t i = 0; i < layers.size(); ++i) {
                 total += layers[i].weights.size();
@@ -144,23 +180,13 @@ private:
             // exact count via the ratio of the remaining weights, rounded back by half_even: use
             // an exact-fraction ratio so that round(rel * remaining) == want - pruned
             o.round = rounding::half_even;
-            return prune(layers, m_scorer, per_tensor{}, global{std::min(rel, 1.0), m_pattern.min_keep, m_pattern.min_keep_fraction}, o);
+            Pattern g = m_pattern;
+            g.sparsity = std::min(rel, 1.0);
+            return prune(layers, m_scorer, per_tensor{}, g, o);
         } else {
-            std::vector<double> s(layers.size());
-            for (std::size_t i = 0; i < layers.size(); ++i) {
-                const auto& sh = layers[i].weights.shape();
-                const std::size_t group = std::is_same_v<Pattern, per_tensor> ? sh.numel()
-                                          : std::is_same_v<Pattern, per_row> ? sh.cols()
-                                                                             : sh.rows();
-                const std::size_t groups = group ? sh.numel() / group : 0;
-                const std::size_t want = count_to_prune(group, target, m_options.round);
-                const std::size_t already = prev.empty() || groups == 0 ? 0 : prev[i].pruned() / groups;
-                const std::size_t remaining = group - already;
-                // relative ratio whose half-even rounding over `remaining` gives exactly want - already
-                s[i] = remaining ? static_cast<double>(want > already ? want - already : 0) / static_cast<double>(remaining) : 0.0;
-            }
-            o.round = rounding::half_even;
-            return prune(layers, m_scorer, m_pattern, per_layer{s}, o);
+            Alloc a = m_alloc;
+            a.sparsity = target;
+            return prune(layers, m_scorer, m_pattern, detail::relative_to_previous<Alloc, Pattern>{a, m_pattern}, o);
         }
     }
 
@@ -168,6 +194,7 @@ private:
     Sch m_schedule;
     Pattern m_pattern;
     prune_options m_options;
+    Alloc m_alloc;
     pruner_state m_state;
     std::vector<float> m_scratch;  // score buffer reused across pruning steps (not state)
 };

@@ -17,6 +17,7 @@
 #include "../config.hpp"
 #include "../core/errors.hpp"
 #include "../masks/mask.hpp"
+#include "../select/options.hpp"
 #include "scorer.hpp"
 
 namespace nnprune {
@@ -29,17 +30,16 @@ struct wanda_variant_result {
 };
 
 /**
- * @brief Writes the Wanda-variant mask (true = kept) of float32 scores [rows, cols] into out.
+ * @brief Writes the Wanda-variant mask (true = kept) of contiguous float32 scores [rows, cols] into out.
  * @throws precondition_error (sparsity outside [0, 1]), shape_error (mask shape), value_error
  *         (NaN or negative scores: the cumulative-sum rule needs non-negative scores).
  */
-inline wanda_variant_result wanda_variant_mask(const score_tensor& scores, double sparsity, mask_view out) {
+inline wanda_variant_result wanda_variant_mask(const float* s, const nnprune::shape& shape, double sparsity, mask_view out) {
     constexpr const char* fn = "wanda_variant_mask";
     NNPRUNE_PRECONDITION(sparsity >= 0.0 && sparsity <= 1.0, detail::str(fn, ": sparsity must be in [0, 1], got ", sparsity));
-    NNPRUNE_CHECK(out.shape() == scores.shape(), shape_error,
-                  detail::str(fn, ": mask has ", out.shape(), " elements, scores have ", scores.shape()));
-    const std::size_t rows = scores.shape().rows(), cols = scores.shape().cols(), n = scores.size();
-    const float* s = scores.data();
+    NNPRUNE_CHECK(out.shape() == shape, shape_error,
+                  detail::str(fn, ": mask has ", out.shape(), " elements, scores have ", shape));
+    const std::size_t rows = shape.rows(), cols = shape.cols(), n = shape.numel();
     for (std::size_t i = 0; i < n; ++i)
         NNPRUNE_CHECK(s[i] >= 0.0f, value_error, detail::str(fn, ": score ", s[i], " at flat index ", i, " (need >= 0, not NaN)"));
     // per row: stable ascending order, float32 cumulative sum, float32 row sum
@@ -99,6 +99,27 @@ inline wanda_variant_result wanda_variant_mask(const score_tensor& scores, doubl
         for (std::size_t j = 0; j < cols; ++j) out.set(r * cols + j, !(any && s[r * cols + j] <= thr));
     }
     return res;
+}
+
+/// wanda_variant_mask of a score tensor.
+inline wanda_variant_result wanda_variant_mask(const score_tensor& scores, double sparsity, mask_view out) {
+    return wanda_variant_mask(scores.data(), scores.shape(), sparsity, out);
+}
+
+/// Wanda's variant as a pattern for prune(): per-row thresholds from one layer-wide alpha.
+/// Takes a sparsity ratio; contiguous float32 scores; no previous masks.
+struct wanda_variant_rows {
+    static constexpr std::size_t row_group = 0;  // alpha is layer-wide
+};
+
+inline selection select_mask(const tensor_ref& scores, wanda_variant_rows, const amount& a, mask_view out,
+                             const select_options& o = {}) {
+    NNPRUNE_PRECONDITION(o.previous.size() == 0, "prune(wanda_variant_rows): previous masks are not supported");
+    NNPRUNE_PRECONDITION(!a.is_count(), "prune(wanda_variant_rows): needs a sparsity ratio");
+    NNPRUNE_PRECONDITION(scores.dtype() == dtype::f32 && scores.is_contiguous(),
+                         "wanda_variant_rows: needs contiguous float32 scores");
+    wanda_variant_mask(static_cast<const float*>(scores.data_handle()), scores.shape(), a.ratio(), out);
+    return selection{out.pruned(), {}};
 }
 
 }  // namespace nnprune

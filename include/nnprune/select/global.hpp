@@ -124,6 +124,42 @@ selection select_global_as(std::span<const tensor_ref> scores, std::size_t k, st
     return sel;
 }
 
+/// What a global selection may prune: per tensor its competing count and allowance (competing
+/// minus the minimum kept, capped at its size), and k over all competing elements.
+struct global_budget {
+    std::vector<std::size_t> comp, cap;
+    std::size_t k = 0;
+    bool capped = false;  ///< some tensor's allowance is below its competing count
+};
+
+/// @throws precondition_error (min_keep_fraction outside [0, 1], an exact count over the
+/// competing total, or minimums that leave fewer than k to prune), naming fn.
+inline global_budget global_budget_for(std::span<const std::size_t> sizes, std::span<const std::size_t> competing,
+                                       const amount& a, const global_options& o, std::string_view fn) {
+    NNPRUNE_PRECONDITION(o.min_keep_fraction >= 0.0 && o.min_keep_fraction <= 1.0,
+                         detail::str(fn, ": min_keep_fraction must be in [0, 1], got ", o.min_keep_fraction));
+    NNPRUNE_CHECK(sizes.size() == competing.size(), shape_error,
+                  detail::str(fn, ": ", sizes.size(), " tensor sizes but ", competing.size(), " competing counts"));
+    global_budget b;
+    b.comp.assign(competing.begin(), competing.end());
+    b.cap.resize(sizes.size());
+    std::size_t all_comp = 0, capacity = 0;
+    for (std::size_t t = 0; t < sizes.size(); ++t) {
+        const std::size_t n = sizes[t];
+        std::size_t floor_keep =
+            std::max(o.min_keep, static_cast<std::size_t>(std::ceil(o.min_keep_fraction * static_cast<double>(n))));
+        floor_keep = std::min(floor_keep, n);
+        b.cap[t] = b.comp[t] > floor_keep ? b.comp[t] - floor_keep : 0;
+        b.capped |= b.cap[t] < b.comp[t];
+        all_comp += b.comp[t];
+        capacity += b.cap[t];
+    }
+    b.k = a.k_for(all_comp, o.round, fn);
+    NNPRUNE_PRECONDITION(b.k <= capacity,
+                         detail::str(fn, ": ", b.k, " must be pruned but the minimum kept per tensor allows only ", capacity));
+    return b;
+}
+
 }  // namespace detail
 
 /**
@@ -141,29 +177,21 @@ inline selection select_global(std::span<const tensor_ref> scores, const amount&
                   detail::str(fn, ": ", scores.size(), " score tensors but ", outs.size(), " masks"));
     NNPRUNE_CHECK(o.previous_masks.empty() || o.previous_masks.size() == scores.size(), shape_error,
                   detail::str(fn, ": ", scores.size(), " score tensors but ", o.previous_masks.size(), " previous masks"));
-    NNPRUNE_PRECONDITION(o.min_keep_fraction >= 0.0 && o.min_keep_fraction <= 1.0,
-                         detail::str(fn, ": min_keep_fraction must be in [0, 1], got ", o.min_keep_fraction));
     const std::size_t T_n = scores.size();
-    std::vector<std::size_t> comp(T_n), cap(T_n);
-    bool capped = false, mixed = false;
-    std::size_t all_comp = 0, capacity = 0;
+    std::vector<std::size_t> sizes(T_n), competing(T_n);
+    bool mixed = false;
     for (std::size_t t = 0; t < T_n; ++t) {
         const const_mask_view prev = o.previous_masks.empty() ? const_mask_view{} : o.previous_masks[t];
         detail::check_out(scores[t], outs[t], prev, fn);
         mixed |= scores[t].dtype() != scores[0].dtype();
-        const std::size_t n = scores[t].size();
-        comp[t] = prev.size() ? prev.count() : n;
-        std::size_t floor_keep =
-            std::max(o.min_keep, static_cast<std::size_t>(std::ceil(o.min_keep_fraction * static_cast<double>(n))));
-        floor_keep = std::min(floor_keep, n);
-        cap[t] = comp[t] > floor_keep ? comp[t] - floor_keep : 0;
-        capped |= cap[t] < comp[t];
-        all_comp += comp[t];
-        capacity += cap[t];
+        sizes[t] = scores[t].size();
+        competing[t] = prev.size() ? prev.count() : sizes[t];
     }
-    const std::size_t k = a.k_for(all_comp, o.round, fn);
-    NNPRUNE_PRECONDITION(k <= capacity,
-                         detail::str(fn, ": ", k, " must be pruned but the minimum kept per tensor allows only ", capacity));
+    const auto b = detail::global_budget_for(sizes, competing, a, o, fn);
+    const auto& comp = b.comp;
+    const auto& cap = b.cap;
+    const std::size_t k = b.k;
+    const bool capped = b.capped;
     const detail::error_context err{fn, o.name, true};
     if (mixed) return detail::select_global_as<double, std::uint64_t>(scores, k, outs, o, comp, cap, capped, err);
     return detail::with_type(scores[0].dtype(), nullptr, [&](auto tp) {

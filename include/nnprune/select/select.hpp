@@ -13,10 +13,12 @@
 ///  - n_of_m.hpp      select_mask(..., keep_n_of_m<N, M>{} / n_of_m{...}, ...)
 ///  - structured.hpp  select_mask(..., blocks{...} / channels{...}, ...)
 ///  - global.hpp      select_global(...)
+///  - global_stream.hpp  global_stream: select_global over tensors seen one at a time
 ///  - indices.hpp     kept_indices(), pruned_indices()
 
 #include "../config.hpp"
 #include "global.hpp"
+#include "global_stream.hpp"
 #include "groups.hpp"
 #include "indices.hpp"
 #include "kth.hpp"
