@@ -53,6 +53,17 @@ TEST_CASE("atomic_file: file_sync::atomic_only replaces the file whole, and a fa
     REQUIRE_THROWS_WITH(g.commit(), Contains("already closed"));
 }
 
+TEST_CASE("atomic_file: write_at fills a known layout in any order", "[io][atomic_file]") {
+    io_test::scratch_dir dir;
+    nnprune::atomic_file f(dir / "a.bin");
+    f.write(io_test::bytes{std::byte{1}, std::byte{2}});  // the header, appended
+    f.write_at(5, io_test::bytes{std::byte{6}, std::byte{7}});
+    f.write_at(2, io_test::bytes{std::byte{3}, std::byte{4}, std::byte{5}});
+    f.commit();
+    CHECK(io_test::read_file(dir / "a.bin") ==
+          io_test::bytes{std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4}, std::byte{5}, std::byte{6}, std::byte{7}});
+}
+
 TEST_CASE("atomic_file: a failure half way leaves no output and the old file untouched", "[io][atomic_file]") {
     io_test::scratch_dir dir;
     const io_test::bytes old{std::byte{9}};

@@ -325,7 +325,7 @@ void case_global_min_keep() {
         check_output(g_dir / "m.safetensors", g_dir / "o.safetensors", g_dir / "k.safetensors",
                      global_masks(ml, nnprune::magnitude_scorer{}, 0.5, std::stod(mk)));
     }
-    expect_fail(run("prune m.safetensors -o o.safetensors --scope global --sparsity 0.6 --min-keep 0.5"), 4, "--min-keep allows only");
+    expect_fail(run("prune m.safetensors -o o.safetensors --scope global --sparsity 0.6 --min-keep 0.5"), 4, "the minimum kept per tensor allows only");
 }
 
 /// What write_calib_variant does with one tensor of the calibration file.

@@ -1,12 +1,12 @@
 // `nnprune prune`: streams a safetensors model tensor by tensor, prunes the selected weights and
 // writes the pruned model (and optionally the masks and a JSON report).
 //
-// Every tensor is read with pread into buffers reused from tensor to tensor (tensor_io.hpp);
-// scores, mask words and the selection workspace are reused too. Memory bound (peak RSS, see
-// README.md): a constant plus, per pipeline slot (1, or 3 with --threads >= 2), the largest
-// tensor's bytes (and gradient's), plus the largest selected tensor's scores (4 B/element) and
-// mask (1/8 B/element), plus 8 KiB per selected tensor (global scope, --allocation lamp) and,
-// with --masks, 1 bit per selected element. Nothing else grows with the model.
+// The tool is argument parsing, a layer source over the model (safetensors_source.hpp: tensors
+// read with pread into reused buffers, written out when released) and nnprune::prune() with the
+// library's scorers, patterns and allocations. Memory bound (peak RSS, see README.md): a constant
+// plus, per buffer (1, or 3 with --threads >= 2), the largest tensor's bytes (and gradient's),
+// plus the largest selected tensor's scores (4 B/element), plus 1 bit per selected element (the
+// masks prune() returns). Nothing else grows with the model.
 
 #include "prune_command.hpp"
 
@@ -22,11 +22,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include <nnprune/allocation/allocation.hpp>
+#include <nnprune/allocation/lamp_global.hpp>
 #include <nnprune/allocation/owl.hpp>
 #include <nnprune/io/mask_file.hpp>
 #include <nnprune/io/safetensors_model.hpp>
-#include <nnprune/masks/apply.hpp>
 #include <nnprune/masks/mask.hpp>
+#include <nnprune/prune/prune.hpp>
 #include <nnprune/scorers/lamp.hpp>
 #include <nnprune/scorers/magnitude.hpp>
 #include <nnprune/scorers/random.hpp>
@@ -35,7 +37,7 @@
 #include <nnprune/select/select.hpp>
 
 #include "common.hpp"
-#include "stream_select.hpp"
+#include "safetensors_source.hpp"
 #include "tensor_io.hpp"
 
 namespace nnprune_cli {
@@ -89,44 +91,15 @@ nnprune::rounding parse_rounding(const std::string& r) {
 /// One tensor of the input (any dtype), where its bytes are, and whether it is pruned.
 struct tensor_info {
     std::size_t shard;
-    const nnprune::safetensors_entry* entry;
-    std::uint64_t offset;  ///< of its data in the shard file
+    std::uint64_t offset;           ///< of its data in the shard file
+    std::uint64_t out_offset = 0;   ///< of its data in the output file
     nnprune::safetensors_tensor t;  ///< its metadata (its mapped bytes are never read)
     bool selected = false;
-    std::size_t sel = 0;  // index among the selected tensors
+    std::size_t sel = 0;  ///< index among the selected tensors (the layer source's order)
     [[nodiscard]] std::size_t nbytes() const noexcept { return t.bytes().size(); }
 };
 
 std::string dtype_text(nnprune::safetensors_dtype d) { return std::string(nnprune::name_of(d)); }
-
-/// A tensor_ref of the given dtype and nnprune shape over `p` (mutable when T is not const).
-template <class Byte>
-nnprune::tensor_ref typed_ref(nnprune::dtype et, Byte* p, const nnprune::shape& s) {
-    constexpr bool ro = std::is_const_v<Byte>;
-    auto make = [&](auto tag) -> nnprune::tensor_ref {
-        using E = std::conditional_t<ro, const decltype(tag), decltype(tag)>;
-        E* q = reinterpret_cast<E*>(p);
-        switch (s.rank()) {
-            case 1: return nnprune::tensor_view<E, 1>(q, s[0]);
-            case 2: return nnprune::tensor_view<E, 2>(q, s[0], s[1]);
-            case 3: return nnprune::tensor_view<E, 3>(q, s[0], s[1], s[2]);
-            default: return nnprune::tensor_view<E, 4>(q, s[0], s[1], s[2], s[3]);
-        }
-    };
-    switch (et) {
-        case nnprune::dtype::f64: return make(double{});
-        case nnprune::dtype::bf16: return make(nnprune::bfloat16{});
-        case nnprune::dtype::f16: return make(nnprune::float16{});
-        case nnprune::dtype::f32: break;
-    }
-    return make(float{});
-}
-
-/// What the reader fills for one tensor: its bytes and, for gradient methods, its gradient's.
-struct slot {
-    reused_buffer<std::byte> bytes, grad;
-    std::size_t item = 0;  // index into the tensor list
-};
 
 /// Everything one prune run needs, opened and validated before anything is written.
 class pruner {
@@ -165,10 +138,24 @@ public:
         for (std::size_t s = 0; s < shards.size(); ++s)
             for (std::size_t i = 0; i < shards[s].size(); ++i) {
                 const auto& h = shards[s].view().header();
-                tensor_info ti{s, &h.tensors[i], h.data_start + h.tensors[i].begin, shards[s].at(i)};
+                tensor_info ti{s, h.data_start + h.tensors[i].begin, 0, shards[s].at(i)};
                 ti.selected = is_selected(ti.t, inc, exc);
                 m_tensors.push_back(ti);
             }
+        // each tensor's place in its output file
+        for (std::size_t s = 0; s < shards.size(); ++s) {
+            std::vector<stream_entry> entries;
+            std::vector<std::size_t> idx;
+            for (std::size_t i = 0; i < m_tensors.size(); ++i)
+                if (m_tensors[i].shard == s) {
+                    const auto& t = m_tensors[i].t;
+                    entries.push_back({t.name(), t.dtype(), t.shape(), t.bytes()});
+                    idx.push_back(i);
+                }
+            const stream_layout lay = layout_of(entries, shards[s].metadata());
+            for (const auto& [begin, e] : lay.order) m_tensors[idx[e]].out_offset = lay.header.size() + begin;
+            m_headers.push_back(lay.header);
+        }
         // list order (the tie order of global selection): by name
         for (std::size_t i = 0; i < m_tensors.size(); ++i)
             if (m_tensors[i].selected) m_sel.push_back(i);
@@ -183,25 +170,50 @@ public:
         }
         validate_inputs();
         m_masks.resize(m_sel.size());
-        m_kept.assign(m_sel.size(), 0);
-        m_target.assign(m_sel.size(), std::numeric_limits<double>::quiet_NaN());
     }
 
     void run() {
         const auto t0 = std::chrono::steady_clock::now();
-        const std::size_t score_passes = m_global ? stream_select::levels
-                                         : a_alloc("owl")  ? 2
-                                         : a_alloc("lamp") ? stream_select::levels
-                                                           : 0;
-        std::uint64_t sel_bytes = 0, all_bytes = 0;
-        for (const auto& ti : m_tensors) {
-            all_bytes += ti.nbytes();
-            if (ti.selected) sel_bytes += ti.nbytes();
+        std::uint64_t all_bytes = 0;
+        for (const auto& ti : m_tensors) all_bytes += ti.nbytes();
+        progress bar(all_bytes, m_tensors.size(), !m_a.quiet);
+        open_outputs();
+        std::vector<source_layer> layers;
+        for (std::size_t k = 0; k < m_sel.size(); ++k) {
+            const tensor_info& ti = m_tensors[m_sel[k]];
+            layers.push_back({ti.t.name(), ti.t.nn_shape(), place_of(ti), m_act[k], m_grad[k]});
         }
-        progress bar(score_passes * sel_bytes + all_bytes, score_passes * m_sel.size() + m_tensors.size(), !m_a.quiet);
-        reserve_buffers();
-        plan(bar);
-        write_outputs(bar);
+        safetensors_source src(std::move(layers), overlap(), [&](std::size_t k, std::span<const std::byte> bytes) {
+            const tensor_info& ti = m_tensors[m_sel[k]];
+            m_outputs[ti.shard]->write_at(ti.out_offset, bytes);
+            bar.step(ti.nbytes(), ti.t.name());
+        });
+        nnprune::prune_options o;
+        o.round = m_round;
+        o.threads = m_a.threads;
+        o.apply = true;
+        o.scratch = &m_scores;
+        o.on_layer = [&](std::size_t k, nnprune::const_mask_view m, const nnprune::layer_report&) {
+            if (!m_a.masks.empty()) {
+                m_masks[k] = nnprune::mask(m.shape(), true);
+                std::copy(m.words().begin(), m.words().end(), m_masks[k].words().begin());
+            }
+        };
+        m_result = prune_with_method(src, o);
+        src.finish();
+        for (const auto& ti : m_tensors)  // the unselected tensors, copied
+            if (!ti.selected) {
+                m_inputs[ti.shard]->read(ti.offset, m_copy.take(ti.nbytes()));
+                m_outputs[ti.shard]->write_at(ti.out_offset, m_copy.take(ti.nbytes()));
+                bar.step(ti.nbytes(), ti.t.name());
+            }
+        for (auto& f : m_outputs) f->commit();
+        if (m_path.sharded) {  // the index, byte for byte
+            const nnprune::mapped_file index(m_path.path);
+            nnprune::atomic_file f(fs::path(m_a.out) / m_path.path.filename(), sync());
+            f.write(index.bytes());
+            f.commit();
+        }
         if (!m_a.masks.empty()) {
             std::vector<std::pair<std::string, nnprune::const_mask_view>> v;
             for (std::size_t k = 0; k < m_sel.size(); ++k) v.emplace_back(m_tensors[m_sel[k]].t.name(), m_masks[k].view());
@@ -217,8 +229,75 @@ private:
     [[nodiscard]] nnprune::file_sync sync() const {
         return m_a.fsync ? nnprune::file_sync::durable : nnprune::file_sync::atomic_only;
     }
-    /// Reader and writer threads beside the compute threads (--threads 2 and more).
+    /// A reader and a writer thread beside the compute threads (--threads 2 and more).
     [[nodiscard]] bool overlap() const { return m_a.threads > 1; }
+
+    [[nodiscard]] tensor_place place_of(const tensor_info& ti) const {
+        return {m_inputs[ti.shard].get(), ti.offset, ti.nbytes(), *nnprune::element_dtype(ti.t.dtype())};
+    }
+
+    /// prune() with the method's scorer, the pattern and the allocation of the command line.
+    template <class Src>
+    nnprune::prune_result prune_with_method(Src& src, const nnprune::prune_options& o) {
+        switch (m_method) {
+            case method_kind::magnitude: return prune_with(src, nnprune::magnitude_scorer{}, o);
+            case method_kind::wanda: return prune_with(src, nnprune::wanda_scorer{}, o);
+            case method_kind::lamp: return prune_with(src, nnprune::lamp_scorer{}, o);
+            case method_kind::taylor: return prune_with(src, nnprune::taylor_scorer{}, o);
+            case method_kind::gblm: return prune_with(src, nnprune::gblm_scorer{}, o);
+            case method_kind::random: break;
+        }
+        return prune_with(src, nnprune::random_scorer{m_a.seed}, o);
+    }
+
+    template <class Src, class S>
+    nnprune::prune_result prune_with(Src& src, const S& sc, const nnprune::prune_options& o) {
+        if (m_global) return nnprune::prune(src, sc, nnprune::per_tensor{}, nnprune::global{m_a.sparsity, 0, m_a.min_keep}, o);
+        if (a_alloc("lamp")) return nnprune::prune(src, sc, nnprune::per_tensor{}, nnprune::lamp_global{m_a.sparsity}, o);
+        switch (m_pattern.kind) {
+            case pattern_spec::unstructured: return allocate(src, sc, nnprune::per_tensor{}, o);
+            case pattern_spec::row: return allocate(src, sc, nnprune::per_row{}, o);
+            case pattern_spec::block: return allocate(src, sc, nnprune::blocks{m_pattern.a, m_pattern.b}, o);
+            case pattern_spec::channel: return allocate(src, sc, nnprune::channels{0}, o);
+            case pattern_spec::nm: break;
+        }
+        return nnprune::prune(src, sc, nnprune::n_of_m{m_pattern.a, m_pattern.b, nnprune::nm_tail::reject}, o);
+    }
+
+    /// Layer scope: uniform, or OWL over blocks = the name up to its first numeric component
+    /// ("model.layers.7."), every other tensor a block of its own.
+    template <class Src, class S, class P>
+    nnprune::prune_result allocate(Src& src, const S& sc, const P& p, const nnprune::prune_options& o) {
+        if (!a_alloc("owl")) return nnprune::prune(src, sc, p, m_a.sparsity, o);
+        static const std::regex block_re("^(.*?\\.[0-9]+\\.)");
+        std::map<std::string, std::size_t> block_id;
+        std::vector<std::size_t> block_of;
+        for (const std::size_t i : m_sel) {
+            const std::string& n = m_tensors[i].t.name();
+            std::smatch m;
+            const std::string key = std::regex_search(n, m, block_re) ? m[1].str() : n;
+            block_of.push_back(block_id.emplace(key, block_id.size()).first->second);
+        }
+        return nnprune::prune(src, sc, p, nnprune::owl{m_a.sparsity, m_a.owl_m, m_a.owl_lambda, block_of}, o);
+    }
+
+    /// Every output file created (a temporary file, committed at the end) with its header; the
+    /// tensors are written at their offsets (any order) as prune() releases them.
+    void open_outputs() {
+        const auto& shards = m_model->shards();
+        const fs::path out = m_a.out;
+        if (m_path.sharded) {
+            std::error_code ec;
+            fs::create_directories(out, ec);
+            NNPRUNE_CHECK(!ec && fs::is_directory(out), nnprune::io_error,
+                          str("prune: cannot create the output directory ", out.string(), (ec ? ": " + ec.message() : std::string())));
+        }
+        for (std::size_t s = 0; s < shards.size(); ++s) {
+            const fs::path target = m_path.sharded ? out / shards[s].path().filename() : out;
+            m_outputs.push_back(std::make_unique<nnprune::atomic_file>(target, sync()));
+            m_outputs.back()->write(m_headers[s]);
+        }
+    }
 
     static bool is_selected(const nnprune::safetensors_tensor& t, const std::vector<std::regex>& inc,
                             const std::vector<std::regex>& exc) {
@@ -267,7 +346,8 @@ private:
                     throw input_error(str("--calib: '", t.name(), g, "' is ", dtype_text(st.dtype()), " ", shape_text(st.shape()),
                                           ", tensor '", t.name(), "' is ", shape_text(t.shape())));
                 const auto& h = m_calib->view().header();
-                m_grad[k] = {&h.tensors[it->second], h.data_start + h.tensors[it->second].begin};
+                m_grad[k] = tensor_place{m_calib_input.get(), h.data_start + h.tensors[it->second].begin, st.bytes().size(),
+                                         *nnprune::element_dtype(st.dtype())};
             }
             if (m_pattern.kind == pattern_spec::nm && s.cols() % m_pattern.b != 0)
                 NNPRUNE_THROW(nnprune::precondition_error,
@@ -324,278 +404,6 @@ private:
         m_act[k] = nnprune::tensor_view<const float, 1>(m_act_converted[k].data(), m_act_converted[k].size());
     }
 
-    /// Every buffer at its largest size, once: the tensors' bytes (per pipeline slot), gradients,
-    /// scores and mask words.
-    void reserve_buffers() {
-        m_slots.resize(overlap() ? 3 : 1);
-        std::size_t bytes = 0, grad = 0, elems = 0;
-        for (const auto& ti : m_tensors) bytes = std::max(bytes, ti.nbytes());
-        for (std::size_t k = 0; k < m_sel.size(); ++k) {
-            elems = std::max(elems, static_cast<std::size_t>(m_tensors[m_sel[k]].t.numel()));
-            if (m_grad[k].entry) grad = std::max(grad, static_cast<std::size_t>(m_grad[k].entry->end - m_grad[k].entry->begin));
-        }
-        for (auto& s : m_slots) {
-            s.bytes.reserve(bytes);
-            s.grad.reserve(grad);
-        }
-        m_scores.reserve(elems);
-        m_words.reserve(nnprune::mask_words(elems));
-    }
-
-    /// Reader stage: tensor i's bytes (and, with `grad`, its gradient's) into the slot.
-    void read_tensor(std::size_t i, slot& sl, bool grad) const {
-        const tensor_info& ti = m_tensors[i];
-        sl.item = i;
-        m_inputs[ti.shard]->read(ti.offset, sl.bytes.take(ti.nbytes()));
-        if (grad && ti.selected && m_grad[ti.sel].entry) {
-            const calib_entry& g = m_grad[ti.sel];
-            m_calib_input->read(g.offset, sl.grad.take(static_cast<std::size_t>(g.entry->end - g.entry->begin)));
-        }
-    }
-
-    /// Scores with `sc` into `out`, rows split over --threads when the scorer is row-local (the
-    /// scores do not depend on the split).
-    template <class S>
-    void score_into(const S& sc, const tensor_info& ti, slot& sl, std::span<float> out) const {
-        const nnprune::shape s = ti.t.nn_shape();
-        const auto et = *nnprune::element_dtype(ti.t.dtype());
-        const std::size_t rows = s.rows(), cols = s.cols();
-        const calib_entry& g = m_grad[ti.sel];
-        const auto get = g.entry ? nnprune::element_dtype(g.entry->dtype) : std::nullopt;
-        auto part = [&](std::size_t r0, const nnprune::shape& ps) {
-            nnprune::layer l{ti.t.name(), typed_ref(et, sl.bytes.take(ti.nbytes()).data() + r0 * cols * nnprune::size_of(et), ps),
-                             m_act[ti.sel], std::nullopt};
-            if (get) l.gradient = typed_ref(*get, sl.grad.take(1).data() + r0 * cols * nnprune::size_of(*get), ps);
-            return l;
-        };
-        const nnprune::layer whole = part(0, s);
-        nnprune::check_scorer_input(sc, whole);
-        unsigned parts = 1;
-        if constexpr (nnprune::row_local_scorer<S>) parts = static_cast<unsigned>(std::min<std::size_t>(m_a.threads, rows));
-        if (parts <= 1) {
-            sc(whole, nnprune::matrix_view<float>(out.data(), rows, cols));
-            return;
-        }
-        nnprune::detail::parallel_for(rows, parts, [&](std::size_t r0, std::size_t r1, unsigned) {
-            sc(part(r0, nnprune::shape{r1 - r0, cols}), nnprune::matrix_view<float>(out.data() + r0 * cols, r1 - r0, cols));
-        });
-    }
-
-    /// The scores of selected tensor ti (in the slot) by the method, or by LAMP for its allocation plan.
-    std::span<const float> scores_of(const tensor_info& ti, slot& sl, bool lamp = false) {
-        const auto out = m_scores.take(static_cast<std::size_t>(ti.t.numel()));
-        switch (lamp ? method_kind::lamp : m_method) {
-            case method_kind::magnitude: score_into(nnprune::magnitude_scorer{}, ti, sl, out); break;
-            case method_kind::wanda: score_into(nnprune::wanda_scorer{}, ti, sl, out); break;
-            case method_kind::lamp: score_into(nnprune::lamp_scorer{}, ti, sl, out); break;
-            case method_kind::taylor: score_into(nnprune::taylor_scorer{}, ti, sl, out); break;
-            case method_kind::gblm: score_into(nnprune::gblm_scorer{}, ti, sl, out); break;
-            case method_kind::random: score_into(nnprune::random_scorer{m_a.seed}, ti, sl, out); break;
-        }
-        return out;
-    }
-
-    [[nodiscard]] nnprune::select_options sel_opts(const tensor_info& ti) {
-        nnprune::select_options so;
-        so.round = m_round;
-        so.threads = m_a.threads;
-        so.name = ti.t.name();
-        so.workspace = &m_ws;
-        return so;
-    }
-
-    /// One streamed pass over the selected tensors (list order): read, then work(k, scores).
-    template <class Work>
-    void score_pass(progress& bar, const std::string& what, bool lamp, Work&& work) {
-        run_pipeline(
-            m_sel.size(), m_slots, overlap(), [&](std::size_t k, slot& sl) { read_tensor(m_sel[k], sl, !lamp); },
-            [&](std::size_t k, slot& sl) {
-                const tensor_info& ti = m_tensors[m_sel[k]];
-                work(k, scores_of(ti, sl, lamp));
-                bar.step(ti.nbytes(), what + ti.t.name());
-            },
-            [](std::size_t, slot&) {});
-    }
-
-    /// Passes before the write pass: global thresholds, OWL outlier ratios, LAMP plan.
-    void plan(progress& bar) {
-        std::vector<std::size_t> sizes;
-        for (const std::size_t i : m_sel) sizes.push_back(static_cast<std::size_t>(m_tensors[i].t.numel()));
-        if (m_global) {
-            m_stream.emplace(sizes, nnprune::amount(m_a.sparsity), m_round, m_a.min_keep);
-            run_levels(bar, false);
-        } else if (a_alloc("owl")) {
-            plan_owl(bar);
-        } else if (a_alloc("lamp")) {
-            plan_lamp(bar, sizes);
-        } else {
-            m_target.assign(m_sel.size(), m_a.sparsity);
-        }
-    }
-
-    void run_levels(progress& bar, bool lamp) {
-        for (int level = 0; level < stream_select::levels; ++level) {
-            if (!m_stream->needs_passes()) {
-                for (std::size_t k = 0; k < m_sel.size(); ++k) bar.step(m_tensors[m_sel[k]].nbytes(), "");
-                continue;
-            }
-            score_pass(bar, str("pass ", level + 1, ": "), lamp, [&](std::size_t k, std::span<const float> sc) {
-                m_stream->feed(k, sc, m_tensors[m_sel[k]].t.name());
-            });
-            m_stream->end_level();
-        }
-    }
-
-    /// OWL (algorithms.md 10a) over blocks = the name up to its first numeric component
-    /// ("model.layers.7."), each other tensor its own block; two streamed passes (mean, outliers).
-    void plan_owl(progress& bar) {
-        static const std::regex block_re("^(.*?\\.[0-9]+\\.)");
-        std::map<std::string, std::size_t> block_id;
-        std::vector<std::size_t> block_of(m_sel.size());
-        for (std::size_t k = 0; k < m_sel.size(); ++k) {
-            const std::string& n = m_tensors[m_sel[k]].t.name();
-            std::smatch m;
-            const std::string key = std::regex_search(n, m, block_re) ? m[1].str() : n;
-            block_of[k] = block_id.emplace(key, block_id.size()).first->second;
-        }
-        const std::size_t nb = block_id.size();
-        std::vector<double> sum(nb, 0.0);
-        std::vector<std::size_t> cnt(nb, 0), out(nb, 0);
-        score_pass(bar, "owl mean: ", false, [&](std::size_t k, std::span<const float> sc) {
-            for (float v : sc) sum[block_of[k]] += v;
-            cnt[block_of[k]] += sc.size();
-        });
-        std::vector<float> thr(nb);
-        for (std::size_t b = 0; b < nb; ++b)
-            thr[b] = static_cast<float>(sum[b] / static_cast<double>(cnt[b])) * static_cast<float>(m_a.owl_m);
-        score_pass(bar, "owl outliers: ", false, [&](std::size_t k, std::span<const float> sc) {
-            for (float v : sc) out[block_of[k]] += v > thr[block_of[k]];
-        });
-        std::vector<double> d(nb);
-        for (std::size_t b = 0; b < nb; ++b) d[b] = 100.0 * static_cast<double>(out[b]) / static_cast<double>(cnt[b]);
-        const auto sb = nnprune::owl_layer_sparsities(d, m_a.sparsity, m_a.owl_lambda);
-        for (std::size_t k = 0; k < m_sel.size(); ++k) m_target[k] = sb[block_of[k]];
-    }
-
-    /// Global LAMP allocation (algorithms.md 3, lamp_global.hpp) streamed: the num_surv-th largest
-    /// LAMP score over all tensors by three passes, then each tensor prunes round(a_l * n_l).
-    void plan_lamp(progress& bar, const std::vector<std::size_t>& sizes) {
-        float total = 0.0f;
-        std::size_t n_all = 0;
-        for (auto n : sizes) {
-            total += static_cast<float>(n);
-            n_all += n;
-        }
-        const float prod = total * static_cast<float>(1.0 - m_a.sparsity);
-        const float fl = std::floor(prod), diff = prod - fl;
-        const float rs = diff > 0.5f ? fl + 1.0f : diff < 0.5f ? fl : (std::fmod(fl, 2.0f) == 0.0f ? fl : fl + 1.0f);
-        const auto num_surv = static_cast<std::size_t>(rs);
-        if (num_surv < 1 || num_surv > n_all)
-            NNPRUNE_THROW(nnprune::precondition_error, str("prune --allocation lamp: sparsity ", m_a.sparsity, " leaves ",
-                                                           num_surv, " survivors of ", n_all));
-        // threshold = the (n_all - num_surv + 1)-th smallest LAMP score
-        m_stream.emplace(sizes, nnprune::amount(nnprune::exactly{n_all - num_surv + 1}), m_round, 0.0);
-        run_levels(bar, true);
-        m_lamp_prune.resize(m_sel.size());
-        for (std::size_t k = 0; k < m_sel.size(); ++k) {
-            const std::size_t n = sizes[k], surv = n - m_stream->below_of(k);  // scores >= threshold survive
-            const float a = 1.0f - static_cast<float>(surv) / static_cast<float>(n);
-            m_lamp_prune[k] = nnprune::count_to_prune(n, a < 0.0f ? 0.0 : static_cast<double>(a), nnprune::rounding::half_even);
-            m_target[k] = static_cast<double>(a);
-        }
-        m_stream.reset();
-    }
-
-    /// The mask of selected tensor ti from its scores (write pass), in the reused mask words.
-    nnprune::mask_view mask_of(const tensor_info& ti, std::span<const float> scores) {
-        const nnprune::shape s = ti.t.nn_shape();
-        const std::size_t k = ti.sel;
-        nnprune::mask_view m(m_words.take(nnprune::mask_words(s.numel())), s);
-        m.fill(true);
-        const nnprune::tensor_ref sc = typed_ref(nnprune::dtype::f32, reinterpret_cast<const std::byte*>(scores.data()), s);
-        const auto so = sel_opts(ti);
-        if (m_global) {
-            if (!m_stream->needs_passes()) return m;
-            if (!m_stream->mask_of(k, scores, ti.t.name(), m))
-                (void)nnprune::select_mask(sc, nnprune::per_tensor{}, nnprune::exactly{m_stream->k_of(k)}, m, so);
-            return m;
-        }
-        if (a_alloc("lamp")) {
-            (void)nnprune::select_mask(sc, nnprune::per_tensor{}, nnprune::exactly{m_lamp_prune[k]}, m, so);
-            return m;
-        }
-        const double s_k = m_target[k];
-        switch (m_pattern.kind) {
-            case pattern_spec::unstructured: (void)nnprune::select_mask(sc, nnprune::per_tensor{}, s_k, m, so); break;
-            case pattern_spec::row: (void)nnprune::select_mask(sc, nnprune::per_row{}, s_k, m, so); break;
-            case pattern_spec::nm:
-                (void)nnprune::select_mask(sc, nnprune::n_of_m{m_pattern.a, m_pattern.b, nnprune::nm_tail::reject}, m, so);
-                break;
-            case pattern_spec::block: (void)nnprune::select_mask(sc, nnprune::blocks{m_pattern.a, m_pattern.b}, s_k, m, so); break;
-            case pattern_spec::channel: (void)nnprune::select_mask(sc, nnprune::channels{0}, s_k, m, so); break;
-        }
-        return m;
-    }
-
-    /// The write pass, shard by shard in the output's data order: read a tensor, prune it in
-    /// place when selected (+0 where pruned), write it.
-    void write_outputs(progress& bar) {
-        const auto& shards = m_model->shards();
-        fs::path out = m_a.out;
-        if (m_path.sharded) {
-            std::error_code ec;
-            fs::create_directories(out, ec);
-            NNPRUNE_CHECK(!ec && fs::is_directory(out), nnprune::io_error,
-                          str("prune: cannot create the output directory ", out.string(), (ec ? ": " + ec.message() : std::string())));
-        }
-        for (std::size_t s = 0; s < shards.size(); ++s) {
-            std::vector<stream_entry> entries;
-            std::vector<std::size_t> idx;
-            for (std::size_t i = 0; i < m_tensors.size(); ++i)
-                if (m_tensors[i].shard == s) {
-                    const auto& t = m_tensors[i].t;
-                    entries.push_back({t.name(), t.dtype(), t.shape(), t.bytes()});
-                    idx.push_back(i);
-                }
-            const stream_layout lay = layout_of(entries, shards[s].metadata());
-            const fs::path target = m_path.sharded ? out / shards[s].path().filename() : out;
-            nnprune::atomic_file f(target, sync());
-            f.write(lay.header);
-            byte_sink sink(f);
-            run_pipeline(
-                lay.order.size(), m_slots, overlap(),
-                [&](std::size_t j, slot& sl) { read_tensor(idx[lay.order[j].second], sl, true); },
-                [&](std::size_t, slot& sl) {
-                    const tensor_info& ti = m_tensors[sl.item];
-                    if (ti.selected) {
-                        const nnprune::mask_view m = mask_of(ti, scores_of(ti, sl));
-                        const auto et = *nnprune::element_dtype(ti.t.dtype());
-                        nnprune::apply(typed_ref(et, sl.bytes.take(ti.nbytes()).data(), ti.t.nn_shape()), m);
-                        m_kept[ti.sel] = m.count();
-                        if (!m_a.masks.empty()) {
-                            m_masks[ti.sel] = nnprune::mask(m.shape(), true);
-                            std::copy(m.words().begin(), m.words().end(), m_masks[ti.sel].words().begin());
-                        }
-                    }
-                    bar.step(ti.nbytes(), "write: " + ti.t.name());
-                },
-                [&](std::size_t j, slot& sl) {
-                    const tensor_info& ti = m_tensors[sl.item];
-                    NNPRUNE_CHECK(sink.written() == lay.order[j].first, nnprune::internal_error,
-                                  str("prune: tensor '", ti.t.name(), "' starts at ", sink.written(), ", header says ",
-                                      lay.order[j].first));
-                    sink.write(sl.bytes.take(ti.nbytes()));
-                });
-            f.commit();
-        }
-        if (m_path.sharded) {  // the index, byte for byte
-            const nnprune::mapped_file index(m_path.path);
-            nnprune::atomic_file f(out / m_path.path.filename(), sync());
-            f.write(index.bytes());
-            f.commit();
-        }
-    }
-
     void write_report(double secs) const {
         using json = nlohmann::ordered_json;
         json tensors = json::array();
@@ -603,7 +411,7 @@ private:
         for (const auto& ti : m_tensors) {
             const auto& t = ti.t;
             const auto n = static_cast<std::size_t>(t.numel());
-            const std::size_t kept = ti.selected ? m_kept[ti.sel] : n;
+            const std::size_t kept = ti.selected ? m_result.layers[ti.sel].kept : n;
             all_elems += n;
             json e = {{"name", t.name()},
                       {"shape", t.shape()},
@@ -615,7 +423,7 @@ private:
             if (ti.selected) {
                 sel_elems += n;
                 sel_kept += kept;
-                if (!std::isnan(m_target[ti.sel])) e["target"] = m_target[ti.sel];
+                if (!std::isnan(m_result.layers[ti.sel].target)) e["target"] = m_result.layers[ti.sel].target;
             }
             tensors.push_back(std::move(e));
         }
@@ -637,9 +445,8 @@ private:
                     {"sparsity", sel_elems ? 1.0 - static_cast<double>(sel_kept) / static_cast<double>(sel_elems) : 0.0},
                     {"model_elements", all_elems}}},
                   {"time_seconds", secs}};
-        if (m_global && m_stream && m_stream->needs_passes()) {
-            r["global"] = {{"k", m_stream->k()}, {"competing", m_stream->total()}, {"threshold", m_stream->threshold()}};
-        }
+        if (m_global && sel_kept < sel_elems)
+            r["global"] = {{"k", sel_elems - sel_kept}, {"competing", sel_elems}, {"threshold", m_result.layers[0].kth_score}};
         const std::string text = r.dump(2) + "\n";
         nnprune::atomic_file f(m_a.report, sync());
         f.write(std::as_bytes(std::span<const char>(text.data(), text.size())));
@@ -656,25 +463,18 @@ private:
     std::vector<std::unique_ptr<input_file>> m_inputs;  // per shard
     std::optional<nnprune::safetensors_file> m_calib;
     std::unique_ptr<input_file> m_calib_input;
+    std::vector<tensor_info> m_tensors;
+    std::vector<std::size_t> m_sel;                  // the selected tensors, by name (the source's order)
+    std::vector<std::vector<std::byte>> m_headers;  // per output file
     /// Per selected tensor: the activation statistic (scaler_row form) and the gradient's place.
     std::vector<std::optional<nnprune::tensor_ref>> m_act;
     std::vector<std::vector<float>> m_act_converted;
-    struct calib_entry {
-        const nnprune::safetensors_entry* entry = nullptr;
-        std::uint64_t offset = 0;
-    };
-    std::vector<calib_entry> m_grad;
-    std::vector<slot> m_slots;
-    reused_buffer<float> m_scores;
-    reused_buffer<std::uint64_t> m_words;
-    nnprune::select_workspace m_ws;
-    std::vector<tensor_info> m_tensors;
-    std::vector<std::size_t> m_sel;
-    std::optional<stream_select> m_stream;
-    std::vector<std::size_t> m_lamp_prune;
+    std::vector<std::optional<tensor_place>> m_grad;
+    std::vector<float> m_scores;  // prune()'s reused score buffer
     std::vector<nnprune::mask> m_masks;
-    std::vector<std::size_t> m_kept;
-    std::vector<double> m_target;
+    nnprune::prune_result m_result;
+    std::vector<std::unique_ptr<nnprune::atomic_file>> m_outputs;  // per shard, committed at the end
+    reused_buffer<std::byte> m_copy;
 };
 
 }  // namespace

@@ -4,24 +4,19 @@
 /// @file tensor_io.hpp
 /// The tool's I/O layer: files read with pread into buffers that are reused from tensor to
 /// tensor (a fresh page costs a page fault, ~10 us per 4 KiB on virtual machines: one per
-/// tensor would cost more than the pruning), a three-stage pipeline (read, work, write) that
-/// overlaps the stages on two helper threads when asked, and the progress bar.
+/// tensor would cost more than the pruning), and the progress bar.
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <exception>
 #include <fcntl.h>
 #include <filesystem>
-#include <mutex>
 #include <span>
 #include <string>
-#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -92,74 +87,6 @@ private:
     std::string m_path;
     int m_fd = -1;
 };
-
-/**
- * Runs read(i, slot), work(i, slot) and write(i, slot) for i = 0 .. n-1, each stage in item
- * order, item i in slots[i % slots.size()]. With `overlap` the reader and the writer run on two
- * threads of their own, so item i+1 is read and item i-1 written while item i is worked on
- * (give it at least 3 slots); otherwise the calling thread runs the three stages in turn (1 slot
- * is enough). work always runs on the calling thread. The first exception of any stage stops
- * the others and is rethrown.
- */
-template <class Slot, class Read, class Work, class Write>
-void run_pipeline(std::size_t n, std::vector<Slot>& slots, bool overlap, Read&& read, Work&& work, Write&& write) {
-    if (!overlap) {
-        for (std::size_t i = 0; i < n; ++i) {
-            Slot& s = slots[i % slots.size()];
-            read(i, s);
-            work(i, s);
-            write(i, s);
-        }
-        return;
-    }
-    enum class state : unsigned char { empty, filled, worked };
-    std::vector<state> st(slots.size(), state::empty);
-    std::vector<std::size_t> item(slots.size(), 0);
-    std::mutex mu;
-    std::condition_variable cv;
-    std::exception_ptr error;
-    bool stop = false;
-    // waits until slot i % S holds item i in state `want` (empty: any earlier item done); false on stop
-    auto wait_for = [&](std::size_t i, state want) {
-        std::unique_lock lk(mu);
-        const std::size_t s = i % slots.size();
-        cv.wait(lk, [&] { return stop || (st[s] == want && (want == state::empty || item[s] == i)); });
-        return !stop;
-    };
-    auto set = [&](std::size_t i, state to) {
-        {
-            const std::lock_guard lk(mu);
-            st[i % slots.size()] = to;
-            item[i % slots.size()] = i;
-        }
-        cv.notify_all();
-    };
-    auto fail = [&] {
-        {
-            const std::lock_guard lk(mu);
-            if (!error) error = std::current_exception();
-            stop = true;
-        }
-        cv.notify_all();
-    };
-    auto stage = [&](state from, state to, auto& fn) {
-        try {
-            for (std::size_t i = 0; i < n; ++i) {
-                if (!wait_for(i, from)) return;
-                fn(i, slots[i % slots.size()]);
-                set(i, to);
-            }
-        } catch (...) {
-            fail();
-        }
-    };
-    std::thread reader([&] { stage(state::empty, state::filled, read); });
-    std::thread writer([&] { stage(state::worked, state::empty, write); });
-    stage(state::filled, state::worked, work);
-    reader.join();
-    writer.join();
-    if (error) std::rethrow_exception(error);
-}
 
 /// One line on stderr, redrawn in place (at most 10 times a second), only when stderr is a
 /// terminal and it is enabled: bytes and tensors done of the total, elapsed time and time left.

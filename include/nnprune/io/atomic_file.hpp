@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <span>
@@ -67,6 +68,20 @@ public:
             if (w <= 0) fail("write");
             p += w;
             left -= static_cast<std::size_t>(w);
+        }
+    }
+
+    /// Writes bytes at `offset` of the new file (pwrite; the file grows as needed, and the append
+    /// position of write() does not move), so parts of a file whose layout is known can be
+    /// written in any order. @throws io_error (the temporary file is removed at once).
+    void write_at(std::uint64_t offset, std::span<const std::byte> data) {
+        NNPRUNE_CHECK(m_fd >= 0, io_error, detail::str("atomic_file: ", m_target.string(), " is already closed"));
+        std::size_t done = 0;
+        while (done < data.size()) {
+            const ::ssize_t w = ::pwrite(m_fd, data.data() + done, data.size() - done, static_cast<::off_t>(offset + done));
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) fail("write");
+            done += static_cast<std::size_t>(w);
         }
     }
 
