@@ -45,19 +45,20 @@ m=$dir/model.safetensors
     --calib "$dir/calib.safetensors" --no-calib-gradients
 model_bytes=$(stat -c %s "$m")
 calib_bytes=$(stat -c %s "$dir/calib.safetensors")
-# sizes for the bound: the largest tensor's bytes, the largest pruned tensor's elements, pruned tensors
-read -r big_bytes big_elems ntensors < <("$NNPRUNE" inspect "$m" --json | "$PY" -c '
+# sizes for the bound: the largest tensor's bytes, the largest pruned tensor's elements, the
+# number of pruned tensors and their elements
+read -r big_bytes big_elems ntensors sel_elems < <("$NNPRUNE" inspect "$m" --json | "$PY" -c '
 import json, sys
 j = json.load(sys.stdin)
 size = {"BF16": 2, "F16": 2, "F32": 4, "F64": 8, "I64": 8}
 b = max(t["elements"] * size.get(t["dtype"], 8) for t in j["tensors"])
 sel = [t for t in j["tensors"] if len(t["shape"]) == 2 and t["name"].endswith(".weight")]
-print(b, max(t["elements"] for t in sel), len(sel))')
+print(b, max(t["elements"] for t in sel), len(sel), sum(t["elements"] for t in sel))')
 
 bound() {  # threads -> bytes (examples/cli/README.md, "Memory")
     local slots=1
     [ "$1" -gt 1 ] && slots=3
-    echo $(( 128 * 1048576 + slots * big_bytes + big_elems * 4 + big_elems / 8 + 8192 * ntensors + calib_bytes ))
+    echo $(( 128 * 1048576 + slots * big_bytes + big_elems * 4 + sel_elems / 8 + calib_bytes ))
 }
 
 cat "$m" "$dir/calib.safetensors" > /dev/null   # page cache warm
