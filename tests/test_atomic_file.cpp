@@ -32,6 +32,38 @@ TEST_CASE("atomic_file: commit makes the file appear whole", "[io][atomic_file]"
           std::filesystem::perms::none);
 }
 
+TEST_CASE("atomic_file: file_sync::atomic_only replaces the file whole, and a failure leaves it untouched",
+          "[io][atomic_file]") {
+    io_test::scratch_dir dir;
+    const io_test::bytes old{std::byte{9}}, data(5000, std::byte{4});
+    io_test::write_file(dir / "a.bin", old);
+    {
+        nnprune::atomic_file f(dir / "a.bin", nnprune::file_sync::atomic_only);
+        f.write(data);
+        CHECK(io_test::read_file(dir / "a.bin") == old);  // readers see the old file until commit
+        CHECK(dir.entries().size() == 2);
+    }
+    CHECK(io_test::read_file(dir / "a.bin") == old);  // not committed: the temporary file is gone
+    CHECK(dir.entries() == std::vector<std::string>{"a.bin"});
+    nnprune::atomic_file g(dir / "a.bin", nnprune::file_sync::atomic_only);
+    g.write(data);
+    g.commit();
+    CHECK(io_test::read_file(dir / "a.bin") == data);
+    CHECK(dir.entries() == std::vector<std::string>{"a.bin"});
+    REQUIRE_THROWS_WITH(g.commit(), Contains("already closed"));
+}
+
+TEST_CASE("atomic_file: write_at fills a known layout in any order", "[io][atomic_file]") {
+    io_test::scratch_dir dir;
+    nnprune::atomic_file f(dir / "a.bin");
+    f.write(io_test::bytes{std::byte{1}, std::byte{2}});  // the header, appended
+    f.write_at(5, io_test::bytes{std::byte{6}, std::byte{7}});
+    f.write_at(2, io_test::bytes{std::byte{3}, std::byte{4}, std::byte{5}});
+    f.commit();
+    CHECK(io_test::read_file(dir / "a.bin") ==
+          io_test::bytes{std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4}, std::byte{5}, std::byte{6}, std::byte{7}});
+}
+
 TEST_CASE("atomic_file: a failure half way leaves no output and the old file untouched", "[io][atomic_file]") {
     io_test::scratch_dir dir;
     const io_test::bytes old{std::byte{9}};

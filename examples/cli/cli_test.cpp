@@ -100,7 +100,7 @@ struct model_layers {
             if (!default_selected(t)) continue;
             nnprune::layer l{n, t.ref(), std::nullopt, std::nullopt};
             if (calib) {
-                l.input_stat = calib->tensor(n + ".act_norm").ref();
+                l.input_stat = calib->tensor(n + ".act_sq_mean").ref();
                 if (!grad_suffix.empty()) l.gradient = calib->tensor(n + grad_suffix).ref();
             }
             layers.push_back(l);
@@ -336,7 +336,33 @@ void case_global_min_keep() {
         check_output(g_dir / "m.safetensors", g_dir / "o.safetensors", g_dir / "k.safetensors",
                      global_masks(ml, nnprune::magnitude_scorer{}, 0.5, std::stod(mk)));
     }
-    expect_fail(run("prune m.safetensors -o o.safetensors --scope global --sparsity 0.6 --min-keep 0.5"), 4, "--min-keep allows only");
+    expect_fail(run("prune m.safetensors -o o.safetensors --scope global --sparsity 0.6 --min-keep 0.5"), 4, "the minimum kept per tensor allows only");
+}
+
+/// What write_calib_variant does with one tensor of the calibration file.
+enum calib_edit { same, drop, to_l2, also_l2, to_old, negative_l2 };
+
+/// Writes a copy of `from` (in the work directory) with each tensor edited as edit(name) says:
+/// to_l2 replaces W.act_sq_mean by W.act_l2 = 2 * sqrt(act_sq_mean) (float32), also_l2 adds it,
+/// to_old renames it W.act_norm, negative_l2 writes W.act_l2 = -1, 2, 2, ...
+void write_calib_variant(const std::string& name, const std::function<calib_edit(const std::string&)>& edit,
+                         const std::string& from = "c.safetensors") {
+    const nnprune::safetensors_file c(g_dir / from);
+    nnprune::safetensors_writer w;
+    std::vector<std::vector<float>> keep;
+    for (const auto& n : c.names()) {
+        const auto t = c.tensor(n);
+        const auto e = edit(n);
+        const std::string base = n.substr(0, n.rfind('.'));
+        if (e == same || e == also_l2) w.add_raw(n, t.dtype(), t.shape(), t.bytes());
+        if (e == to_old) w.add_raw(base + ".act_norm", t.dtype(), t.shape(), t.bytes());
+        if (e == to_l2 || e == also_l2 || e == negative_l2) {
+            auto& v = keep.emplace_back(nnprune::detail::to_float_vector(t.ref()));
+            for (std::size_t j = 0; j < v.size(); ++j) v[j] = e == negative_l2 ? (j ? 2.0f : -1.0f) : 2.0f * std::sqrt(v[j]);
+            w.add_span<float>(base + ".act_l2", nnprune::safetensors_dtype::F32, t.shape(), v);
+        }
+    }
+    w.write(g_dir / name);
 }
 
 void case_calib() {
@@ -360,17 +386,60 @@ void case_calib() {
         check_output(in, g_dir / "o.safetensors", g_dir / "k.safetensors", global_masks(ml, nnprune::gblm_scorer{}, 0.5));
     }
     // a statistic missing for one tensor: exit 2 naming it, nothing written
-    {
-        const nnprune::safetensors_file c(g_dir / "c.safetensors");
-        nnprune::safetensors_writer w;
-        for (const auto& n : c.names())
-            if (n != "model.layers.1.mlp.up_proj.weight.act_norm") w.add_raw(n, c.tensor(n).dtype(), c.tensor(n).shape(), c.tensor(n).bytes());
-        w.write(g_dir / "c2.safetensors");
+    const std::string up = "model.layers.1.mlp.up_proj.weight";
+    fs::remove(g_dir / "o.safetensors");
+    write_calib_variant("c2.safetensors", [&](const std::string& n) { return n == up + ".act_sq_mean" ? drop : same; });
+    expect_fail(run("prune m.safetensors -o o.safetensors --method wanda --calib c2.safetensors"), 2,
+                "no statistic '" + up + ".act_sq_mean' or '" + up + ".act_l2' for tensor '" + up + "'");
+    EXPECT(!fs::exists(g_dir / "o.safetensors"), "output written despite a missing statistic");
+}
+
+/// The two names of the activation statistic: W.act_sq_mean (Wanda's scaler_row) and W.act_l2
+/// (the per-column L2 norm); both or neither is an error naming the tensor, the old W.act_norm is
+/// refused with the new names, and gblm (whose score adds the statistic to |G|) takes only the
+/// exact one.
+void case_calib_names() {
+    make_model("m.safetensors --calib c.safetensors --dtype bf16 --quantize 40");
+    const fs::path in = g_dir / "m.safetensors";
+    const model_layers ml(in, "", g_dir / "c.safetensors");
+    const std::string up = "model.layers.1.mlp.up_proj.weight";
+    // act_l2 = 2 * sqrt(act_sq_mean) (four sequences): Wanda's masks are identical, ties included
+    write_calib_variant("l2.safetensors", [](const std::string& n) { return n.ends_with(".act_sq_mean") ? to_l2 : same; });
+    for (const char* pattern : {"row", "unstructured", "2:4"}) {
+        expect_ok(run(std::string("prune m.safetensors -o o.safetensors --method wanda --calib l2.safetensors --masks k.safetensors -q "
+                                  "--pattern ") + pattern));
+        const std::string p = pattern;
+        const auto want = p == "row"   ? layer_masks(ml, nnprune::wanda_scorer{}, nnprune::per_row{}, 0.5)
+                          : p == "2:4" ? layer_masks(ml, nnprune::wanda_scorer{}, nnprune::n_of_m{2, 4, nnprune::nm_tail::reject}, 0.5)
+                                       : layer_masks(ml, nnprune::wanda_scorer{}, nnprune::per_tensor{}, 0.5);
+        check_output(in, g_dir / "o.safetensors", g_dir / "k.safetensors", want);
     }
     fs::remove(g_dir / "o.safetensors");
-    expect_fail(run("prune m.safetensors -o o.safetensors --method wanda --calib c2.safetensors"), 2,
-                "no statistic 'model.layers.1.mlp.up_proj.weight.act_norm' for tensor 'model.layers.1.mlp.up_proj.weight'");
-    EXPECT(!fs::exists(g_dir / "o.safetensors"), "output written despite a missing statistic");
+    expect_fail(run("prune m.safetensors -o o.safetensors --method gblm --calib l2.safetensors -q"), 2,
+                "--method gblm needs '");
+    // both names for one tensor
+    write_calib_variant("both.safetensors", [&](const std::string& n) { return n == up + ".act_sq_mean" ? also_l2 : same; });
+    expect_fail(run("prune m.safetensors -o o.safetensors --method wanda --calib both.safetensors -q"), 2,
+                "both '" + up + ".act_sq_mean' and '" + up + ".act_l2' are present for tensor '" + up + "'");
+    // neither (the gradients alone)
+    write_calib_variant("neither.safetensors", [&](const std::string& n) { return n == up + ".act_sq_mean" ? drop : same; });
+    expect_fail(run("prune m.safetensors -o o.safetensors --method gblm --calib neither.safetensors -q"), 2,
+                "no statistic '" + up + ".act_sq_mean' or '" + up + ".act_l2' for tensor '" + up + "'");
+    // the old name: refused, with the new names
+    write_calib_variant("old.safetensors", [](const std::string& n) { return n.ends_with(".act_sq_mean") ? to_old : same; });
+    expect_fail(run("prune m.safetensors -o o.safetensors --method wanda --calib old.safetensors -q"), 2,
+                "is no longer read");
+    const auto r = run("prune m.safetensors -o o.safetensors --method wanda --calib old.safetensors -q");
+    EXPECT(r.err.find(".act_sq_mean'") != std::string::npos && r.err.find(".act_l2'") != std::string::npos,
+           "the old-name message lacks the new names: " << r.err);
+    // a negative "norm" is refused naming the column
+    write_calib_variant("neg.safetensors", [&](const std::string& n) { return n == up + ".act_sq_mean" ? negative_l2 : same; });
+    write_calib_variant("neg2.safetensors", [&](const std::string& n) {
+        return n.ends_with(".act_sq_mean") && n != up + ".act_sq_mean" ? to_l2 : same;
+    }, "neg.safetensors");
+    expect_fail(run("prune m.safetensors -o o.safetensors --method wanda --calib neg2.safetensors -q"), 2,
+                "'" + up + ".act_l2' column 0 is -");
+    EXPECT(!fs::exists(g_dir / "o.safetensors"), "output written despite a bad statistic");
 }
 
 void case_allocation() {
@@ -502,6 +571,22 @@ void case_stream() {
     EXPECT(zeros_sel == nnprune::count_to_prune(n, 0.5), "output zeros " << zeros_sel);
 }
 
+/// --threads 3 (split scoring, reader and writer threads) writes the same bytes as --threads 1,
+/// for every method, pattern, scope and allocation.
+void case_threads() {
+    make_model("m.safetensors --calib c.safetensors --quantize 30 --layers 3 --hidden 96 --inter 160 --vocab 200");
+    for (const std::string args : {"", "--pattern row", "--pattern 2:4", "--pattern block:4x8", "--pattern channel",
+                                   "--scope global", "--scope global --min-keep 0.45", "--method wanda --pattern row",
+                                   "--method taylor", "--method gblm --scope global", "--method random --seed 3",
+                                   "--method lamp", "--allocation lamp", "--method wanda --allocation owl --owl-m 1.5"}) {
+        const std::string cmd = "prune m.safetensors --calib c.safetensors -q " + args;
+        expect_ok(run(cmd + " -o o1.safetensors --masks k1.safetensors --threads 1"));
+        expect_ok(run(cmd + " -o o3.safetensors --masks k3.safetensors --threads 3"));
+        EXPECT(slurp(g_dir / "o1.safetensors") == slurp(g_dir / "o3.safetensors"), args << ": outputs differ by thread count");
+        EXPECT(slurp(g_dir / "k1.safetensors") == slurp(g_dir / "k3.safetensors"), args << ": masks differ by thread count");
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -516,9 +601,9 @@ int main(int argc, char** argv) {
     fs::create_directories(g_dir);
     const std::map<std::string, std::function<void()>> cases{
         {"usage", case_usage},   {"inspect", case_inspect}, {"layer", case_layer},   {"patterns", case_patterns},
-        {"global", case_global}, {"global_min_keep", case_global_min_keep},           {"calib", case_calib},
+        {"global", case_global}, {"global_min_keep", case_global_min_keep},           {"calib", case_calib}, {"calib_names", case_calib_names},
         {"allocation", case_allocation}, {"sharded", case_sharded}, {"tokens", case_tokens}, {"errors", case_errors},
-        {"stream", case_stream}};
+        {"stream", case_stream}, {"threads", case_threads}};
     const auto it = cases.find(c);
     if (it == cases.end()) {
         std::cerr << "unknown case " << c << '\n';

@@ -2,8 +2,8 @@
 #define NNPRUNE_EXAMPLES_CLI_COMMON_HPP
 
 /// @file common.hpp
-/// Shared pieces of the nnprune command-line tool: exit codes, the usage error, a progress bar,
-/// releasing mapped pages, opening a model path and a streaming safetensors writer.
+/// Shared pieces of the nnprune command-line tool: exit codes, the usage error, releasing mapped
+/// pages, opening a model path and a streaming safetensors writer.
 
 #include <algorithm>
 #include <cstddef>
@@ -49,31 +49,6 @@ public:
 class input_error : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
-};
-
-/// One line on stderr, redrawn in place, only when stderr is a terminal.
-class progress {
-public:
-    progress(std::size_t total, bool enabled) : m_total(total), m_on(enabled && ::isatty(2) == 1) {}
-    void step(const std::string& what) {
-        ++m_done;
-        if (!m_on) return;
-        constexpr int width = 30;
-        const int filled = m_total ? static_cast<int>(static_cast<double>(m_done) * width / static_cast<double>(m_total)) : width;
-        std::string bar(static_cast<std::size_t>(std::min(filled, width)), '#');
-        bar.resize(width, ' ');
-        std::fprintf(stderr, "\r[%s] %zu/%zu %-48.48s", bar.c_str(), m_done, m_total, what.c_str());
-        std::fflush(stderr);
-    }
-    ~progress() {
-        if (m_on) std::fprintf(stderr, "\n");
-    }
-    progress(const progress&) = delete;
-    progress& operator=(const progress&) = delete;
-
-private:
-    std::size_t m_total, m_done = 0;
-    bool m_on;
 };
 
 /// Drops the pages of a read-only file mapping from this process (they stay in the page cache;
@@ -134,32 +109,42 @@ private:
     std::uint64_t m_written = 0;
 };
 
+/// A streamed safetensors file's header bytes (layout, __metadata__, from
+/// nnprune::safetensors_writer) and its entries in data order, with their data offsets.
+struct stream_layout {
+    std::vector<std::byte> header;
+    std::vector<std::pair<std::uint64_t, std::size_t>> order;  ///< (data offset, entry index)
+};
+
+inline stream_layout layout_of(const std::vector<stream_entry>& entries, const std::map<std::string, std::string>& metadata) {
+    nnprune::safetensors_writer w;
+    for (const auto& e : entries) w.add_raw(e.name, e.dtype, e.shape, e.size_witness);
+    for (const auto& [k, v] : metadata) w.set_metadata(k, v);
+    stream_layout out{w.header_bytes(), {}};
+    // the data order is the order of data_offsets in the header just made
+    const auto* text = reinterpret_cast<const char*>(out.header.data() + 8);
+    const auto j = nlohmann::json::parse(text, text + (out.header.size() - 8));
+    std::map<std::string, std::size_t> index;
+    for (std::size_t i = 0; i < entries.size(); ++i) index.emplace(entries[i].name, i);
+    for (const auto& [name, v] : j.items())
+        if (name != "__metadata__") out.order.emplace_back(v.at("data_offsets").at(0).get<std::uint64_t>(), index.at(name));
+    std::sort(out.order.begin(), out.order.end());
+    return out;
+}
+
 /**
- * Writes a safetensors file tensor by tensor, atomically: the header (layout, __metadata__) comes
- * from nnprune::safetensors_writer, then produce(i, sink) writes entry i's bytes, in the file's data
- * order, so only one tensor's data needs to exist at a time.
+ * Writes a safetensors file tensor by tensor, atomically: the header from layout_of, then
+ * produce(i, sink) writes entry i's bytes, in the file's data order, so only one tensor's data
+ * needs to exist at a time.
  */
 inline void write_streamed(const std::filesystem::path& path, const std::vector<stream_entry>& entries,
                            const std::map<std::string, std::string>& metadata,
                            const std::function<void(std::size_t, byte_sink&)>& produce) {
-    nnprune::safetensors_writer w;
-    for (const auto& e : entries) w.add_raw(e.name, e.dtype, e.shape, e.size_witness);
-    for (const auto& [k, v] : metadata) w.set_metadata(k, v);
-    const std::vector<std::byte> header = w.header_bytes();
-    // the data order is the order of data_offsets in the header just made
-    const auto* text = reinterpret_cast<const char*>(header.data() + 8);
-    const auto j = nlohmann::json::parse(text, text + (header.size() - 8));
-    std::map<std::string, std::size_t> index;
-    for (std::size_t i = 0; i < entries.size(); ++i) index.emplace(entries[i].name, i);
-    std::vector<std::pair<std::uint64_t, std::size_t>> order;  // (begin, entry)
-    for (const auto& [name, v] : j.items())
-        if (name != "__metadata__") order.emplace_back(v.at("data_offsets").at(0).get<std::uint64_t>(), index.at(name));
-    std::sort(order.begin(), order.end());
-
+    const stream_layout lay = layout_of(entries, metadata);
     nnprune::atomic_file f(path);
-    f.write(header);
+    f.write(lay.header);
     byte_sink sink(f);
-    for (const auto& [begin, i] : order) {
+    for (const auto& [begin, i] : lay.order) {
         NNPRUNE_CHECK(sink.written() == begin, nnprune::internal_error,
                       nnprune::detail::str("write_streamed: tensor '", entries[i].name, "' starts at ", sink.written(),
                                            ", header says ", begin));

@@ -188,6 +188,7 @@ struct gen_args {
     std::string out, dtype = "bf16", calib;
     std::size_t layers = 2, hidden = 64, inter = 128, vocab = 96, shards = 1, quantize = 0;
     std::uint64_t seed = 1;
+    bool calib_gradients = true;
 };
 
 struct gen_tensor {
@@ -308,7 +309,7 @@ void run_make_test_model(const gen_args& a) {
         f.write(std::as_bytes(std::span<const char>(text.data(), text.size())));
         f.commit();
     }
-    if (!a.calib.empty()) {  // statistics for every 2-D *.weight (small models: built in memory)
+    if (!a.calib.empty()) {  // statistics for every 2-D *.weight (built in memory: small models, or no gradients)
         nnprune::safetensors_writer w;
         std::vector<std::vector<float>> keep;
         for (const auto& t : ts) {
@@ -317,7 +318,8 @@ void run_make_test_model(const gen_args& a) {
             value_stream vs(a.seed + 7, t.name + ".calib", 0);
             auto& act = keep.emplace_back(cols);
             for (auto& x : act) x = static_cast<float>(std::abs(vs.next()) * 40.0 + 0.01);
-            w.add_span<float>(t.name + ".act_norm", nnprune::safetensors_dtype::F32, {cols}, act);
+            w.add_span<float>(t.name + ".act_sq_mean", nnprune::safetensors_dtype::F32, {cols}, act);
+            if (!a.calib_gradients) continue;
             auto& grad = keep.emplace_back(rows * cols);
             for (auto& x : grad) x = static_cast<float>(vs.next());
             w.add_span<float>(t.name + ".grad", nnprune::safetensors_dtype::F32, {rows, cols}, grad);
@@ -368,12 +370,13 @@ int main(int argc, char** argv) {
     prune->add_option("--owl-lambda", pa.owl_lambda, "OWL lambda")->capture_default_str();
     prune->add_option("--include", pa.include, "REGEX: prune only tensors whose name matches (searched); replaces the *.weight rule");
     prune->add_option("--exclude", pa.exclude, "REGEX: never prune tensors whose name matches (searched)");
-    prune->add_option("--calib", pa.calib, "STATS.safetensors: <weight>.act_norm [in], <weight>.grad, <weight>.grad_l2 [out, in]");
+    prune->add_option("--calib", pa.calib, "STATS.safetensors: <weight>.act_sq_mean or <weight>.act_l2 [in], <weight>.grad, <weight>.grad_l2 [out, in]");
     prune->add_option("--masks", pa.masks, "MASKS.safetensors: also write the masks (nnprune mask file, bitpacked-v1)");
     prune->add_option("--report", pa.report, "REPORT.json: per-tensor and total counts, time");
-    prune->add_option("--threads", pa.threads, "threads for selection (results do not depend on it)")->capture_default_str();
+    prune->add_option("--threads", pa.threads, "threads for scoring and selection, plus a reader and a writer from 2 on (results do not depend on it)")->capture_default_str();
     prune->add_option("--seed", pa.seed, "seed of --method random")->capture_default_str();
     prune->add_flag("-q,--quiet", pa.quiet, "no progress bar");
+    prune->add_flag("--fsync", pa.fsync, "make the outputs durable (fsync) before renaming them into place");
 
     inspect_args ia;
     auto* inspect = app.add_subcommand("inspect", "List tensors: name, dtype, shape, elements, sparsity (exact zeros)");
@@ -408,6 +411,7 @@ int main(int argc, char** argv) {
     gen->add_option("--seed", ga.seed);
     gen->add_option("--quantize", ga.quantize, "values rounded to 1/Q steps (ties and zeros)");
     gen->add_option("--calib", ga.calib, "also write calibration statistics here");
+    gen->add_flag("!--no-calib-gradients", ga.calib_gradients, "--calib: the activation statistics only");
 
     try {
         app.parse(argc, argv);

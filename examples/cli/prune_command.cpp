@@ -1,13 +1,12 @@
 // `nnprune prune`: streams a safetensors model tensor by tensor, prunes the selected weights and
 // writes the pruned model (and optionally the masks and a JSON report).
 //
-// Memory bound (peak RSS): a constant (~the program, < 64 MiB) plus, for the tensor being worked
-// on, its float32 scores (4 B/element), its mask (1/8 B/element), its mapped input pages (element
-// size, released with madvise(MADV_DONTNEED) as soon as they are used) and the workspace of the
-// per-tensor selection (layer scope; global scope needs none unless --min-keep bites), plus
-// 8 KiB and a few counters per selected tensor (global scope, --allocation lamp) and, with
-// --masks, 1 bit per selected element (the masks are written at the end). Nothing is
-// proportional to the model's size except those last two terms.
+// The tool is argument parsing, a layer source over the model (safetensors_source.hpp: tensors
+// read with pread into reused buffers, written out when released) and nnprune::prune() with the
+// library's scorers, patterns and allocations. Memory bound (peak RSS, see README.md): a constant
+// plus, per buffer (1, or 3 with --threads >= 2), the largest tensor's bytes (and gradient's),
+// plus the largest selected tensor's scores (4 B/element), plus 1 bit per selected element (the
+// masks prune() returns). Nothing else grows with the model.
 
 #include "prune_command.hpp"
 
@@ -15,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <map>
 #include <optional>
 #include <regex>
@@ -22,11 +22,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include <nnprune/allocation/allocation.hpp>
+#include <nnprune/allocation/lamp_global.hpp>
 #include <nnprune/allocation/owl.hpp>
 #include <nnprune/simd/isa.hpp>
 #include <nnprune/io/mask_file.hpp>
 #include <nnprune/io/safetensors_model.hpp>
 #include <nnprune/masks/mask.hpp>
+#include <nnprune/prune/prune.hpp>
 #include <nnprune/scorers/lamp.hpp>
 #include <nnprune/scorers/magnitude.hpp>
 #include <nnprune/scorers/random.hpp>
@@ -35,7 +38,8 @@
 #include <nnprune/select/select.hpp>
 
 #include "common.hpp"
-#include "stream_select.hpp"
+#include "safetensors_source.hpp"
+#include "tensor_io.hpp"
 
 namespace nnprune_cli {
 namespace {
@@ -85,12 +89,15 @@ nnprune::rounding parse_rounding(const std::string& r) {
     throw usage_error(str("--rounding: unknown rule '", r, "' (half-even|truncate|ceil)"));
 }
 
-/// One tensor of the input (any dtype), and whether it is pruned.
+/// One tensor of the input (any dtype), where its bytes are, and whether it is pruned.
 struct tensor_info {
     std::size_t shard;
-    nnprune::safetensors_tensor t;
+    std::uint64_t offset;           ///< of its data in the shard file
+    std::uint64_t out_offset = 0;   ///< of its data in the output file
+    nnprune::safetensors_tensor t;  ///< its metadata (its mapped bytes are never read)
     bool selected = false;
-    std::size_t sel = 0;  // index among the selected tensors
+    std::size_t sel = 0;  ///< index among the selected tensors (the layer source's order)
+    [[nodiscard]] std::size_t nbytes() const noexcept { return t.bytes().size(); }
 };
 
 std::string dtype_text(nnprune::safetensors_dtype d) { return std::string(nnprune::name_of(d)); }
@@ -131,10 +138,25 @@ public:
         const auto& shards = m_model->shards();
         for (std::size_t s = 0; s < shards.size(); ++s)
             for (std::size_t i = 0; i < shards[s].size(); ++i) {
-                tensor_info ti{s, shards[s].at(i)};
+                const auto& h = shards[s].view().header();
+                tensor_info ti{s, h.data_start + h.tensors[i].begin, 0, shards[s].at(i)};
                 ti.selected = is_selected(ti.t, inc, exc);
                 m_tensors.push_back(ti);
             }
+        // each tensor's place in its output file
+        for (std::size_t s = 0; s < shards.size(); ++s) {
+            std::vector<stream_entry> entries;
+            std::vector<std::size_t> idx;
+            for (std::size_t i = 0; i < m_tensors.size(); ++i)
+                if (m_tensors[i].shard == s) {
+                    const auto& t = m_tensors[i].t;
+                    entries.push_back({t.name(), t.dtype(), t.shape(), t.bytes()});
+                    idx.push_back(i);
+                }
+            const stream_layout lay = layout_of(entries, shards[s].metadata());
+            for (const auto& [begin, e] : lay.order) m_tensors[idx[e]].out_offset = lay.header.size() + begin;
+            m_headers.push_back(lay.header);
+        }
         // list order (the tie order of global selection): by name
         for (std::size_t i = 0; i < m_tensors.size(); ++i)
             if (m_tensors[i].selected) m_sel.push_back(i);
@@ -142,22 +164,57 @@ public:
         for (std::size_t k = 0; k < m_sel.size(); ++k) m_tensors[m_sel[k]].sel = k;
         if (m_sel.empty()) throw usage_error("no tensor selected (floating 2-D tensors named *.weight, refined by --include/--exclude)");
 
-        if (!a.calib.empty()) m_calib.emplace(fs::path(a.calib));
+        for (std::size_t s = 0; s < shards.size(); ++s) m_inputs.push_back(std::make_unique<input_file>(shards[s].path()));
+        if (!a.calib.empty()) {
+            m_calib.emplace(fs::path(a.calib));
+            m_calib_input = std::make_unique<input_file>(m_calib->path());
+        }
         validate_inputs();
         m_masks.resize(m_sel.size());
-        m_kept.assign(m_sel.size(), 0);
-        m_target.assign(m_sel.size(), std::numeric_limits<double>::quiet_NaN());
     }
 
     void run() {
         const auto t0 = std::chrono::steady_clock::now();
-        const std::size_t score_passes = m_global ? stream_select::levels
-                                         : a_alloc("owl")  ? 2
-                                         : a_alloc("lamp") ? stream_select::levels
-                                                           : 0;
-        progress bar(score_passes * m_sel.size() + m_tensors.size(), !m_a.quiet);
-        plan(bar);
-        write_outputs(bar);
+        std::uint64_t all_bytes = 0;
+        for (const auto& ti : m_tensors) all_bytes += ti.nbytes();
+        progress bar(all_bytes, m_tensors.size(), !m_a.quiet);
+        open_outputs();
+        std::vector<source_layer> layers;
+        for (std::size_t k = 0; k < m_sel.size(); ++k) {
+            const tensor_info& ti = m_tensors[m_sel[k]];
+            layers.push_back({ti.t.name(), ti.t.nn_shape(), place_of(ti), m_act[k], m_grad[k]});
+        }
+        safetensors_source src(std::move(layers), overlap(), [&](std::size_t k, std::span<const std::byte> bytes) {
+            const tensor_info& ti = m_tensors[m_sel[k]];
+            m_outputs[ti.shard]->write_at(ti.out_offset, bytes);
+            bar.step(ti.nbytes(), ti.t.name());
+        });
+        nnprune::prune_options o;
+        o.round = m_round;
+        o.threads = m_a.threads;
+        o.apply = true;
+        o.scratch = &m_scores;
+        o.on_layer = [&](std::size_t k, nnprune::const_mask_view m, const nnprune::layer_report&) {
+            if (!m_a.masks.empty()) {
+                m_masks[k] = nnprune::mask(m.shape(), true);
+                std::copy(m.words().begin(), m.words().end(), m_masks[k].words().begin());
+            }
+        };
+        m_result = prune_with_method(src, o);
+        src.finish();
+        for (const auto& ti : m_tensors)  // the unselected tensors, copied
+            if (!ti.selected) {
+                m_inputs[ti.shard]->read(ti.offset, m_copy.take(ti.nbytes()));
+                m_outputs[ti.shard]->write_at(ti.out_offset, m_copy.take(ti.nbytes()));
+                bar.step(ti.nbytes(), ti.t.name());
+            }
+        for (auto& f : m_outputs) f->commit();
+        if (m_path.sharded) {  // the index, byte for byte
+            const nnprune::mapped_file index(m_path.path);
+            nnprune::atomic_file f(fs::path(m_a.out) / m_path.path.filename(), sync());
+            f.write(index.bytes());
+            f.commit();
+        }
         if (!m_a.masks.empty()) {
             std::vector<std::pair<std::string, nnprune::const_mask_view>> v;
             for (std::size_t k = 0; k < m_sel.size(); ++k) v.emplace_back(m_tensors[m_sel[k]].t.name(), m_masks[k].view());
@@ -169,6 +226,79 @@ public:
 
 private:
     [[nodiscard]] bool a_alloc(const char* s) const { return m_a.allocation == s; }
+    /// Outputs are always atomic (temporary file + rename); durable (fsync) only with --fsync.
+    [[nodiscard]] nnprune::file_sync sync() const {
+        return m_a.fsync ? nnprune::file_sync::durable : nnprune::file_sync::atomic_only;
+    }
+    /// A reader and a writer thread beside the compute threads (--threads 2 and more).
+    [[nodiscard]] bool overlap() const { return m_a.threads > 1; }
+
+    [[nodiscard]] tensor_place place_of(const tensor_info& ti) const {
+        return {m_inputs[ti.shard].get(), ti.offset, ti.nbytes(), *nnprune::element_dtype(ti.t.dtype())};
+    }
+
+    /// prune() with the method's scorer, the pattern and the allocation of the command line.
+    template <class Src>
+    nnprune::prune_result prune_with_method(Src& src, const nnprune::prune_options& o) {
+        switch (m_method) {
+            case method_kind::magnitude: return prune_with(src, nnprune::magnitude_scorer{}, o);
+            case method_kind::wanda: return prune_with(src, nnprune::wanda_scorer{}, o);
+            case method_kind::lamp: return prune_with(src, nnprune::lamp_scorer{}, o);
+            case method_kind::taylor: return prune_with(src, nnprune::taylor_scorer{}, o);
+            case method_kind::gblm: return prune_with(src, nnprune::gblm_scorer{}, o);
+            case method_kind::random: break;
+        }
+        return prune_with(src, nnprune::random_scorer{m_a.seed}, o);
+    }
+
+    template <class Src, class S>
+    nnprune::prune_result prune_with(Src& src, const S& sc, const nnprune::prune_options& o) {
+        if (m_global) return nnprune::prune(src, sc, nnprune::per_tensor{}, nnprune::global{m_a.sparsity, 0, m_a.min_keep}, o);
+        if (a_alloc("lamp")) return nnprune::prune(src, sc, nnprune::per_tensor{}, nnprune::lamp_global{m_a.sparsity}, o);
+        switch (m_pattern.kind) {
+            case pattern_spec::unstructured: return allocate(src, sc, nnprune::per_tensor{}, o);
+            case pattern_spec::row: return allocate(src, sc, nnprune::per_row{}, o);
+            case pattern_spec::block: return allocate(src, sc, nnprune::blocks{m_pattern.a, m_pattern.b}, o);
+            case pattern_spec::channel: return allocate(src, sc, nnprune::channels{0}, o);
+            case pattern_spec::nm: break;
+        }
+        return nnprune::prune(src, sc, nnprune::n_of_m{m_pattern.a, m_pattern.b, nnprune::nm_tail::reject}, o);
+    }
+
+    /// Layer scope: uniform, or OWL over blocks = the name up to its first numeric component
+    /// ("model.layers.7."), every other tensor a block of its own.
+    template <class Src, class S, class P>
+    nnprune::prune_result allocate(Src& src, const S& sc, const P& p, const nnprune::prune_options& o) {
+        if (!a_alloc("owl")) return nnprune::prune(src, sc, p, m_a.sparsity, o);
+        static const std::regex block_re("^(.*?\\.[0-9]+\\.)");
+        std::map<std::string, std::size_t> block_id;
+        std::vector<std::size_t> block_of;
+        for (const std::size_t i : m_sel) {
+            const std::string& n = m_tensors[i].t.name();
+            std::smatch m;
+            const std::string key = std::regex_search(n, m, block_re) ? m[1].str() : n;
+            block_of.push_back(block_id.emplace(key, block_id.size()).first->second);
+        }
+        return nnprune::prune(src, sc, p, nnprune::owl{m_a.sparsity, m_a.owl_m, m_a.owl_lambda, block_of}, o);
+    }
+
+    /// Every output file created (a temporary file, committed at the end) with its header; the
+    /// tensors are written at their offsets (any order) as prune() releases them.
+    void open_outputs() {
+        const auto& shards = m_model->shards();
+        const fs::path out = m_a.out;
+        if (m_path.sharded) {
+            std::error_code ec;
+            fs::create_directories(out, ec);
+            NNPRUNE_CHECK(!ec && fs::is_directory(out), nnprune::io_error,
+                          str("prune: cannot create the output directory ", out.string(), (ec ? ": " + ec.message() : std::string())));
+        }
+        for (std::size_t s = 0; s < shards.size(); ++s) {
+            const fs::path target = m_path.sharded ? out / shards[s].path().filename() : out;
+            m_outputs.push_back(std::make_unique<nnprune::atomic_file>(target, sync()));
+            m_outputs.back()->write(m_headers[s]);
+        }
+    }
 
     static bool is_selected(const nnprune::safetensors_tensor& t, const std::vector<std::regex>& inc,
                             const std::vector<std::regex>& exc) {
@@ -193,35 +323,32 @@ private:
         return m_method == method_kind::taylor ? ".grad" : m_method == method_kind::gblm ? ".grad_l2" : nullptr;
     }
 
-    std::optional<nnprune::safetensors_tensor> stat(const std::string& name) const {
-        if (!m_calib || !m_calib->contains(name)) return std::nullopt;
-        return m_calib->tensor(name);
-    }
-
     /// Every check that does not need the weights' values: calibration statistics, N:M widths.
     void validate_inputs() {
-        for (const std::size_t i : m_sel) {
-            const auto& t = m_tensors[i].t;
+        if ((needs_act() || grad_suffix()) && !m_calib)
+            throw usage_error(str("--method ", m_a.method, " needs calibration statistics: pass --calib STATS.safetensors"));
+        std::map<std::string, std::size_t, std::less<>> calib_index;
+        if (m_calib)
+            for (std::size_t i = 0; i < m_calib->size(); ++i) calib_index.emplace(m_calib->view().header().tensors[i].name, i);
+        m_act.resize(m_sel.size());
+        m_act_converted.resize(m_sel.size());
+        m_grad.resize(m_sel.size());
+        for (std::size_t k = 0; k < m_sel.size(); ++k) {
+            const auto& t = m_tensors[m_sel[k]].t;
             const nnprune::shape s = t.nn_shape();
-            if (needs_act() || grad_suffix()) {
-                if (!m_calib)
-                    throw usage_error(str("--method ", m_a.method, " needs calibration statistics: pass --calib STATS.safetensors"));
-            }
-            if (needs_act()) {
-                const auto st = stat(t.name() + ".act_norm");
-                if (!st) throw input_error(str("--calib ", m_calib->path().string(), ": no statistic '", t.name(), ".act_norm' for tensor '",
-                                               t.name(), "' (--method ", m_a.method, " needs it)"));
-                if (!st->is_element() || st->numel() != s.cols())
-                    throw input_error(str("--calib: '", t.name(), ".act_norm' has ", st->numel(), " ", dtype_text(st->dtype()),
-                                          " elements, tensor '", t.name(), "' (", s, ") has ", s.cols(), " input columns"));
-            }
+            if (needs_act()) find_input_stat(k, t, s);
             if (const char* g = grad_suffix()) {
-                const auto st = stat(t.name() + g);
-                if (!st) throw input_error(str("--calib ", m_calib->path().string(), ": no statistic '", t.name(), g, "' for tensor '",
-                                               t.name(), "' (--method ", m_a.method, " needs it)"));
-                if (!st->is_element() || st->shape() != t.shape())
-                    throw input_error(str("--calib: '", t.name(), g, "' is ", dtype_text(st->dtype()), " ", shape_text(st->shape()),
+                const auto it = calib_index.find(t.name() + g);
+                if (it == calib_index.end())
+                    throw input_error(str("--calib ", m_calib->path().string(), ": no statistic '", t.name(), g, "' for tensor '",
+                                          t.name(), "' (--method ", m_a.method, " needs it)"));
+                const auto st = m_calib->at(it->second);
+                if (!st.is_element() || st.shape() != t.shape())
+                    throw input_error(str("--calib: '", t.name(), g, "' is ", dtype_text(st.dtype()), " ", shape_text(st.shape()),
                                           ", tensor '", t.name(), "' is ", shape_text(t.shape())));
+                const auto& h = m_calib->view().header();
+                m_grad[k] = tensor_place{m_calib_input.get(), h.data_start + h.tensors[it->second].begin, st.bytes().size(),
+                                         *nnprune::element_dtype(st.dtype())};
             }
             if (m_pattern.kind == pattern_spec::nm && s.cols() % m_pattern.b != 0)
                 NNPRUNE_THROW(nnprune::precondition_error,
@@ -230,236 +357,52 @@ private:
         }
     }
 
-    /// The method's scores of selected tensor k (its pages and its statistics' pages released after).
-    nnprune::score_tensor scores_of(std::size_t k) const {
-        const auto& t = m_tensors[m_sel[k]].t;
-        nnprune::layer l{t.name(), t.ref(), std::nullopt, std::nullopt};
-        std::optional<nnprune::safetensors_tensor> act, grad;
-        if (needs_act()) {
-            act = stat(t.name() + ".act_norm");
-            l.input_stat = act->ref();
+    /**
+     * The activation statistic of selected tensor k, as the scorers take it (Wanda's scaler_row):
+     * W.act_sq_mean is used as stored; W.act_l2 (a per-column L2 norm a) is squared in float32,
+     * which the scorer's sqrt undoes exactly (sqrt(fl(a * a)) == a for every a whose square is a
+     * normal float; checked), so the scores are |W| * a, a per-tensor constant times Wanda's.
+     */
+    void find_input_stat(std::size_t k, const nnprune::safetensors_tensor& t, const nnprune::shape& s) {
+        const std::string& n = t.name();
+        const std::string sq = n + ".act_sq_mean", l2 = n + ".act_l2", old = n + ".act_norm";
+        const std::string file = m_calib->path().string();
+        const bool has_sq = m_calib->contains(sq), has_l2 = m_calib->contains(l2);
+        if (has_sq && has_l2)
+            throw input_error(str("--calib ", file, ": both '", sq, "' and '", l2, "' are present for tensor '", n,
+                                  "'; keep one (they carry the same information)"));
+        if (!has_sq && !has_l2) {
+            if (m_calib->contains(old))
+                throw input_error(str("--calib ", file, ": '", old, "' is no longer read (it held Wanda's scaler_row, a mean of "
+                                      "squares, although its name says norm): rename it to '", sq,
+                                      "' if it holds the per-column mean of squared inputs, or store the per-column L2 norm as '",
+                                      l2, "'"));
+            throw input_error(str("--calib ", file, ": no statistic '", sq, "' or '", l2, "' for tensor '", n, "' (--method ",
+                                  m_a.method, " needs one)"));
         }
-        if (const char* g = grad_suffix()) {
-            grad = stat(t.name() + g);
-            l.gradient = grad->ref();
+        if (m_method == method_kind::gblm && !has_sq)
+            throw input_error(str("--calib ", file, ": --method gblm needs '", sq, "' for tensor '", n,
+                                  "': its score |W| * (sqrt(scaler_row) + |G|) adds the statistic to the gradient term, so "
+                                  "its scale matters, and '", l2, "' is sqrt(sequences) times larger"));
+        const std::string& name = has_sq ? sq : l2;
+        const auto st = m_calib->tensor(name);
+        if (!st.is_element() || st.numel() != s.cols())
+            throw input_error(str("--calib: '", name, "' has ", st.numel(), " ", dtype_text(st.dtype()), " elements, tensor '", n,
+                                  "' (", s, ") has ", s.cols(), " input columns"));
+        if (has_sq) {
+            m_act[k] = st.ref();
+            return;
         }
-        nnprune::score_tensor sc;
-        switch (m_method) {
-            case method_kind::magnitude: sc = nnprune::score(nnprune::magnitude_scorer{}, l); break;
-            case method_kind::wanda: sc = nnprune::score(nnprune::wanda_scorer{}, l); break;
-            case method_kind::lamp: sc = nnprune::score(nnprune::lamp_scorer{}, l); break;
-            case method_kind::taylor: sc = nnprune::score(nnprune::taylor_scorer{}, l); break;
-            case method_kind::gblm: sc = nnprune::score(nnprune::gblm_scorer{}, l); break;
-            case method_kind::random: sc = nnprune::score(nnprune::random_scorer{m_a.seed}, l); break;
+        auto v = nnprune::detail::to_float_vector(st.ref());
+        for (std::size_t j = 0; j < v.size(); ++j) {
+            const float a = v[j], a2 = a * a;
+            if (!(std::sqrt(a2) == a))
+                throw input_error(str("--calib: '", l2, "' column ", j, " is ", a,
+                                      ": an L2 norm must be >= 0 with a normal float32 square (about 1e-19 to 1.8e19)"));
+            v[j] = a2;
         }
-        release_pages(t.bytes());
-        if (act) release_pages(act->bytes());
-        if (grad) release_pages(grad->bytes());
-        return sc;
-    }
-
-    [[nodiscard]] nnprune::select_options sel_opts(std::size_t k) const {
-        nnprune::select_options so;
-        so.round = m_round;
-        so.threads = m_a.threads;
-        so.name = m_tensors[m_sel[k]].t.name();
-        return so;
-    }
-
-    /// Passes before the write pass: global thresholds, OWL outlier ratios, LAMP plan.
-    void plan(progress& bar) {
-        std::vector<std::size_t> sizes;
-        for (const std::size_t i : m_sel) sizes.push_back(static_cast<std::size_t>(m_tensors[i].t.numel()));
-        if (m_global) {
-            m_stream.emplace(sizes, nnprune::amount(m_a.sparsity), m_round, m_a.min_keep);
-            run_levels(bar, [&](std::size_t k) { return scores_of(k); });
-        } else if (a_alloc("owl")) {
-            plan_owl(bar);
-        } else if (a_alloc("lamp")) {
-            plan_lamp(bar, sizes);
-        } else {
-            m_target.assign(m_sel.size(), m_a.sparsity);
-        }
-    }
-
-    template <class Scores>
-    void run_levels(progress& bar, Scores&& scores) {
-        for (int level = 0; level < stream_select::levels; ++level) {
-            for (std::size_t k = 0; k < m_sel.size(); ++k) {
-                if (m_stream->needs_passes()) {
-                    const auto sc = scores(k);
-                    m_stream->feed(k, sc.values(), m_tensors[m_sel[k]].t.name());
-                }
-                bar.step(str("pass ", level + 1, ": ", m_tensors[m_sel[k]].t.name()));
-            }
-            if (m_stream->needs_passes()) m_stream->end_level();
-        }
-    }
-
-    /// OWL (algorithms.md 10a) over blocks = the name up to its first numeric component
-    /// ("model.layers.7."), each other tensor its own block; two streamed passes (mean, outliers).
-    void plan_owl(progress& bar) {
-        static const std::regex block_re("^(.*?\\.[0-9]+\\.)");
-        std::map<std::string, std::size_t> block_id;
-        std::vector<std::size_t> block_of(m_sel.size());
-        for (std::size_t k = 0; k < m_sel.size(); ++k) {
-            const std::string& n = m_tensors[m_sel[k]].t.name();
-            std::smatch m;
-            const std::string key = std::regex_search(n, m, block_re) ? m[1].str() : n;
-            block_of[k] = block_id.emplace(key, block_id.size()).first->second;
-        }
-        const std::size_t nb = block_id.size();
-        std::vector<double> sum(nb, 0.0);
-        std::vector<std::size_t> cnt(nb, 0), out(nb, 0);
-        for (std::size_t k = 0; k < m_sel.size(); ++k) {
-            const auto sc = scores_of(k);
-            for (float v : sc.values()) sum[block_of[k]] += v;
-            cnt[block_of[k]] += sc.size();
-            bar.step(str("owl mean: ", m_tensors[m_sel[k]].t.name()));
-        }
-        std::vector<float> thr(nb);
-        for (std::size_t b = 0; b < nb; ++b)
-            thr[b] = static_cast<float>(sum[b] / static_cast<double>(cnt[b])) * static_cast<float>(m_a.owl_m);
-        for (std::size_t k = 0; k < m_sel.size(); ++k) {
-            const auto sc = scores_of(k);
-            for (float v : sc.values()) out[block_of[k]] += v > thr[block_of[k]];
-            bar.step(str("owl outliers: ", m_tensors[m_sel[k]].t.name()));
-        }
-        std::vector<double> d(nb);
-        for (std::size_t b = 0; b < nb; ++b) d[b] = 100.0 * static_cast<double>(out[b]) / static_cast<double>(cnt[b]);
-        const auto sb = nnprune::owl_layer_sparsities(d, m_a.sparsity, m_a.owl_lambda);
-        for (std::size_t k = 0; k < m_sel.size(); ++k) m_target[k] = sb[block_of[k]];
-    }
-
-    /// Global LAMP allocation (algorithms.md 3, lamp_global.hpp) streamed: the num_surv-th largest
-    /// LAMP score over all tensors by three passes, then each tensor prunes round(a_l * n_l).
-    void plan_lamp(progress& bar, const std::vector<std::size_t>& sizes) {
-        float total = 0.0f;
-        std::size_t n_all = 0;
-        for (auto n : sizes) {
-            total += static_cast<float>(n);
-            n_all += n;
-        }
-        const float prod = total * static_cast<float>(1.0 - m_a.sparsity);
-        const float fl = std::floor(prod), diff = prod - fl;
-        const float rs = diff > 0.5f ? fl + 1.0f : diff < 0.5f ? fl : (std::fmod(fl, 2.0f) == 0.0f ? fl : fl + 1.0f);
-        const auto num_surv = static_cast<std::size_t>(rs);
-        if (num_surv < 1 || num_surv > n_all)
-            NNPRUNE_THROW(nnprune::precondition_error, str("prune --allocation lamp: sparsity ", m_a.sparsity, " leaves ",
-                                                           num_surv, " survivors of ", n_all));
-        // threshold = the (n_all - num_surv + 1)-th smallest LAMP score
-        m_stream.emplace(sizes, nnprune::amount(nnprune::exactly{n_all - num_surv + 1}), m_round, 0.0);
-        run_levels(bar, [&](std::size_t k) {
-            const auto& t = m_tensors[m_sel[k]].t;
-            const nnprune::layer l{t.name(), t.ref(), std::nullopt, std::nullopt};
-            auto sc = nnprune::score(nnprune::lamp_scorer{}, l);
-            release_pages(t.bytes());
-            return sc;
-        });
-        m_lamp_prune.resize(m_sel.size());
-        for (std::size_t k = 0; k < m_sel.size(); ++k) {
-            const std::size_t n = sizes[k], surv = n - m_stream->below_of(k);  // scores >= threshold survive
-            const float a = 1.0f - static_cast<float>(surv) / static_cast<float>(n);
-            m_lamp_prune[k] = nnprune::count_to_prune(n, a < 0.0f ? 0.0 : static_cast<double>(a), nnprune::rounding::half_even);
-            m_target[k] = static_cast<double>(a);
-        }
-        m_stream.reset();
-    }
-
-    /// The mask of selected tensor k (write pass).
-    nnprune::mask mask_of(std::size_t k) const {
-        const auto& t = m_tensors[m_sel[k]].t;
-        const nnprune::shape s = t.nn_shape();
-        nnprune::mask m(s, true);
-        const auto sc = scores_of(k);
-        const auto so = sel_opts(k);
-        if (m_global) {
-            if (!m_stream->needs_passes()) return m;
-            if (!m_stream->mask_of(k, sc.values(), t.name(), m.view()))
-                (void)nnprune::select_mask(sc.ref(), nnprune::per_tensor{}, nnprune::exactly{m_stream->k_of(k)}, m.view(), so);
-            return m;
-        }
-        if (a_alloc("lamp")) {
-            (void)nnprune::select_mask(sc.ref(), nnprune::per_tensor{}, nnprune::exactly{m_lamp_prune[k]}, m.view(), so);
-            return m;
-        }
-        const double s_k = m_target[k];
-        switch (m_pattern.kind) {
-            case pattern_spec::unstructured: (void)nnprune::select_mask(sc.ref(), nnprune::per_tensor{}, s_k, m.view(), so); break;
-            case pattern_spec::row: (void)nnprune::select_mask(sc.ref(), nnprune::per_row{}, s_k, m.view(), so); break;
-            case pattern_spec::nm:
-                (void)nnprune::select_mask(sc.ref(), nnprune::n_of_m{m_pattern.a, m_pattern.b, nnprune::nm_tail::reject}, m.view(), so);
-                break;
-            case pattern_spec::block:
-                (void)nnprune::select_mask(sc.ref(), nnprune::blocks{m_pattern.a, m_pattern.b}, s_k, m.view(), so);
-                break;
-            case pattern_spec::channel: (void)nnprune::select_mask(sc.ref(), nnprune::channels{0}, s_k, m.view(), so); break;
-        }
-        return m;
-    }
-
-    /// Writes the tensor's bytes with the pruned elements set to +0, in slices.
-    static void write_masked(const nnprune::safetensors_tensor& t, nnprune::const_mask_view m, byte_sink& sink) {
-        const std::size_t es = nnprune::size_of(t.dtype()), n = static_cast<std::size_t>(t.numel());
-        constexpr std::size_t slice = std::size_t{1} << 20;  // elements, a multiple of 64
-        std::vector<std::byte> buf(std::min(n, slice) * es);
-        const auto src = t.bytes();
-        const auto words = m.words();
-        for (std::size_t i0 = 0; i0 < n; i0 += slice) {
-            const std::size_t len = std::min(slice, n - i0);
-            std::memcpy(buf.data(), src.data() + i0 * es, len * es);
-            for (std::size_t w = i0 / 64; w < (i0 + len + 63) / 64; ++w) {
-                std::uint64_t pruned = ~words[w];
-                if (w == words.size() - 1 && n % 64) pruned &= (std::uint64_t{1} << (n % 64)) - 1;
-                while (pruned) {
-                    const auto b = static_cast<std::size_t>(__builtin_ctzll(pruned));
-                    std::memset(buf.data() + (w * 64 + b - i0) * es, 0, es);
-                    pruned &= pruned - 1;
-                }
-            }
-            sink.write(std::span<const std::byte>(buf.data(), len * es));
-            release_pages(src.subspan(i0 * es, len * es));
-        }
-    }
-
-    void write_outputs(progress& bar) {
-        const auto& shards = m_model->shards();
-        fs::path out = m_a.out;
-        if (m_path.sharded) {
-            std::error_code ec;
-            fs::create_directories(out, ec);
-            NNPRUNE_CHECK(!ec && fs::is_directory(out), nnprune::io_error,
-                          str("prune: cannot create the output directory ", out.string(), (ec ? ": " + ec.message() : std::string())));
-        }
-        for (std::size_t s = 0; s < shards.size(); ++s) {
-            std::vector<stream_entry> entries;
-            std::vector<std::size_t> idx;
-            for (std::size_t i = 0; i < m_tensors.size(); ++i)
-                if (m_tensors[i].shard == s) {
-                    const auto& t = m_tensors[i].t;
-                    entries.push_back({t.name(), t.dtype(), t.shape(), t.bytes()});
-                    idx.push_back(i);
-                }
-            const fs::path target = m_path.sharded ? out / shards[s].path().filename() : out;
-            write_streamed(target, entries, shards[s].metadata(), [&](std::size_t e, byte_sink& sink) {
-                const tensor_info& ti = m_tensors[idx[e]];
-                if (!ti.selected) {
-                    copy_released(ti.t.bytes(), sink);
-                } else {
-                    nnprune::mask m = mask_of(ti.sel);
-                    write_masked(ti.t, m.view(), sink);
-                    m_kept[ti.sel] = m.count();
-                    if (!m_a.masks.empty()) m_masks[ti.sel] = std::move(m);
-                }
-                bar.step(str("write: ", ti.t.name()));
-            });
-        }
-        if (m_path.sharded) {  // the index, byte for byte
-            const nnprune::mapped_file index(m_path.path);
-            nnprune::atomic_file f(out / m_path.path.filename());
-            f.write(index.bytes());
-            f.commit();
-        }
+        m_act_converted[k] = std::move(v);
+        m_act[k] = nnprune::tensor_view<const float, 1>(m_act_converted[k].data(), m_act_converted[k].size());
     }
 
     void write_report(double secs) const {
@@ -469,7 +412,7 @@ private:
         for (const auto& ti : m_tensors) {
             const auto& t = ti.t;
             const auto n = static_cast<std::size_t>(t.numel());
-            const std::size_t kept = ti.selected ? m_kept[ti.sel] : n;
+            const std::size_t kept = ti.selected ? m_result.layers[ti.sel].kept : n;
             all_elems += n;
             json e = {{"name", t.name()},
                       {"shape", t.shape()},
@@ -481,7 +424,7 @@ private:
             if (ti.selected) {
                 sel_elems += n;
                 sel_kept += kept;
-                if (!std::isnan(m_target[ti.sel])) e["target"] = m_target[ti.sel];
+                if (!std::isnan(m_result.layers[ti.sel].target)) e["target"] = m_result.layers[ti.sel].target;
             }
             tensors.push_back(std::move(e));
         }
@@ -504,11 +447,10 @@ private:
                     {"sparsity", sel_elems ? 1.0 - static_cast<double>(sel_kept) / static_cast<double>(sel_elems) : 0.0},
                     {"model_elements", all_elems}}},
                   {"time_seconds", secs}};
-        if (m_global && m_stream && m_stream->needs_passes()) {
-            r["global"] = {{"k", m_stream->k()}, {"competing", m_stream->total()}, {"threshold", m_stream->threshold()}};
-        }
+        if (m_global && sel_kept < sel_elems)
+            r["global"] = {{"k", sel_elems - sel_kept}, {"competing", sel_elems}, {"threshold", m_result.layers[0].kth_score}};
         const std::string text = r.dump(2) + "\n";
-        nnprune::atomic_file f(m_a.report);
+        nnprune::atomic_file f(m_a.report, sync());
         f.write(std::as_bytes(std::span<const char>(text.data(), text.size())));
         f.commit();
     }
@@ -520,14 +462,21 @@ private:
     bool m_global = false;
     model_path m_path;
     std::optional<nnprune::safetensors_model> m_model;
+    std::vector<std::unique_ptr<input_file>> m_inputs;  // per shard
     std::optional<nnprune::safetensors_file> m_calib;
+    std::unique_ptr<input_file> m_calib_input;
     std::vector<tensor_info> m_tensors;
-    std::vector<std::size_t> m_sel;
-    std::optional<stream_select> m_stream;
-    std::vector<std::size_t> m_lamp_prune;
+    std::vector<std::size_t> m_sel;                  // the selected tensors, by name (the source's order)
+    std::vector<std::vector<std::byte>> m_headers;  // per output file
+    /// Per selected tensor: the activation statistic (scaler_row form) and the gradient's place.
+    std::vector<std::optional<nnprune::tensor_ref>> m_act;
+    std::vector<std::vector<float>> m_act_converted;
+    std::vector<std::optional<tensor_place>> m_grad;
+    std::vector<float> m_scores;  // prune()'s reused score buffer
     std::vector<nnprune::mask> m_masks;
-    std::vector<std::size_t> m_kept;
-    std::vector<double> m_target;
+    nnprune::prune_result m_result;
+    std::vector<std::unique_ptr<nnprune::atomic_file>> m_outputs;  // per shard, committed at the end
+    reused_buffer<std::byte> m_copy;
 };
 
 }  // namespace

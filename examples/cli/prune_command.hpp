@@ -25,6 +25,7 @@ struct prune_args {
     unsigned threads = 1;
     std::uint64_t seed = 0;
     bool quiet = false;
+    bool fsync = false;
 };
 
 /// Runs the command; throws on errors (main maps them to exit codes).
