@@ -1,12 +1,12 @@
 // Memory-bandwidth probe: the floor every selection and scoring benchmark is compared against.
-#include <benchmark/benchmark.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <numeric>
 #include <thread>
 #include <vector>
+
+#include <benchmark/benchmark.h>
 
 namespace {
 
@@ -51,7 +51,8 @@ void bm_bandwidth_read_threads(benchmark::State& state) {
     std::vector<float> out(parts);
     for (auto _ : state) {
         std::vector<std::thread> th;
-        for (std::size_t t = 1; t < parts; ++t) th.emplace_back(sum, n / parts * t, t + 1 == parts ? n : n / parts * (t + 1), &out[t]);
+        for (std::size_t t = 1; t < parts; ++t)
+            th.emplace_back(sum, n / parts * t, t + 1 == parts ? n : n / parts * (t + 1), &out[t]);
         sum(0, n / parts, &out[0]);
         for (auto& t : th) t.join();
         benchmark::DoNotOptimize(out.data());
@@ -73,5 +74,9 @@ void bm_bandwidth_copy(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(bm_bandwidth_read)->Arg(1 << 20)->Arg(100'000'000)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(bm_bandwidth_read_threads)->Args({100'000'000, 1})->Args({100'000'000, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_bandwidth_read_threads)
+    ->Args({100'000'000, 1})
+    ->Args({100'000'000, 2})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(bm_bandwidth_copy)->Arg(1 << 20)->Arg(50'000'000)->Unit(benchmark::kMillisecond)->UseRealTime();

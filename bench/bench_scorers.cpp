@@ -11,28 +11,27 @@
 // GCC 12 at -O3 reports a false -Wrestrict inside select_global's "#" + std::to_string(t)
 // (select/select.hpp, not ours to edit): silence it for this translation unit only.
 #if defined(__GNUC__) && !defined(__clang__)
-#  pragma GCC diagnostic ignored "-Wrestrict"
+#pragma GCC diagnostic ignored "-Wrestrict"
 #endif
-#include <benchmark/benchmark.h>
-#include <malloc.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <malloc.h>
 #include <numeric>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <benchmark/benchmark.h>
+
+#include "tiers.hpp"
 #include <nnprune/calibration/wanda_accumulator.hpp>
 #include <nnprune/prune/prune.hpp>
 #include <nnprune/scorers/magnitude.hpp>
 #include <nnprune/scorers/random.hpp>
 #include <nnprune/scorers/wanda.hpp>
-
-#include "tiers.hpp"
 
 namespace {
 
@@ -50,6 +49,7 @@ struct wanda_data {
     std::vector<float> w0 = filled(k_out * k_in, 2);    // pristine weights
     std::vector<float> w = w0;                          // pruned in place, restored untimed
 };
+
 wanda_data& data() {
     static wanda_data d;
     return d;
@@ -96,8 +96,10 @@ struct wanda_whole_layer {
 /// prune() with wanda per_row 50% and apply (the row-streaming path), or with `S` instead.
 template <class S = nnprune::wanda_scorer>
 void nnprune_prune(wanda_data& d, const std::vector<float>& stat, const S& s = {}) {
-    std::vector<nnprune::layer> layers{{"up_proj", nnprune::matrix_view<float>(d.w.data(), k_out, k_in),
-                                        nnprune::vector_view<const float>(stat.data(), k_in), {}}};
+    std::vector<nnprune::layer> layers{{"up_proj",
+                                        nnprune::matrix_view<float>(d.w.data(), k_out, k_in),
+                                        nnprune::vector_view<const float>(stat.data(), k_in),
+                                        {}}};
     static std::vector<float> scratch;  // the score buffer, reused across calls as a model loop would
     nnprune::prune_options o;
     o.round = nnprune::rounding::truncate;
@@ -170,6 +172,7 @@ void bm_wanda_end_to_end_stable_sort(benchmark::State& state) {
 void bm_wanda_accumulate_nnprune(benchmark::State& state) {
     for (auto _ : state) benchmark::DoNotOptimize(nnprune_accumulate(data()).data());
 }
+
 void bm_wanda_accumulate_naive(benchmark::State& state) {
     for (auto _ : state) benchmark::DoNotOptimize(naive_accumulate(data()).data());
 }
@@ -185,6 +188,7 @@ void bm_wanda_prune_nnprune(benchmark::State& state) {
         restore(state, d);
     }
 }
+
 void bm_wanda_prune_nnprune_whole_layer(benchmark::State& state) {
     auto& d = data();
     const std::vector<float> stat(k_in, 1.5f);
@@ -195,6 +199,7 @@ void bm_wanda_prune_nnprune_whole_layer(benchmark::State& state) {
         restore(state, d);
     }
 }
+
 void bm_wanda_prune_stable_sort(benchmark::State& state) {
     auto& d = data();
     const std::vector<float> stat(k_in, 1.5f);
@@ -210,6 +215,7 @@ struct model_data {
     std::vector<std::pair<std::size_t, std::size_t>> shapes;
     std::vector<float> all;
     std::vector<nnprune::layer> layers;
+
     model_data() {
         const std::size_t h = 4096 / 16, f = 11008 / 16;
         for (int b = 0; b < 32; ++b)
@@ -224,11 +230,13 @@ struct model_data {
         for (std::size_t i = 0; i < shapes.size(); ++i) {
             std::string name = "blk.";
             name.append(std::to_string(i / 7)).append(".").append(names[i % 7]);
-            layers.push_back({name, nnprune::matrix_view<float>(all.data() + off, shapes[i].first, shapes[i].second), {}, {}});
+            layers.push_back(
+                {name, nnprune::matrix_view<float>(all.data() + off, shapes[i].first, shapes[i].second), {}, {}});
             off += shapes[i].first * shapes[i].second;
         }
     }
 };
+
 model_data& model() {
     static model_data m;
     return m;
@@ -282,7 +290,12 @@ BENCHMARK(bm_wanda_end_to_end_nnprune)->Unit(benchmark::kMillisecond)->UseRealTi
 BENCHMARK(bm_wanda_end_to_end_stable_sort)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 BENCHMARK(bm_wanda_accumulate_nnprune)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_wanda_accumulate_naive)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(bm_wanda_prune_nnprune)->ArgName("tier")->ArgsProduct({bench::tier_args})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK(bm_wanda_prune_nnprune)
+    ->ArgName("tier")
+    ->ArgsProduct({bench::tier_args})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(1);
 BENCHMARK(bm_wanda_prune_nnprune_whole_layer)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 BENCHMARK(bm_wanda_prune_stable_sort)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 BENCHMARK(bm_global_magnitude_nnprune)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);

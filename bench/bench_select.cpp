@@ -1,16 +1,15 @@
 // Selection engine benchmarks, each beside its baseline. Buffers are allocated and filled once
 // (never first touch in timed loops); the engine reuses a select_workspace.
-#include <benchmark/benchmark.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <numeric>
 #include <random>
 #include <vector>
 
-#include <nnprune/select/select.hpp>
+#include <benchmark/benchmark.h>
 
 #include "tiers.hpp"
+#include <nnprune/select/select.hpp>
 
 namespace {
 
@@ -24,11 +23,13 @@ const std::vector<float>& data(std::size_t n) {
     }
     return v;
 }
+
 std::vector<float>& copy_buf(std::size_t n) {
     static std::vector<float> v;
     if (v.size() < n) v.assign(n, 0.f);
     return v;
 }
+
 nnprune::select_workspace& ws() {
     static nnprune::select_workspace w;
     return w;
@@ -45,13 +46,16 @@ void bm_kth_nth_element_copy(benchmark::State& st) {
         benchmark::DoNotOptimize(c[kth_n / 2]);
     }
 }
+
 void bm_kth_engine(benchmark::State& st) {
     const bench::tier_scope tier(st, st.range(1));
     const auto& v = data(kth_n);
     nnprune::select_options o;
     o.workspace = &ws();
     o.threads = static_cast<unsigned>(st.range(0));
-    for (auto _ : st) benchmark::DoNotOptimize(nnprune::kth_smallest(nnprune::vector_view<const float>(v.data(), kth_n), kth_n / 2, o));
+    for (auto _ : st)
+        benchmark::DoNotOptimize(
+            nnprune::kth_smallest(nnprune::vector_view<const float>(v.data(), kth_n), kth_n / 2, o));
 }
 
 void bm_per_tensor_mask_engine(benchmark::State& st) {
@@ -61,7 +65,9 @@ void bm_per_tensor_mask_engine(benchmark::State& st) {
     nnprune::select_options o;
     o.workspace = &ws();
     o.threads = static_cast<unsigned>(st.range(0));
-    for (auto _ : st) benchmark::DoNotOptimize(nnprune::select_mask(nnprune::vector_view<const float>(v.data(), kth_n), nnprune::per_tensor{}, 0.5, m, o));
+    for (auto _ : st)
+        benchmark::DoNotOptimize(
+            nnprune::select_mask(nnprune::vector_view<const float>(v.data(), kth_n), nnprune::per_tensor{}, 0.5, m, o));
 }
 
 void bm_per_row_wanda_stable_sort(benchmark::State& st) {
@@ -78,6 +84,7 @@ void bm_per_row_wanda_stable_sort(benchmark::State& st) {
         benchmark::ClobberMemory();
     }
 }
+
 void bm_per_row_engine(benchmark::State& st) {
     const bench::tier_scope tier(st, st.range(1));
     const auto& v = data(rows * cols);
@@ -112,6 +119,7 @@ void bm_nm_read_baseline(benchmark::State& st) {
         benchmark::DoNotOptimize(a0 + a1 + a2 + a3);
     }
 }
+
 void bm_nm_2_4_engine(benchmark::State& st) {
     const bench::tier_scope tier(st, st.range(1));
     const auto& v = data(rows * cols);
@@ -125,6 +133,7 @@ void bm_nm_2_4_engine(benchmark::State& st) {
 
 // Global: 64 tensors over a total of 2.5e8 f32 (1e9 would need 4 GB next to other work).
 constexpr std::size_t global_total = 250'000'000, n_tensors = 64;
+
 void bm_global_nth_element_concat(benchmark::State& st) {
     const auto& v = data(global_total);
     auto& c = copy_buf(global_total);
@@ -134,6 +143,7 @@ void bm_global_nth_element_concat(benchmark::State& st) {
         benchmark::DoNotOptimize(c[global_total / 2]);
     }
 }
+
 void bm_global_engine(benchmark::State& st) {
     const bench::tier_scope tier(st, st.range(1));
     const auto& v = data(global_total);
@@ -159,6 +169,7 @@ void bm_global_engine(benchmark::State& st) {
 // splitmix64 uniform, spread over many exponents). Counter workspace_MB: the engine's scratch.
 // one_pass: 1 writes the masks in the counting pass (select_options::one_pass, as prune() does).
 constexpr std::size_t big_total = 1'000'000'000;
+
 template <class T>
 const std::vector<T>& big_data() {
     static std::vector<T> v;
@@ -176,6 +187,7 @@ const std::vector<T>& big_data() {
     }
     return v;
 }
+
 template <class T>
 std::vector<nnprune::tensor_ref> big_refs(const std::vector<T>& v) {
     std::vector<nnprune::tensor_ref> refs;
@@ -187,6 +199,7 @@ std::vector<nnprune::tensor_ref> big_refs(const std::vector<T>& v) {
     }
     return refs;
 }
+
 template <class T>
 void bm_global_1e9_read(benchmark::State& st) {
     const auto& v = big_data<T>();
@@ -203,6 +216,7 @@ void bm_global_1e9_read(benchmark::State& st) {
         benchmark::DoNotOptimize(a0 ^ a1 ^ a2 ^ a3);
     }
 }
+
 template <class T>
 void bm_global_1e9_engine(benchmark::State& st) {
     const auto& v = big_data<T>();
@@ -225,16 +239,44 @@ void bm_global_1e9_engine(benchmark::State& st) {
 }  // namespace
 
 BENCHMARK(bm_kth_nth_element_copy)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(bm_kth_engine)->ArgNames({"threads", "tier"})->ArgsProduct({{1, 2}, bench::tier_args})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(bm_per_tensor_mask_engine)->ArgNames({"threads", "tier"})->ArgsProduct({{1, 2}, bench::tier_args})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_kth_engine)
+    ->ArgNames({"threads", "tier"})
+    ->ArgsProduct({{1, 2}, bench::tier_args})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(bm_per_tensor_mask_engine)
+    ->ArgNames({"threads", "tier"})
+    ->ArgsProduct({{1, 2}, bench::tier_args})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(bm_per_row_wanda_stable_sort)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
-BENCHMARK(bm_per_row_engine)->ArgNames({"threads", "tier"})->ArgsProduct({{1, 2}, bench::tier_args})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_per_row_engine)
+    ->ArgNames({"threads", "tier"})
+    ->ArgsProduct({{1, 2}, bench::tier_args})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(bm_per_column_engine)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(bm_nm_read_baseline)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(bm_nm_2_4_engine)->ArgNames({"threads", "tier"})->ArgsProduct({{1, 2}, bench::tier_args})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_nm_2_4_engine)
+    ->ArgNames({"threads", "tier"})
+    ->ArgsProduct({{1, 2}, bench::tier_args})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(bm_global_nth_element_concat)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
-BENCHMARK(bm_global_engine)->ArgNames({"threads", "tier"})->ArgsProduct({{1, 2}, bench::tier_args})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_global_engine)
+    ->ArgNames({"threads", "tier"})
+    ->ArgsProduct({{1, 2}, bench::tier_args})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(bm_global_1e9_read<float>)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(bm_global_1e9_engine<float>)->ArgNames({"threads", "one_pass"})->ArgsProduct({{1, 2}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_global_1e9_engine<float>)
+    ->ArgNames({"threads", "one_pass"})
+    ->ArgsProduct({{1, 2}, {0, 1}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(bm_global_1e9_read<nnprune::bfloat16>)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(bm_global_1e9_engine<nnprune::bfloat16>)->ArgNames({"threads", "one_pass"})->ArgsProduct({{1, 2}, {0, 1}})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(bm_global_1e9_engine<nnprune::bfloat16>)
+    ->ArgNames({"threads", "one_pass"})
+    ->ArgsProduct({{1, 2}, {0, 1}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();

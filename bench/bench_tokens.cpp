@@ -1,10 +1,6 @@
 // Token pruning benchmarks: DivPrune against the reference algorithm as upstream runs it (the
 // full N x N distance matrix from one GEMM, here Eigen's blocked single-thread GEMM, then at every
 // step a re-minimisation over the selected rows), in the same binary on the same unit rows.
-#include <benchmark/benchmark.h>
-
-#include <Eigen/Core>
-
 #include <algorithm>
 #include <cstddef>
 #include <limits>
@@ -13,11 +9,12 @@
 #include <tuple>
 #include <vector>
 
-#include <nnprune/tokens/divprune.hpp>
+#include <Eigen/Core>
+#include <benchmark/benchmark.h>
 
 #include "tiers.hpp"
-
 #include "token_data.hpp"
+#include <nnprune/tokens/divprune.hpp>
 
 namespace {
 
@@ -30,8 +27,8 @@ std::vector<std::size_t> reference_divprune(const float* x, std::size_t n, std::
                                             nnprune::token_workspace& ws, row_major& dmat, std::vector<float>& m) {
     const auto u = nnprune::detail::normalize_tokens(matrix_view<const float>(x, n, d), ws, "reference");
     const auto rows = static_cast<Eigen::Index>(n);
-    const Eigen::Map<const row_major, 0, Eigen::OuterStride<>> xn(u.data, rows, static_cast<Eigen::Index>(d),
-                                                                  Eigen::OuterStride<>(static_cast<Eigen::Index>(u.stride)));
+    const Eigen::Map<const row_major, 0, Eigen::OuterStride<>> xn(
+        u.data, rows, static_cast<Eigen::Index>(d), Eigen::OuterStride<>(static_cast<Eigen::Index>(u.stride)));
     dmat.noalias() = xn * xn.transpose();
     dmat = (1.0f - dmat.array()).matrix();
     const float* dm = dmat.data();
@@ -97,13 +94,15 @@ void bm_divprune(benchmark::State& state) {
     ws.matrix_budget_bytes = static_cast<std::size_t>(state.range(4)) << 20;
     other.matrix_budget_bytes = ws.matrix_budget_bytes == 0 ? std::size_t{64} << 20 : 0;
     const matrix_view<const float> v(x.data(), n, d);
-    if (nnprune::divprune_order(v, nnprune::keep_count{k}, ws) != nnprune::divprune_order(v, nnprune::keep_count{k}, other))
+    if (nnprune::divprune_order(v, nnprune::keep_count{k}, ws) !=
+        nnprune::divprune_order(v, nnprune::keep_count{k}, other))
         state.SkipWithError("the Gram and lazy paths select differently");
     for (auto _ : state) benchmark::DoNotOptimize(nnprune::divprune_order(v, nnprune::keep_count{k}, ws).data());
     // beyond the unit rows (N x d f32, the normalised copy every method needs)
     state.counters["extra_MiB"] =
         static_cast<double>(ws.matrix.capacity() * sizeof(float) + ws.dist.capacity() * sizeof(float) +
-                            ws.index.capacity() * sizeof(std::size_t) + ws.zero.capacity() + n * (1 + sizeof(std::size_t)) +
+                            ws.index.capacity() * sizeof(std::size_t) + ws.zero.capacity() +
+                            n * (1 + sizeof(std::size_t)) +
                             (ws.matrix.empty() ? n * (sizeof(float) + 2 * sizeof(std::size_t)) : 0)) /
         (1 << 20);
 }

@@ -3,12 +3,12 @@
 #ifndef NNPRUNE_BENCH_TIERS_HPP
 #define NNPRUNE_BENCH_TIERS_HPP
 
-#include <benchmark/benchmark.h>
-
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <benchmark/benchmark.h>
 
 #include <nnprune/simd/isa.hpp>
 

@@ -33,7 +33,7 @@ inline std::vector<float> clustered(std::size_t n, std::size_t d, unsigned seed)
         const double col = static_cast<double>(i % side) / static_cast<double>(side);
         for (std::size_t m = 0; m < c; ++m) {
             const double w = std::exp(-8.0 * (std::pow(r - 0.25 * static_cast<double>(m % 4) - 0.1, 2) +
-                                             std::pow(col - 0.25 * static_cast<double>(m / 4) - 0.1, 2)));
+                                              std::pow(col - 0.25 * static_cast<double>(m / 4) - 0.1, 2)));
             for (std::size_t j = 0; j < d; ++j) x[i * d + j] += static_cast<float>(w) * centres[m * d + j];
         }
         for (std::size_t j = 0; j < d; ++j) x[i * d + j] += 0.3f * g(rng);

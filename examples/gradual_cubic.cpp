@@ -48,11 +48,13 @@ int main() {
                 grad[i * in + j] = gsum / static_cast<float>(batch);
             }
         for (std::size_t k = 0; k < w.size(); ++k) w[k] -= 0.05f * grad[k];  // SGD: revives pruned weights
-        const auto rep = pruner.step(layers);                                  // prune / re-apply masks
+        const auto rep = pruner.step(layers);                                // prune / re-apply masks
         if (rep.pruned) {
             const double got = pruner.state().masks[0].sparsity();
-            std::printf("step %4lld target %.4f sparsity %.4f loss %.5f\n", static_cast<long long>(step), rep.target, got, loss);
-            if (std::fabs(got - static_cast<double>(nnprune::count_to_prune(w.size(), rep.target)) / static_cast<double>(w.size())) > 1e-12)
+            std::printf("step %4lld target %.4f sparsity %.4f loss %.5f\n", static_cast<long long>(step), rep.target,
+                        got, loss);
+            if (std::fabs(got - static_cast<double>(nnprune::count_to_prune(w.size(), rep.target)) /
+                                    static_cast<double>(w.size())) > 1e-12)
                 ok = false;
         }
         for (std::size_t k = 0; k < w.size(); ++k)

@@ -23,7 +23,8 @@ int main() {
     for (std::size_t i = 0; i < n; ++i) {
         const double r = double(i / side) / side, c = double(i % side) / side;
         for (std::size_t o = 0; o < objects; ++o) {
-            const double w = std::exp(-10.0 * (std::pow(r - 0.2 - 0.3 * double(o % 3), 2) + std::pow(c - 0.3 - 0.4 * double(o / 3), 2)));
+            const double w = std::exp(
+                -10.0 * (std::pow(r - 0.2 - 0.3 * double(o % 3), 2) + std::pow(c - 0.3 - 0.4 * double(o / 3), 2)));
             for (std::size_t j = 0; j < d; ++j) x[i * d + j] += float(w) * centres[o * d + j];
         }
         for (std::size_t j = 0; j < d; ++j) x[i * d + j] += 0.4f * g(rng);

@@ -35,8 +35,9 @@ template <class V>
 nnprune::mask prune_rows(const V& v) {
     const auto scores = magnitudes(v);
     nnprune::mask m(v.shape());
-    nnprune::select_mask(nnprune::tensor_ref(nnprune::matrix_view<const float>(scores.data(), v.extent(0), v.extent(1))),
-                         nnprune::per_row{}, 0.5, m);
+    nnprune::select_mask(
+        nnprune::tensor_ref(nnprune::matrix_view<const float>(scores.data(), v.extent(0), v.extent(1))),
+        nnprune::per_row{}, 0.5, m);
     nnprune::apply(v, m);
     return m;
 }

@@ -4,11 +4,11 @@
 // k = int(in * s)), move on. Compares the output error with magnitude pruning at the same sparsity.
 // Exits non-zero if a check fails (ctest runs it).
 
-#include <Eigen/Dense>
-
 #include <cmath>
 #include <cstdio>
 #include <vector>
+
+#include <Eigen/Dense>
 
 #include <nnprune/calibration/wanda_accumulator.hpp>
 #include <nnprune/prune/prune.hpp>
@@ -51,7 +51,8 @@ std::vector<matrix> prune_sequentially(std::vector<matrix> ws, const std::vector
         matrix& w = ws[l];
         nnprune::wanda_accumulator acc(static_cast<std::size_t>(w.cols()));
         for (const auto& x : inputs)  // one sequence [T, in] per call, as upstream
-            acc.add(nnprune::matrix_view<const float>(x.data(), static_cast<std::size_t>(x.rows()), static_cast<std::size_t>(x.cols())));
+            acc.add(nnprune::matrix_view<const float>(x.data(), static_cast<std::size_t>(x.rows()),
+                                                      static_cast<std::size_t>(x.cols())));
         const std::string name = "mlp." + std::to_string(l);
         std::vector<nnprune::layer> layers{{name,
                                             nnprune::matrix_view<float>(w.data(), static_cast<std::size_t>(w.rows()),
@@ -67,8 +68,9 @@ std::vector<matrix> prune_sequentially(std::vector<matrix> ws, const std::vector
             const auto zeros = static_cast<std::size_t>((w.row(i).array() == 0.0f).count());
             if (zeros != k) ok = false;  // exactly k per row (weights are never exactly 0 before)
         }
-        std::printf("  %-6s %5zux%-5zu kept %6zu sparsity %.4f kth score %.5g\n", name.c_str(), static_cast<std::size_t>(w.rows()),
-                    static_cast<std::size_t>(w.cols()), r.layers[0].kept, r.layers[0].sparsity, r.layers[0].kth_score);
+        std::printf("  %-6s %5zux%-5zu kept %6zu sparsity %.4f kth score %.5g\n", name.c_str(),
+                    static_cast<std::size_t>(w.rows()), static_cast<std::size_t>(w.cols()), r.layers[0].kept,
+                    r.layers[0].sparsity, r.layers[0].kth_score);
         if (l + 1 < ws.size())
             for (auto& x : inputs) x = (x * w.transpose()).cwiseMax(0.0f);  // propagate through the pruned layer
     }
@@ -81,7 +83,8 @@ int main() {
     const std::vector<std::pair<Eigen::Index, Eigen::Index>> dims{{96, 64}, {128, 96}, {32, 128}};  // [out, in]
     std::vector<matrix> dense;
     for (std::size_t l = 0; l < dims.size(); ++l)
-        dense.push_back(random_matrix(dims[l].first, dims[l].second, 10 + l, 1.0f / std::sqrt(static_cast<float>(dims[l].second))));
+        dense.push_back(
+            random_matrix(dims[l].first, dims[l].second, 10 + l, 1.0f / std::sqrt(static_cast<float>(dims[l].second))));
     std::vector<matrix> calib;
     for (std::uint64_t s = 0; s < 8; ++s) calib.push_back(calibration_tokens(32, 64, 100 + s));
     const matrix test = calibration_tokens(256, 64, 999);

@@ -9,9 +9,8 @@
 #include <fstream>
 #include <random>
 #include <string>
-#include <vector>
-
 #include <unistd.h>
+#include <vector>
 
 // Every io header before the test files' `using io_test::bytes;` (unity builds put several test
 // files in one translation unit; a later io header would see that name at global scope).
@@ -22,6 +21,7 @@ namespace io_test {
 /// A fresh directory under the system temp dir, removed with everything in it at scope exit.
 struct scratch_dir {
     std::filesystem::path path;
+
     scratch_dir() {
         // unique per process (ctest runs test cases in parallel processes) and per directory
         static std::mt19937_64 rng(20240611);
@@ -29,11 +29,14 @@ struct scratch_dir {
                ("nnprune_io_test_" + std::to_string(::getpid()) + "_" + std::to_string(rng()));
         std::filesystem::create_directories(path);
     }
+
     ~scratch_dir() {
         std::error_code ec;
         std::filesystem::remove_all(path, ec);
     }
+
     std::filesystem::path operator/(const std::string& name) const { return path / name; }
+
     [[nodiscard]] std::vector<std::string> entries() const {
         std::vector<std::string> out;
         for (const auto& e : std::filesystem::directory_iterator(path)) out.push_back(e.path().filename().string());

@@ -51,7 +51,8 @@ result run_kernels() {
     for (std::size_t i = 0; i < prev.size(); ++i) prev[i] = 0x9E3779B97F4A7C15ull * (i + 1);
     const K lo = nnprune::detail::key_as<K>(-3.0f, np), hi = nnprune::detail::key_as<K>(4.0f, np);
     {  // bracket, with and without a previous mask
-        for (const std::uint64_t* pv : {static_cast<const std::uint64_t*>(nullptr), static_cast<const std::uint64_t*>(prev.data())}) {
+        for (const std::uint64_t* pv :
+             {static_cast<const std::uint64_t*>(nullptr), static_cast<const std::uint64_t*>(prev.data())}) {
             std::vector<K> out(n + 16);
             std::size_t pos = 0;
             simd::bracket_counts c;
@@ -69,10 +70,12 @@ result run_kernels() {
         std::vector<std::uint64_t> above(nw), inside(nw), kept(nw + 1);
         const auto cl = simd::classify<K>(v.data(), n, lo, hi, np, cand.data(), above.data(), inside.data());
         put(cl.below), put(cl.inside);
-        simd::resolve<K>(above.data(), inside.data(), nw, cand.data(), nnprune::detail::key_as<K>(0.5f, np), 3, kept.data());
+        simd::resolve<K>(above.data(), inside.data(), nw, cand.data(), nnprune::detail::key_as<K>(0.5f, np), 3,
+                         kept.data());
         for (auto w : kept) put(w);
         std::size_t ties = 5;
-        put(simd::write_kept<K>(v.data(), n, 1, prev.data(), 0, 1, nnprune::detail::key_as<K>(0.0f, np), ties, np, kept.data()));
+        put(simd::write_kept<K>(v.data(), n, 1, prev.data(), 0, 1, nnprune::detail::key_as<K>(0.0f, np), ties, np,
+                                kept.data()));
         for (auto w : kept) put(w);
         simd::bit_writer w(kept.data(), 0);
         put(simd::n_of_m_row(v.data(), 1028, 4, 2, np, w));

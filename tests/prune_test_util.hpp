@@ -26,7 +26,8 @@ inline std::vector<float> values(std::size_t n, std::uint64_t seed) {
 inline std::vector<float> tied_values(std::size_t n, std::uint64_t seed, int levels = 4) {
     nnprune::splitmix64 g(seed);
     std::vector<float> v(n);
-    for (auto& x : v) x = static_cast<float>(static_cast<int>(g.uniform() * static_cast<float>(levels)) - levels / 2) * 0.5f;
+    for (auto& x : v)
+        x = static_cast<float>(static_cast<int>(g.uniform() * static_cast<float>(levels)) - levels / 2) * 0.5f;
     return v;
 }
 

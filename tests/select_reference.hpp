@@ -14,7 +14,6 @@
 
 namespace select_test {
 
-
 using nnprune::mask;
 using nnprune::shape;
 
@@ -22,9 +21,12 @@ using nnprune::shape;
 struct okey {
     int cls;
     double v;
+
     bool operator<(const okey& o) const { return cls != o.cls ? cls < o.cls : v < o.v; }
+
     bool operator==(const okey& o) const { return cls == o.cls && v == o.v; }
 };
+
 inline okey key_of(double x, nnprune::nan_policy p) {
     if (std::isnan(x)) return {p == nnprune::nan_policy::as_lowest ? 0 : 2, 0.0};
     return {1, x};
@@ -32,9 +34,10 @@ inline okey key_of(double x, nnprune::nan_policy p) {
 
 // Slow: prune the k lowest of the members (stable by index), members given in index order.
 inline void slow_prune(const std::vector<double>& v, const std::vector<std::size_t>& members, std::size_t k,
-                nnprune::nan_policy p, std::vector<char>& pruned) {
+                       nnprune::nan_policy p, std::vector<char>& pruned) {
     std::vector<std::size_t> m = members;
-    std::stable_sort(m.begin(), m.end(), [&](std::size_t a, std::size_t b) { return key_of(v[a], p) < key_of(v[b], p); });
+    std::stable_sort(m.begin(), m.end(),
+                     [&](std::size_t a, std::size_t b) { return key_of(v[a], p) < key_of(v[b], p); });
     for (std::size_t t = 0; t < k; ++t) pruned[m[t]] = 1;
 }
 
@@ -54,7 +57,7 @@ inline std::vector<T> as(const std::vector<double>& v) {
 }
 
 inline mask slow_mask(const std::vector<double>& v, const shape& s, const std::vector<std::vector<std::size_t>>& groups,
-               double sparsity, nnprune::rounding r, nnprune::nan_policy p, const mask* prev) {
+                      double sparsity, nnprune::rounding r, nnprune::nan_policy p, const mask* prev) {
     std::vector<char> pruned(v.size(), 0);
     for (const auto& g : groups) {
         std::vector<std::size_t> comp;
@@ -73,6 +76,7 @@ inline std::vector<std::vector<std::size_t>> row_groups(std::size_t rows, std::s
         for (std::size_t c = 0; c < cols; ++c) g[r].push_back(r * cols + c);
     return g;
 }
+
 inline std::vector<std::vector<std::size_t>> col_groups(std::size_t rows, std::size_t cols) {
     std::vector<std::vector<std::size_t>> g(cols);
     for (std::size_t r = 0; r < rows; ++r)
@@ -82,9 +86,9 @@ inline std::vector<std::vector<std::size_t>> col_groups(std::size_t rows, std::s
 
 struct tuning_guard {
     nnprune::detail::engine_tuning saved = nnprune::detail::tuning();
+
     ~tuning_guard() { nnprune::detail::tuning() = saved; }
 };
-
 
 }  // namespace select_test
 

@@ -1,12 +1,11 @@
-#include <catch2/catch.hpp>
-
 #include <random>
 #include <type_traits>
 
-#include <nnprune/adapters/eigen.hpp>
-#include <nnprune/nnprune.hpp>
+#include <catch2/catch.hpp>
 
 #include "view_checks.hpp"
+#include <nnprune/adapters/eigen.hpp>
+#include <nnprune/nnprune.hpp>
 
 using nnprune_test::check_same_as_contiguous_copy;
 
@@ -129,6 +128,6 @@ TEST_CASE("eigen adapter: concept membership", "[adapters][eigen]") {
     STATIC_REQUIRE(nnprune::viewable<Eigen::Map<Eigen::VectorXf>>);
     STATIC_REQUIRE(nnprune::viewable<Eigen::Block<Eigen::MatrixXf>>);
     STATIC_REQUIRE(nnprune::viewable<Eigen::Ref<const Eigen::MatrixXf>>);
-    STATIC_REQUIRE_FALSE(nnprune::viewable<Eigen::MatrixXi>);  // not an element type
+    STATIC_REQUIRE_FALSE(nnprune::viewable<Eigen::MatrixXi>);                                  // not an element type
     STATIC_REQUIRE_FALSE(nnprune::viewable<decltype(Eigen::MatrixXf() + Eigen::MatrixXf())>);  // no memory
 }

@@ -1,18 +1,16 @@
-#include <catch2/catch.hpp>
-
 #include <random>
 #include <type_traits>
 
+#include <catch2/catch.hpp>
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xarray.hpp>
 #include <xtensor/xstrided_view.hpp>
 #include <xtensor/xtensor.hpp>
 #include <xtensor/xview.hpp>
 
+#include "view_checks.hpp"
 #include <nnprune/adapters/xtensor.hpp>
 #include <nnprune/nnprune.hpp>
-
-#include "view_checks.hpp"
 
 using Catch::Contains;
 using nnprune_test::check_same_as_contiguous_copy;

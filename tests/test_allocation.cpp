@@ -1,20 +1,20 @@
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include <catch2/catch.hpp>
+
+#include "prune_test_util.hpp"
 #include <nnprune/allocation/allocation.hpp>
 #include <nnprune/prune/prune.hpp>
 #include <nnprune/scorers/magnitude.hpp>
-
-#include "prune_test_util.hpp"
 
 using namespace nnprune;
 
 TEST_CASE("global allocation: one exact threshold over all layers (slow reference)", "[allocation][allocation]") {
     auto a = test_util::tied_values(30, 1, 8), b = test_util::values(12, 2), c = test_util::tied_values(20, 3, 8);
-    std::vector<layer> L{test_util::make_layer("a", a, 5, 6), test_util::make_layer("b", b, 3, 4), test_util::make_layer("c", c, 4, 5)};
+    std::vector<layer> L{test_util::make_layer("a", a, 5, 6), test_util::make_layer("b", b, 3, 4),
+                         test_util::make_layer("c", c, 4, 5)};
     const auto r = prune(L, magnitude, per_tensor{}, global{0.45});
     // concatenate |w|, stable order, prune round(62 * 0.45) = round(27.9) = 28
     std::vector<float> all;
@@ -41,7 +41,8 @@ TEST_CASE("global allocation with a minimum kept per layer", "[allocation][alloc
     r = prune(L, magnitude, per_tensor{}, global{0.5, 2});
     REQUIRE(r.layers[0].kept == 2);
     REQUIRE(r.layers[1].kept == 4);  // still exactly 6 pruned in total
-    REQUIRE_THROWS_WITH(prune(L, magnitude, per_tensor{}, global{0.9, 4}), Catch::Contains("minimum kept per tensor allows only"));
+    REQUIRE_THROWS_WITH(prune(L, magnitude, per_tensor{}, global{0.9, 4}),
+                        Catch::Contains("minimum kept per tensor allows only"));
 }
 
 TEST_CASE("per_layer and overrides / exclusions by name", "[allocation][allocation]") {
@@ -60,7 +61,8 @@ TEST_CASE("per_layer and overrides / exclusions by name", "[allocation][allocati
     REQUIRE(r.layers[0].kept == 9);
     REQUIRE(r.layers[1].kept == 7);
     REQUIRE(r.layers[2].kept == 1);
-    REQUIRE_THROWS_WITH(prune(L, magnitude, per_tensor{}, per_layer{{0.1}}), Catch::Contains("per_layer has 1 sparsities for 3 layers"));
+    REQUIRE_THROWS_WITH(prune(L, magnitude, per_tensor{}, per_layer{{0.1}}),
+                        Catch::Contains("per_layer has 1 sparsities for 3 layers"));
     // global with an override: the overridden layer is pruned on its own, the rest share a threshold
     r = prune(L, magnitude, per_tensor{}, global{0.5}, o);
     REQUIRE(r.layers[1].kept == 8);

@@ -1,16 +1,14 @@
-#include <catch2/catch.hpp>
-
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <vector>
 
-#include <nnprune/masks/apply.hpp>
+#include <catch2/catch.hpp>
 
 #include "simd_tiers.hpp"
+#include <nnprune/masks/apply.hpp>
 
 using Catch::Contains;
 
@@ -41,8 +39,10 @@ TEMPLATE_TEST_CASE("apply: zeroes exactly the pruned elements, contiguous, odd s
         const auto m = random_mask(nnprune::shape{n}, static_cast<unsigned>(n) + 3);
         nnprune::apply(nnprune::vector_view<TestType>(w.data(), n), m);
         for (std::size_t i = 0; i < n; ++i) {
-            if (m.test(i)) REQUIRE(w[i] == before[i]);
-            else REQUIRE(nnprune::to_double(w[i]) == 0.0);
+            if (m.test(i))
+                REQUIRE(w[i] == before[i]);
+            else
+                REQUIRE(nnprune::to_double(w[i]) == 0.0);
             if (!m.test(i)) REQUIRE_FALSE(std::signbit(nnprune::to_double(w[i])));  // +0
         }
     });
@@ -59,12 +59,15 @@ TEMPLATE_TEST_CASE("apply: strided views write only their own pruned elements", 
         std::vector<bool> touched(buf.size());
         for (std::size_t i = 0; i < 5; ++i)
             for (std::size_t j = 0; j < 6; ++j) {
-                const auto off = static_cast<std::size_t>(11 + static_cast<std::ptrdiff_t>(i) * 24 - 2 * static_cast<std::ptrdiff_t>(j));
+                const auto off = static_cast<std::size_t>(11 + static_cast<std::ptrdiff_t>(i) * 24 -
+                                                          2 * static_cast<std::ptrdiff_t>(j));
                 touched[off] = !m.test(i * 6 + j);
             }
         for (std::size_t k = 0; k < buf.size(); ++k) {
-            if (touched[k]) REQUIRE(nnprune::to_double(buf[k]) == 0.0);
-            else REQUIRE(buf[k] == before[k]);
+            if (touched[k])
+                REQUIRE(nnprune::to_double(buf[k]) == 0.0);
+            else
+                REQUIRE(buf[k] == before[k]);
         }
     }
     SECTION("rank 4 through a type-erased ref") {
@@ -73,8 +76,10 @@ TEMPLATE_TEST_CASE("apply: strided views write only their own pruned elements", 
         nnprune::apply(nnprune::tensor_ref(v), m);
         std::size_t zeros = 0;
         for (std::size_t f = 0; f < v.size(); ++f) {
-            if (m.test(f)) REQUIRE(v.flat(f) == before[static_cast<std::size_t>(v.offset_of(f))]);
-            else REQUIRE(nnprune::to_double(v.flat(f)) == 0.0);
+            if (m.test(f))
+                REQUIRE(v.flat(f) == before[static_cast<std::size_t>(v.offset_of(f))]);
+            else
+                REQUIRE(nnprune::to_double(v.flat(f)) == 0.0);
         }
         for (const auto& x : buf) zeros += nnprune::to_double(x) == 0.0;
         REQUIRE(zeros == m.pruned());
@@ -92,14 +97,15 @@ TEST_CASE("apply: kept elements are never written (read-only page)", "[masks][ap
         nnprune::mask m(nnprune::shape{2, n / 2}, false);  // prune the first page ...
         for (std::size_t i = n / 2; i < n; ++i) m.set(i);  // ... keep the second
         REQUIRE(mprotect(static_cast<char*>(mem) + page, page, PROT_READ) == 0);
-        nnprune::apply(nnprune::matrix_view<float>(f, 2, n / 2), m);                       // contiguous path
+        nnprune::apply(nnprune::matrix_view<float>(f, 2, n / 2), m);  // contiguous path
         nnprune::apply(nnprune::matrix_view<float>(f, {2, n / 2}, {static_cast<std::ptrdiff_t>(n / 2), 1}), m);
-        nnprune::apply(nnprune::matrix_view<float>(f, {n / 2, 2}, {1, static_cast<std::ptrdiff_t>(n / 2)}),
-                       ~nnprune::mask(nnprune::shape{n / 2, 2}, false) & [&] {  // strided path: column 1 kept
-                           nnprune::mask c(nnprune::shape{n / 2, 2});
-                           for (std::size_t i = 0; i < n / 2; ++i) c.set(2 * i, false);
-                           return c;
-                       }());
+        nnprune::apply(
+            nnprune::matrix_view<float>(f, {n / 2, 2}, {1, static_cast<std::ptrdiff_t>(n / 2)}),
+            ~nnprune::mask(nnprune::shape{n / 2, 2}, false) & [&] {  // strided path: column 1 kept
+                nnprune::mask c(nnprune::shape{n / 2, 2});
+                for (std::size_t i = 0; i < n / 2; ++i) c.set(2 * i, false);
+                return c;
+            }());
         REQUIRE(f[0] == 0.0f);
         REQUIRE(f[n / 2 - 1] == 0.0f);
         REQUIRE(f[n / 2] == 1.0f);
@@ -112,13 +118,15 @@ TEST_CASE("apply: a tensor of more than 2^31 elements can be masked", "[masks][a
     // 8 GiB of address space, never touched except the pages written here (MAP_NORESERVE).
     const std::size_t rows = 65537, cols = 32768, n = rows * cols;  // 2^31 + 32768
     REQUIRE(n > (std::size_t{1} << 31));
-    void* mem = mmap(nullptr, n * sizeof(float), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void* mem =
+        mmap(nullptr, n * sizeof(float), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mem == MAP_FAILED) {
         WARN("mmap of 8 GiB address space refused; skipped");
         return;
     }
     auto* f = static_cast<float*>(mem);
-    const std::size_t probe[] = {0, (std::size_t{1} << 31) - 1, std::size_t{1} << 31, (std::size_t{1} << 31) + 5, n - 1};
+    const std::size_t probe[] = {0, (std::size_t{1} << 31) - 1, std::size_t{1} << 31, (std::size_t{1} << 31) + 5,
+                                 n - 1};
     for (auto i : probe) f[i] = f[i + (i + 1 < n ? 1 : -1)] = 2.0f;
     nnprune::mask m(nnprune::shape{rows, cols});
     REQUIRE(m.count() == n);

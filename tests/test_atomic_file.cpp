@@ -1,15 +1,14 @@
-#include <catch2/catch.hpp>
-
 #include <cstddef>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include <nnprune/io/atomic_file.hpp>
-#include <nnprune/io/mapped_file.hpp>
+#include <catch2/catch.hpp>
 
 #include "io_test_util.hpp"
+#include <nnprune/io/atomic_file.hpp>
+#include <nnprune/io/mapped_file.hpp>
 
 using Catch::Contains;
 
@@ -19,7 +18,7 @@ TEST_CASE("atomic_file: commit makes the file appear whole", "[io][atomic_file]"
     {
         nnprune::atomic_file f(dir / "a.bin");
         f.write(data);
-        CHECK(dir.entries().size() == 1);          // only the temporary file so far
+        CHECK(dir.entries().size() == 1);  // only the temporary file so far
         CHECK(dir.entries()[0] != "a.bin");
         CHECK(dir.entries()[0].rfind(".a.bin.tmp.", 0) == 0);
         f.commit();
@@ -60,8 +59,8 @@ TEST_CASE("atomic_file: write_at fills a known layout in any order", "[io][atomi
     f.write_at(5, io_test::bytes{std::byte{6}, std::byte{7}});
     f.write_at(2, io_test::bytes{std::byte{3}, std::byte{4}, std::byte{5}});
     f.commit();
-    CHECK(io_test::read_file(dir / "a.bin") ==
-          io_test::bytes{std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4}, std::byte{5}, std::byte{6}, std::byte{7}});
+    CHECK(io_test::read_file(dir / "a.bin") == io_test::bytes{std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4},
+                                                              std::byte{5}, std::byte{6}, std::byte{7}});
 }
 
 TEST_CASE("atomic_file: a failure half way leaves no output and the old file untouched", "[io][atomic_file]") {
@@ -87,8 +86,9 @@ TEST_CASE("atomic_file: a failure half way leaves no output and the old file unt
 TEST_CASE("atomic_file: an impossible target is an io_error", "[io][atomic_file]") {
     io_test::scratch_dir dir;
     REQUIRE_THROWS_AS(nnprune::atomic_file(dir / "missing" / "x.bin"), nnprune::io_error);
-    REQUIRE_THROWS_WITH(nnprune::atomic_file(dir / "missing" / "x.bin"),
-                        Contains("cannot create a temporary file for") && Contains("x.bin") && Contains("No such file"));
+    REQUIRE_THROWS_WITH(
+        nnprune::atomic_file(dir / "missing" / "x.bin"),
+        Contains("cannot create a temporary file for") && Contains("x.bin") && Contains("No such file"));
     CHECK(dir.entries().empty());
 }
 

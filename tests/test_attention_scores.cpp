@@ -1,9 +1,9 @@
-#include <catch2/catch.hpp>
-
 #include <cmath>
 #include <limits>
 #include <random>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include <nnprune/tokens/attention_scores.hpp>
 
@@ -20,9 +20,9 @@ TEST_CASE("fastv: hand-worked last-query and mean-over-queries scores", "[tokens
     const tensor_view<const float, 3> v(a.data(), 2, 2, 5);
     const auto last = nnprune::fastv_scores(v, {1, 3});
     REQUIRE(last.size() == 3);
-    CHECK(last[0] == Approx(0.3));   // (0.5 + 0.1) / 2
-    CHECK(last[1] == Approx(0.2));   // (0.1 + 0.3) / 2
-    CHECK(last[2] == Approx(0.2));   // (0.2 + 0.2) / 2
+    CHECK(last[0] == Approx(0.3));  // (0.5 + 0.1) / 2
+    CHECK(last[1] == Approx(0.2));  // (0.1 + 0.3) / 2
+    CHECK(last[2] == Approx(0.2));  // (0.2 + 0.2) / 2
     const auto mean = nnprune::fastv_scores(v, {1, 3}, nnprune::fastv_mode::mean_queries);
     CHECK(mean[0] == Approx(0.25));  // (0.2 + 0.5 + 0.2 + 0.1) / 4
     CHECK(mean[1] == Approx(0.325));
@@ -61,7 +61,7 @@ TEST_CASE("a2sf: budget, recent window and keep-all", "[tokens][attention_scores
     const std::vector<float> s = {0.9f, 0.1f, 0.5f, 0.5f, 0.2f, 0.0f, 0.0f};
     // budget 4, recent 2: top 2 of keys [0, 5) (0 and 2: tie 0.5 keeps the lower) + keys 5, 6
     CHECK(nnprune::a2sf_select(s, 4.7, 2) == std::vector<std::size_t>{0, 2, 5, 6});
-    CHECK(nnprune::a2sf_select(s, 7, 2).size() == 7);    // K <= budget: everything
+    CHECK(nnprune::a2sf_select(s, 7, 2).size() == 7);                          // K <= budget: everything
     CHECK(nnprune::a2sf_select(s, 0.5, 0) == std::vector<std::size_t>{0, 2});  // budget max(0, 2) = 2
     CHECK(nnprune::a2sf_select(s, 3, 3) == std::vector<std::size_t>{4, 5, 6});
     // from attention, one head, one query: scores are the row itself
@@ -75,15 +75,18 @@ TEST_CASE("attention scores: bad input", "[tokens][attention_scores]") {
     using Catch::Contains;
     std::vector<float> a(2 * 3 * 4, 0.25f);
     const tensor_view<const float, 3> v(a.data(), 2, 3, 4);
-    REQUIRE_THROWS_WITH(nnprune::fastv_scores(v, {2, 3}), Contains("fastv_scores: image range [2, 5) is empty or outside the 4 keys"));
+    REQUIRE_THROWS_WITH(nnprune::fastv_scores(v, {2, 3}),
+                        Contains("fastv_scores: image range [2, 5) is empty or outside the 4 keys"));
     REQUIRE_THROWS_AS(nnprune::fastv(v, {0, 0}, 0.5), nnprune::precondition_error);
     REQUIRE_THROWS_WITH(nnprune::fastv(v, {0, 4}, nnprune::keep_count{5}), Contains("fastv: keep = 5 exceeds N = 4"));
     REQUIRE_THROWS_WITH(nnprune::fastv_scores(tensor_view<const float, 3>(a.data(), 2, 0, 4), {0, 4}),
                         Contains("fastv_scores: attention is 2x0x4"));
-    REQUIRE_THROWS_WITH(nnprune::a2sf_scores(v, 0.5, 3), Contains("a2sf_scores: 2 attention heads are not a multiple of 3 KV heads"));
+    REQUIRE_THROWS_WITH(nnprune::a2sf_scores(v, 0.5, 3),
+                        Contains("a2sf_scores: 2 attention heads are not a multiple of 3 KV heads"));
     REQUIRE_THROWS_WITH(nnprune::a2sf_scores(v, 1.5), Contains("forgetting factor must be in [0, 1], got 1.5"));
     REQUIRE_THROWS_WITH(nnprune::a2sf(v, {.budget = 2, .recent = 3}), Contains("a2sf: budget 2"));
-    REQUIRE_THROWS_WITH(nnprune::a2sf_select(std::vector<float>(5, 1.0f), 3, 4), Contains("a2sf_select: recent window 4 exceeds the budget 3"));
+    REQUIRE_THROWS_WITH(nnprune::a2sf_select(std::vector<float>(5, 1.0f), 3, 4),
+                        Contains("a2sf_select: recent window 4 exceeds the budget 3"));
     a[5] = std::numeric_limits<float>::quiet_NaN();
     REQUIRE_THROWS_WITH(nnprune::fastv(v, {0, 4}, 0.5), Contains("NaN attention at head 0, query 1, key 1"));
 }

@@ -1,6 +1,4 @@
 // SIMD kernels vs their scalar twins on odd sizes, on every tier the CPU supports.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -8,10 +6,11 @@
 #include <random>
 #include <vector>
 
-#include <nnprune/simd/bracket.hpp>
-#include <nnprune/simd/kept.hpp>
+#include <catch2/catch.hpp>
 
 #include "simd_tiers.hpp"
+#include <nnprune/simd/bracket.hpp>
+#include <nnprune/simd/kept.hpp>
 
 namespace {
 // The bracket and mask kernels of score type T against their scalar twins: odd sizes, NaN of
@@ -24,10 +23,14 @@ void check_twins() {
         std::vector<T> v(n);
         for (auto& x : v) {
             const auto r = g() % 20;
-            if (r == 0) x = T(std::copysign(std::numeric_limits<float>::quiet_NaN(), g() % 2 ? 1.0f : -1.0f));
-            else if (r == 1) x = T(-0.0f);
-            else if (r == 2) x = T(-std::numeric_limits<float>::infinity());
-            else x = T(static_cast<float>(static_cast<int>(g() % 13) - 6) * 0.5f);
+            if (r == 0)
+                x = T(std::copysign(std::numeric_limits<float>::quiet_NaN(), g() % 2 ? 1.0f : -1.0f));
+            else if (r == 1)
+                x = T(-0.0f);
+            else if (r == 2)
+                x = T(-std::numeric_limits<float>::infinity());
+            else
+                x = T(static_cast<float>(static_cast<int>(g() % 13) - 6) * 0.5f);
         }
         std::vector<std::uint64_t> prev(n / 64 + 2);
         for (auto& w : prev) w = (static_cast<std::uint64_t>(g()) << 32) | g();
@@ -36,12 +39,14 @@ void check_twins() {
                 for (bool use_prev : {false, true}) {
                     const std::uint64_t* pv = use_prev ? prev.data() : nullptr;
                     const K lo = nnprune::detail::key_as<K>(T(-1.0f), np), hi = nnprune::detail::key_as<K>(T(1.0f), np);
-                    for (std::size_t cap : {std::size_t{0}, std::size_t{3}, std::min<std::size_t>(40, n), n}) {  // out holds cap + 16
+                    for (std::size_t cap :
+                         {std::size_t{0}, std::size_t{3}, std::min<std::size_t>(40, n), n}) {  // out holds cap + 16
                         std::vector<K> a(n + 16), b(n + 16);
                         std::size_t pa = 0, pb = 0;
                         nnprune::simd::bracket_counts ca, cb;
                         nnprune::simd::bracket<K>(v.data(), n, 1, pv, bit0, 1, lo, hi, np, a.data(), pa, cap, ca);
-                        nnprune::simd::reference::bracket<K>(v.data(), n, 1, pv, bit0, 1, lo, hi, np, b.data(), pb, cap, cb);
+                        nnprune::simd::reference::bracket<K>(v.data(), n, 1, pv, bit0, 1, lo, hi, np, b.data(), pb, cap,
+                                                             cb);
                         INFO("n " << n << " cap " << cap << " prev " << use_prev);
                         REQUIRE(ca.below == cb.below);
                         REQUIRE(ca.inside == cb.inside);
@@ -53,8 +58,10 @@ void check_twins() {
                         const K kth = nnprune::detail::key_as<K>(T(0.5f), np);
                         std::vector<std::uint64_t> oa(n / 64 + 3, 0x5555), ob(n / 64 + 3, 0x5555);
                         std::size_t ta = ties, tb = ties;
-                        const auto ka = nnprune::simd::write_kept<K>(v.data(), n, 1, pv, bit0, 1, kth, ta, np, oa.data());
-                        const auto kb = nnprune::simd::reference::write_kept<K>(v.data(), n, 1, pv, bit0, 1, kth, tb, np, ob.data());
+                        const auto ka =
+                            nnprune::simd::write_kept<K>(v.data(), n, 1, pv, bit0, 1, kth, ta, np, oa.data());
+                        const auto kb = nnprune::simd::reference::write_kept<K>(v.data(), n, 1, pv, bit0, 1, kth, tb,
+                                                                                np, ob.data());
                         REQUIRE(ka == kb);
                         REQUIRE(ta == tb);
                         REQUIRE(oa == ob);
@@ -88,13 +95,15 @@ TEST_CASE("bracket: counters and the candidate cap across 64Ki-element chunks; t
         for (auto& x : f) x = static_cast<float>(d(g)) * 0.25f;
         f[70001] = std::numeric_limits<float>::quiet_NaN();
         const auto np = nnprune::nan_policy::as_lowest;
-        const std::uint32_t lo = nnprune::detail::key_as<std::uint32_t>(-1.0f, np), hi = nnprune::detail::key_as<std::uint32_t>(2.0f, np);
+        const std::uint32_t lo = nnprune::detail::key_as<std::uint32_t>(-1.0f, np),
+                            hi = nnprune::detail::key_as<std::uint32_t>(2.0f, np);
         for (std::size_t cap : {std::size_t{0}, std::size_t{5000}, std::size_t{70000}, n}) {
             std::vector<std::uint32_t> a(n + 16), b(n + 16);
             std::size_t pa = 0, pb = 0;
             nnprune::simd::bracket_counts ca, cb;
             nnprune::simd::bracket<std::uint32_t>(f.data(), n, 1, nullptr, 0, 1, lo, hi, np, a.data(), pa, cap, ca);
-            nnprune::simd::reference::bracket<std::uint32_t>(f.data(), n, 1, nullptr, 0, 1, lo, hi, np, b.data(), pb, cap, cb);
+            nnprune::simd::reference::bracket<std::uint32_t>(f.data(), n, 1, nullptr, 0, 1, lo, hi, np, b.data(), pb,
+                                                             cap, cb);
             INFO("cap " << cap);
             REQUIRE(ca.below == cb.below);
             REQUIRE(ca.inside == cb.inside);
@@ -127,7 +136,8 @@ TEST_CASE("kept: write_kept_columns equals its scalar twin on odd sizes", "[simd
             for (auto np : {nnprune::nan_policy::as_lowest, nnprune::nan_policy::as_highest})
                 for (std::size_t bit0 : {0u, 7u}) {
                     std::vector<float> f(n);
-                    for (auto& x : f) x = d(g) == 3 ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(d(g));
+                    for (auto& x : f)
+                        x = d(g) == 3 ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(d(g));
                     std::vector<std::uint32_t> kth(n), lim(n);
                     for (std::size_t c = 0; c < n; ++c) {
                         kth[c] = nnprune::detail::key_as<std::uint32_t>(static_cast<float>(d(g)), np);
@@ -136,8 +146,10 @@ TEST_CASE("kept: write_kept_columns equals its scalar twin on odd sizes", "[simd
                     for (std::uint32_t row : {0u, 2u, 5u}) {
                         std::vector<std::uint64_t> a(n / 64 + 3, 0x77), b(n / 64 + 3, 0x77);
                         nnprune::simd::bit_writer wa(a.data(), bit0), wb(b.data(), bit0);
-                        const auto ka = nnprune::simd::write_kept_columns<std::uint32_t>(f.data(), n, row, kth.data(), lim.data(), np, wa);
-                        const auto kb = nnprune::simd::reference::write_kept_columns<std::uint32_t>(f.data(), n, row, kth.data(), lim.data(), np, wb);
+                        const auto ka = nnprune::simd::write_kept_columns<std::uint32_t>(f.data(), n, row, kth.data(),
+                                                                                         lim.data(), np, wa);
+                        const auto kb = nnprune::simd::reference::write_kept_columns<std::uint32_t>(
+                            f.data(), n, row, kth.data(), lim.data(), np, wb);
                         wa.finish();
                         wb.finish();
                         REQUIRE(ka == kb);
@@ -154,17 +166,21 @@ TEST_CASE("bracket: sample_keys matches its scalar twin (runs of 16 at even spac
                 const std::size_t n = blocks * spacing;
                 std::mt19937 g(static_cast<std::uint32_t>(n));
                 std::vector<float> f(n);
-                for (auto& x : f) x = g() % 50 == 0 ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(static_cast<int>(g() % 2001) - 1000);
+                for (auto& x : f)
+                    x = g() % 50 == 0 ? std::numeric_limits<float>::quiet_NaN()
+                                      : static_cast<float>(static_cast<int>(g() % 2001) - 1000);
                 for (auto p : {nnprune::nan_policy::reject, nnprune::nan_policy::as_highest}) {
                     std::vector<std::uint32_t> a(16 * blocks), b(16 * blocks);
                     std::uint32_t amin = 0, amax = 0, bmin = 1, bmax = 1;
                     nnprune::simd::sample_keys<std::uint32_t>(f.data(), blocks, spacing, p, a.data(), amin, amax);
-                    nnprune::simd::reference::sample_keys<std::uint32_t>(f.data(), blocks, spacing, p, b.data(), bmin, bmax);
+                    nnprune::simd::reference::sample_keys<std::uint32_t>(f.data(), blocks, spacing, p, b.data(), bmin,
+                                                                         bmax);
                     REQUIRE(a == b);
                     REQUIRE(amin == bmin);
                     REQUIRE(amax == bmax);
                     REQUIRE(b[0] == nnprune::detail::key_as<std::uint32_t>(f[spacing / 2 - 8], p));
-                    REQUIRE(b.back() == nnprune::detail::key_as<std::uint32_t>(f[(blocks - 1) * spacing + spacing / 2 + 7], p));
+                    REQUIRE(b.back() ==
+                            nnprune::detail::key_as<std::uint32_t>(f[(blocks - 1) * spacing + spacing / 2 + 7], p));
                     REQUIRE(amin == *std::min_element(b.begin(), b.end()));
                     REQUIRE(amax == *std::max_element(b.begin(), b.end()));
                 }
@@ -173,7 +189,8 @@ TEST_CASE("bracket: sample_keys matches its scalar twin (runs of 16 at even spac
     });
 }
 
-TEST_CASE("bracket: the 16-bit (bf16, f16) bracket and mask kernels equal their scalar twins, every tier", "[simd][bracket]") {
+TEST_CASE("bracket: the 16-bit (bf16, f16) bracket and mask kernels equal their scalar twins, every tier",
+          "[simd][bracket]") {
     if (nnprune::simd::supports(nnprune::simd::isa::avx512) && !nnprune::simd::cpu_has_avx512_vbmi2())
         WARN("the CPU lacks AVX-512 VBMI2: the 16-bit bracket runs the next tier down under avx512");
     test_util::for_each_vector_tier([](nnprune::simd::isa) {

@@ -1,9 +1,9 @@
-#include <catch2/catch.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <random>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include <nnprune/sparse/compressed.hpp>
 
@@ -124,7 +124,8 @@ TEST_CASE("compressed: bad inputs are refused", "[sparse][compressed]") {
     std::vector<float> w(12, 1.0f);
     const nnprune::matrix_view<const float> v(w.data(), 2, 6);
     const nnprune::mask m(nnprune::shape{2, 6});
-    REQUIRE_THROWS_WITH(nnprune::to_csr(v, nnprune::mask(nnprune::shape{3, 4})), Contains("to_csr: mask has shape 3x4, weights are 2x6"));
+    REQUIRE_THROWS_WITH(nnprune::to_csr(v, nnprune::mask(nnprune::shape{3, 4})),
+                        Contains("to_csr: mask has shape 3x4, weights are 2x6"));
     REQUIRE_THROWS_WITH(nnprune::to_nm(v, m), Contains("to_nm: 6 columns are not a multiple of m = 4"));
     REQUIRE_THROWS_WITH(nnprune::to_nm(v, m, 2, 3), Contains("to_nm: row 0, group 0 keeps 3 of 3, more than n = 2"));
     REQUIRE_THROWS_AS(nnprune::to_nm(v, m, 2, 3), nnprune::value_error);
@@ -143,7 +144,8 @@ TEST_CASE("compressed: bad inputs are refused", "[sparse][compressed]") {
     auto nm = nnprune::to_nm(v, half, 1, 2);
     nm.metadata[0] |= 0x80;  // 3 slots of 1 bit in a byte: bit 7 is padding
     REQUIRE_THROWS_WITH(nnprune::to_dense(nm), Contains("row 0: padding bit 7 is set"));
-    auto nm24 = nnprune::to_nm(nnprune::matrix_view<const float>(w.data(), 1, 4), nnprune::mask(nnprune::shape{1, 4}, false));
+    auto nm24 =
+        nnprune::to_nm(nnprune::matrix_view<const float>(w.data(), 1, 4), nnprune::mask(nnprune::shape{1, 4}, false));
     nm24.metadata[0] = 0x1;  // slots (1, 0): not ascending
     REQUIRE_THROWS_WITH(nnprune::to_dense(nm24), Contains("group 0: index 0 in slot 1 is not ascending"));
 

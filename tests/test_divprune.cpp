@@ -1,13 +1,12 @@
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
 
-#include <nnprune/tokens/divprune.hpp>
+#include <catch2/catch.hpp>
 
 #include "token_test_util.hpp"
+#include <nnprune/tokens/divprune.hpp>
 
 using nnprune::keep_count;
 using nnprune::matrix_view;
@@ -45,8 +44,8 @@ TEST_CASE("divprune: identical order to the slow obvious implementation", "[toke
     const std::size_t d = 19;
     const auto x = token_test::random_features(n, d, 1234u + static_cast<unsigned>(n), dup);
     const auto zero = token_test::zero_rows(x, n, d);
-    const auto dm = token_test::distance_matrix(x, n, d);     // double, independent arithmetic
-    const auto dm32 = f32_distance_matrix(x, n, d);           // bit-identical distances
+    const auto dm = token_test::distance_matrix(x, n, d);  // double, independent arithmetic
+    const auto dm32 = f32_distance_matrix(x, n, d);        // bit-identical distances
     const matrix_view<const float> v(x.data(), n, d);
     for (std::size_t k : {std::size_t{1}, n / 3 + 1, n}) {
         INFO("n=" << n << " dup=" << dup << " k=" << k);
@@ -121,7 +120,8 @@ TEST_CASE("divprune: bad input gives clear errors and writes nothing", "[tokens]
     const matrix_view<const float> v(x.data(), 3, 2);
     std::vector<std::size_t> out(2, 77);
     using Catch::Contains;
-    REQUIRE_THROWS_WITH(nnprune::divprune(matrix_view<const float>(x.data(), 0, 2), 0.5), Contains("divprune: no tokens (N = 0)"));
+    REQUIRE_THROWS_WITH(nnprune::divprune(matrix_view<const float>(x.data(), 0, 2), 0.5),
+                        Contains("divprune: no tokens (N = 0)"));
     REQUIRE_THROWS_AS(nnprune::divprune(matrix_view<const float>(x.data(), 3, 0), 0.5), nnprune::shape_error);
     REQUIRE_THROWS_WITH(nnprune::divprune(matrix_view<const float>(x.data(), 3, 0), 0.5), Contains("d = 0"));
     REQUIRE_THROWS_WITH(nnprune::divprune(v, keep_count{4}), Contains("divprune: keep = 4 exceeds N = 3"));
@@ -133,7 +133,8 @@ TEST_CASE("divprune: bad input gives clear errors and writes nothing", "[tokens]
                         Contains("divprune: output holds 1 indices, keeping 2 of 3"));
     x[3] = std::numeric_limits<float>::quiet_NaN();
     REQUIRE_THROWS_AS(nnprune::divprune(v, keep_count{2}, std::span<std::size_t>(out)), nnprune::value_error);
-    REQUIRE_THROWS_WITH(nnprune::divprune(v, keep_count{2}), Contains("divprune: non-finite feature nan at token 1, feature 1"));
+    REQUIRE_THROWS_WITH(nnprune::divprune(v, keep_count{2}),
+                        Contains("divprune: non-finite feature nan at token 1, feature 1"));
     x[3] = std::numeric_limits<float>::infinity();
     REQUIRE_THROWS_AS(nnprune::divprune(v, keep_count{2}), nnprune::value_error);
     CHECK(out == std::vector<std::size_t>{77, 77});
@@ -164,7 +165,7 @@ TEST_CASE("divprune: the Gram path and the O(N) lazy path select identically", "
 TEST_CASE("divprune: the matrix budget picks the path", "[tokens][divprune]") {
     nnprune::token_workspace ws;
     CHECK(ws.matrix_budget_bytes == (std::size_t{64} << 20));
-    CHECK(nnprune::detail::maxmin_use_matrix(4096, 512, ws));       // 64 MiB exactly, k = N / 8
+    CHECK(nnprune::detail::maxmin_use_matrix(4096, 512, ws));        // 64 MiB exactly, k = N / 8
     CHECK_FALSE(nnprune::detail::maxmin_use_matrix(4096, 511, ws));  // few picks: the lazy path
     CHECK_FALSE(nnprune::detail::maxmin_use_matrix(4097, 4097, ws));
     ws.matrix_budget_bytes = 400;

@@ -1,14 +1,13 @@
-#include <catch2/catch.hpp>
-
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
 
-#include <nnprune/simd/dot.hpp>
+#include <catch2/catch.hpp>
 
 #include "simd_tiers.hpp"
+#include <nnprune/simd/dot.hpp>
 
 namespace {
 bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof(float)) == 0; }

@@ -1,12 +1,11 @@
-#include <catch2/catch.hpp>
-
 #include <cmath>
 #include <limits>
 #include <vector>
 
-#include <nnprune/tokens/dpp.hpp>
+#include <catch2/catch.hpp>
 
 #include "token_test_util.hpp"
+#include <nnprune/tokens/dpp.hpp>
 
 using nnprune::keep_count;
 using nnprune::matrix_view;
@@ -80,7 +79,8 @@ TEST_CASE("dpp: same order as the slow determinant greedy", "[tokens][dpp]") {
     for (auto& v : r) v = u(rng);
     for (std::size_t k : {std::size_t{1}, n / 2, std::min<std::size_t>(n, 12)}) {
         INFO("n=" << n << " k=" << k);
-        CHECK(nnprune::dpp_order(matrix_view<const float>(x.data(), n, d), keep_count{k}, r) == slow_dpp(x, n, d, k, r));
+        CHECK(nnprune::dpp_order(matrix_view<const float>(x.data(), n, d), keep_count{k}, r) ==
+              slow_dpp(x, n, d, k, r));
     }
 }
 
@@ -98,10 +98,13 @@ TEST_CASE("dpp: bad input", "[tokens][dpp]") {
     using Catch::Contains;
     std::vector<float> x = {1, 0, 0, 1, 1, 1};
     const matrix_view<const float> v(x.data(), 3, 2);
-    REQUIRE_THROWS_WITH(nnprune::dpp(v, keep_count{2}, std::vector<float>{1, 2}), Contains("dpp: relevance has 2 scores for 3 tokens"));
-    REQUIRE_THROWS_WITH(nnprune::dpp(v, keep_count{2}, std::vector<float>{1, NAN, 1}), Contains("dpp: non-finite relevance nan at token 1"));
+    REQUIRE_THROWS_WITH(nnprune::dpp(v, keep_count{2}, std::vector<float>{1, 2}),
+                        Contains("dpp: relevance has 2 scores for 3 tokens"));
+    REQUIRE_THROWS_WITH(nnprune::dpp(v, keep_count{2}, std::vector<float>{1, NAN, 1}),
+                        Contains("dpp: non-finite relevance nan at token 1"));
     REQUIRE_THROWS_WITH(nnprune::dpp(v, keep_count{4}), Contains("dpp: keep = 4 exceeds N = 3"));
-    REQUIRE_THROWS_WITH(nnprune::dpp(matrix_view<const float>(x.data(), 3, 0), keep_count{1}), Contains("dpp: tokens have no features"));
+    REQUIRE_THROWS_WITH(nnprune::dpp(matrix_view<const float>(x.data(), 3, 0), keep_count{1}),
+                        Contains("dpp: tokens have no features"));
     x[0] = NAN;
     REQUIRE_THROWS_AS(nnprune::dpp_order(v, 0.5), nnprune::value_error);
 }

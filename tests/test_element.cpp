@@ -1,5 +1,3 @@
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <bit>
 #include <cfloat>
@@ -8,6 +6,8 @@
 #include <limits>
 #include <random>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include <nnprune/core/element.hpp>
 
@@ -19,10 +19,12 @@ namespace {
 
 template <class T>
 struct format;
+
 template <>
 struct format<nnprune::bfloat16> {
     static constexpr int exp_bits = 8, man_bits = 7;
 };
+
 template <>
 struct format<nnprune::float16> {
     static constexpr int exp_bits = 5, man_bits = 10;
@@ -31,7 +33,8 @@ struct format<nnprune::float16> {
 template <class T>
 constexpr int bias = (1 << (format<T>::exp_bits - 1)) - 1;
 template <class T>
-constexpr std::uint16_t inf_bits = static_cast<std::uint16_t>(((1u << format<T>::exp_bits) - 1u) << format<T>::man_bits);
+constexpr std::uint16_t inf_bits = static_cast<std::uint16_t>(((1u << format<T>::exp_bits) - 1u)
+                                                              << format<T>::man_bits);
 
 /// The value of a 16-bit pattern, computed from its fields with ldexp (NaN handled by the caller).
 template <class T>
@@ -41,9 +44,12 @@ double reference_value(std::uint16_t b) {
     const int exp = (b >> M) & ((1 << E) - 1);
     const int man = b & ((1 << M) - 1);
     double v;
-    if (exp == (1 << E) - 1) v = std::numeric_limits<double>::infinity();
-    else if (exp == 0) v = std::ldexp(static_cast<double>(man), 1 - bias<T> - M);
-    else v = std::ldexp(static_cast<double>(man + (1 << M)), exp - bias<T> - M);
+    if (exp == (1 << E) - 1)
+        v = std::numeric_limits<double>::infinity();
+    else if (exp == 0)
+        v = std::ldexp(static_cast<double>(man), 1 - bias<T> - M);
+    else
+        v = std::ldexp(static_cast<double>(man + (1 << M)), exp - bias<T> - M);
     return neg ? -v : v;
 }
 
@@ -83,9 +89,12 @@ std::uint16_t reference_round(double x) {
     const entry lo = *(it - 1), hi = *it;
     const double twice = 2 * a, mid2 = lo.value + hi.value;  // both exact
     std::uint16_t r;
-    if (twice < mid2) r = lo.bits;
-    else if (twice > mid2) r = hi.bits;
-    else r = (lo.bits & 1u) == 0 ? lo.bits : hi.bits;
+    if (twice < mid2)
+        r = lo.bits;
+    else if (twice > mid2)
+        r = hi.bits;
+    else
+        r = (lo.bits & 1u) == 0 ? lo.bits : hi.bits;
     return static_cast<std::uint16_t>(sign | r);
 }
 
@@ -98,7 +107,8 @@ std::vector<float> float_samples() {
     for (std::size_t i = 0; i + 1 < t.size(); ++i) {
         const auto mid = static_cast<float>((t[i].value + t[i + 1].value) / 2);  // exact in float
         REQUIRE(static_cast<double>(mid) == (t[i].value + t[i + 1].value) / 2);
-        for (float f : {mid, std::nextafter(mid, 0.0f), std::nextafter(mid, INFINITY), static_cast<float>(t[i].value)}) {
+        for (float f :
+             {mid, std::nextafter(mid, 0.0f), std::nextafter(mid, INFINITY), static_cast<float>(t[i].value)}) {
             s.push_back(f);
             s.push_back(-f);
         }
@@ -108,7 +118,8 @@ std::vector<float> float_samples() {
         const float f = std::bit_cast<float>(static_cast<std::uint32_t>(rng()));
         if (!std::isnan(f)) s.push_back(f);
     }
-    for (float f : {INFINITY, -INFINITY, FLT_MAX, -FLT_MAX, FLT_MIN, std::numeric_limits<float>::denorm_min(), 0.0f, -0.0f})
+    for (float f :
+         {INFINITY, -INFINITY, FLT_MAX, -FLT_MAX, FLT_MIN, std::numeric_limits<float>::denorm_min(), 0.0f, -0.0f})
         s.push_back(f);
     return s;
 }

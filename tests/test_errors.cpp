@@ -1,7 +1,7 @@
-#include <catch2/catch.hpp>
-
 #include <stdexcept>
 #include <type_traits>
+
+#include <catch2/catch.hpp>
 
 #include <nnprune/core/errors.hpp>
 
@@ -17,7 +17,8 @@ TEST_CASE("errors: hierarchy rooted at nnprune::error", "[core][errors]") {
     STATIC_REQUIRE_FALSE(std::is_base_of_v<precondition_error, format_error>);
     REQUIRE_THROWS_AS([&] { NNPRUNE_CHECK(false, shape_error, "boom"); }(), error);
     REQUIRE_THROWS_AS([&] { NNPRUNE_PRECONDITION(1 + 1 == 3, "boom"); }(), precondition_error);
-    REQUIRE_THROWS_WITH([&] { NNPRUNE_CHECK(false, io_error, detail::str("f: got ", 3, " and ", 0.5)); }(), "f: got 3 and 0.5");
+    REQUIRE_THROWS_WITH([&] { NNPRUNE_CHECK(false, io_error, detail::str("f: got ", 3, " and ", 0.5)); }(),
+                        "f: got 3 and 0.5");
     REQUIRE_NOTHROW([] { NNPRUNE_CHECK(true, nnprune::shape_error, "never"); }());
     // the message is only built when the check fails
     int built = 0;

@@ -1,11 +1,10 @@
-#include <catch2/catch.hpp>
-
 #include <cmath>
 #include <vector>
 
-#include <nnprune/scorers/flap.hpp>
+#include <catch2/catch.hpp>
 
 #include "prune_test_util.hpp"
+#include <nnprune/scorers/flap.hpp>
 
 using namespace nnprune;
 
@@ -59,7 +58,8 @@ TEST_CASE("flap_bias: W_out[:, P] . fp16(mu[P])", "[scorers][flap]") {
     const auto b = flap_bias(matrix_view<const float>(w.data(), 2, 2), acc, kept);
     REQUIRE(b == std::vector<float>{4.0f, -12.0f});
     mask wrong(shape{3});
-    REQUIRE_THROWS_WITH(flap_bias(matrix_view<const float>(w.data(), 2, 2), acc, wrong), Catch::Contains("channel mask has 3 elements"));
+    REQUIRE_THROWS_WITH(flap_bias(matrix_view<const float>(w.data(), 2, 2), acc, wrong),
+                        Catch::Contains("channel mask has 3 elements"));
 }
 
 TEST_CASE("flap_bias: the mean is rounded to fp16 first (upstream .half())", "[scorers][flap]") {

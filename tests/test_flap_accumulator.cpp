@@ -1,11 +1,10 @@
-#include <catch2/catch.hpp>
-
 #include <cmath>
 #include <vector>
 
-#include <nnprune/calibration/flap_accumulator.hpp>
+#include <catch2/catch.hpp>
 
 #include "prune_test_util.hpp"
+#include <nnprune/calibration/flap_accumulator.hpp>
 
 using namespace nnprune;
 
@@ -41,7 +40,8 @@ TEST_CASE("flap_accumulator: slow literal reference over several calls", "[calib
                 q += static_cast<double>(x[t * C + j]) * x[t * C + j];
             }
             mu[j] = mu[j] * n / (n + 1) + (m / T) / (n + 1);
-            if (n == 0) fl[j] = 0;
+            if (n == 0)
+                fl[j] = 0;
             else {
                 double d = 0;
                 for (std::size_t t = 0; t < T; ++t) d += (x[t * C + j] - mu[j]) * (x[t * C + j] - mu[j]);
@@ -62,9 +62,11 @@ TEST_CASE("flap_accumulator: bad input throws and changes nothing", "[calibratio
     flap_accumulator acc(2);
     std::vector<float> x{1, 2, 3, 4};
     acc.add(matrix_view<const float>(x.data(), 2, 2));
-    REQUIRE_THROWS_WITH(acc.add(matrix_view<const float>(x.data(), 1, 4)), Catch::Contains("has 4 channels, the accumulator has 2"));
+    REQUIRE_THROWS_WITH(acc.add(matrix_view<const float>(x.data(), 1, 4)),
+                        Catch::Contains("has 4 channels, the accumulator has 2"));
     x[3] = INFINITY;
-    REQUIRE_THROWS_WITH(acc.add(matrix_view<const float>(x.data(), 2, 2)), Catch::Contains("NaN or Inf at flat index 3"));
+    REQUIRE_THROWS_WITH(acc.add(matrix_view<const float>(x.data(), 2, 2)),
+                        Catch::Contains("NaN or Inf at flat index 3"));
     REQUIRE(acc.samples() == 1);
     REQUIRE(acc.mean()[1] == 3.0f);
 }

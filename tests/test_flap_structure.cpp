@@ -1,11 +1,11 @@
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <random>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include <nnprune/scorers/flap_structure.hpp>
 
@@ -67,6 +67,7 @@ ref_masks ref_al_am(const layers_t& heads, const layers_t& mlp, double ratio, st
         float s;
         std::int64_t w;
     };
+
     std::vector<item> v;
     for (float x : concat_layers(heads)) v.push_back({x, hw});
     for (float x : concat_layers(mlp)) v.push_back({x, 1});
@@ -249,7 +250,8 @@ TEST_CASE("flap_remove_channels: upstream's cal_remove_neuron", "[scorers][flap_
     REQUIRE_THROWS_WITH(flap_remove_channels(1, 0.1, 4, 6, 3, 2),
                         Contains("flap_remove_channels: removing 3 heads already removes more than ratio 0.1"));
     REQUIRE_THROWS_AS(flap_remove_channels(1, 0.1, 4, 6, 3, 2), value_error);
-    REQUIRE_THROWS_WITH(flap_remove_channels(1, 1.5, 4, 6, 0), Contains("flap_remove_channels: ratio 1.5 is outside [0, 1]"));
+    REQUIRE_THROWS_WITH(flap_remove_channels(1, 1.5, 4, 6, 0),
+                        Contains("flap_remove_channels: ratio 1.5 is outside [0, 1]"));
     REQUIRE_THROWS_WITH(flap_remove_channels(1, 0.5, 0, 6, 0), Contains("flap_remove_channels: hidden size 0"));
 }
 
@@ -293,7 +295,8 @@ TEST_CASE("flap_ul_mm_masks: per-layer counts", "[scorers][flap_structure]") {
     CHECK(all.channels[0].count() == 0);
 }
 
-TEST_CASE("flap structures: agree with a slow sort-everything reference on random inputs", "[scorers][flap_structure]") {
+TEST_CASE("flap structures: agree with a slow sort-everything reference on random inputs",
+          "[scorers][flap_structure]") {
     std::mt19937_64 rng(8);
     for (int trial = 0; trial < 300; ++trial) {
         const std::size_t L = 1 + rng() % 4, H = 1 + rng() % 5, I = 1 + rng() % 23, hd = 1 + rng() % 3;
@@ -320,7 +323,8 @@ TEST_CASE("flap structures: agree with a slow sort-everything reference on rando
         for (std::size_t l = 0; l < L; ++l) {
             const auto sums = head_sums(attn[l], hd);
             CHECK(bits_of(um.heads[l]) == ref_ul_layer(sums, static_cast<std::size_t>(ratio * static_cast<double>(H))));
-            CHECK(bits_of(um.channels[l]) == ref_ul_layer(mlp[l], static_cast<std::size_t>(static_cast<double>(I) * ratio)));
+            CHECK(bits_of(um.channels[l]) ==
+                  ref_ul_layer(mlp[l], static_cast<std::size_t>(static_cast<double>(I) * ratio)));
             CHECK(bits_of(umm.heads[l]) == ref_ul_layer(sums, kh));
             CHECK(bits_of(umm.channels[l]) == ref_ul_layer(mlp[l], kc));
         }
@@ -334,18 +338,22 @@ TEST_CASE("flap structures: errors name the function and the values", "[scorers]
         REQUIRE_THROWS_AS(flap_ul_um_masks(attn, mlp, bad, 2), value_error);
     }
     REQUIRE_THROWS_WITH(flap_al_am_masks(heads, mlp, 1.5), Contains("flap_al_am_masks: ratio 1.5 is outside [0, 1]"));
-    REQUIRE_THROWS_WITH(flap_ul_um_masks(attn, mlp, -0.5, 2), Contains("flap_ul_um_masks: ratio -0.5 is outside [0, 1]"));
+    REQUIRE_THROWS_WITH(flap_ul_um_masks(attn, mlp, -0.5, 2),
+                        Contains("flap_ul_um_masks: ratio -0.5 is outside [0, 1]"));
     REQUIRE_THROWS_WITH(flap_al_am_masks(heads, mlp, 0.5, 0), Contains("flap_al_am_masks: head_weight 0 is below 1"));
     REQUIRE_THROWS_AS(flap_al_am_masks(heads, layers_t{}, 0.5), shape_error);
     REQUIRE_THROWS_WITH(flap_al_am_masks(heads, layers_t{}, 0.5),
                         Contains("flap_al_am_masks: 1 layers of attention scores, 0 layers of MLP scores"));
-    REQUIRE_THROWS_WITH(flap_al_mm_masks(heads, mlp, 3, 0), Contains("flap_al_mm_masks: remove_heads 3 is above the 2 heads"));
-    REQUIRE_THROWS_WITH(flap_al_mm_masks(heads, mlp, 0, 4), Contains("flap_al_mm_masks: remove_channels 4 is above the 3 MLP channels"));
+    REQUIRE_THROWS_WITH(flap_al_mm_masks(heads, mlp, 3, 0),
+                        Contains("flap_al_mm_masks: remove_heads 3 is above the 2 heads"));
+    REQUIRE_THROWS_WITH(flap_al_mm_masks(heads, mlp, 0, 4),
+                        Contains("flap_al_mm_masks: remove_channels 4 is above the 3 MLP channels"));
     REQUIRE_THROWS_AS(flap_ul_um_masks(attn, mlp, 0.5, 3), shape_error);
     REQUIRE_THROWS_WITH(flap_ul_um_masks(attn, mlp, 0.5, 3),
                         Contains("flap_ul_um_masks: layer 0: 4 attention channels is not a multiple of head_dim 3"));
     REQUIRE_THROWS_WITH(flap_ul_mm_masks(attn, mlp, 1, 1, 0), Contains("not a multiple of head_dim 0"));
-    REQUIRE_THROWS_WITH(flap_ul_mm_masks(attn, mlp, 3, 0, 2), Contains("flap_ul_mm_masks: layer 0: heads_per_layer 3 is above its 2 heads"));
+    REQUIRE_THROWS_WITH(flap_ul_mm_masks(attn, mlp, 3, 0, 2),
+                        Contains("flap_ul_mm_masks: layer 0: heads_per_layer 3 is above its 2 heads"));
     REQUIRE_THROWS_WITH(flap_ul_mm_masks(attn, mlp, 0, 4, 2),
                         Contains("flap_ul_mm_masks: layer 0: channels_per_layer 4 is above its 3 MLP channels"));
 }

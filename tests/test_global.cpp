@@ -18,10 +18,11 @@ TEST_CASE("global: global over mixed tensors with a minimum kept", "[select][glo
         for (std::size_t min_keep : {0u, 10u, 20u})
             for (unsigned th : {1u, 2u}) {
                 nnprune::detail::tuning().small = th == 2 ? 4 : 2048;
-                std::vector<nnprune::tensor_ref> refs{nnprune::vector_view<const float>(fa.data(), 50),
-                                                      mixed ? nnprune::tensor_ref(nnprune::vector_view<const nnprune::float16>(hb.data(), 37))
-                                                            : nnprune::tensor_ref(nnprune::vector_view<const float>(as<float>(b).data(), 37)),
-                                                      nnprune::matrix_view<const float>(fc.data(), 8, 8)};
+                std::vector<nnprune::tensor_ref> refs{
+                    nnprune::vector_view<const float>(fa.data(), 50),
+                    mixed ? nnprune::tensor_ref(nnprune::vector_view<const nnprune::float16>(hb.data(), 37))
+                          : nnprune::tensor_ref(nnprune::vector_view<const float>(as<float>(b).data(), 37)),
+                    nnprune::matrix_view<const float>(fc.data(), 8, 8)};
                 std::vector<float> fb = as<float>(b);
                 if (!mixed) refs[1] = nnprune::vector_view<const float>(fb.data(), 37);
                 mask ma(shape{50}), mb(shape{37}), mc(shape{8, 8});
@@ -30,14 +31,20 @@ TEST_CASE("global: global over mixed tensors with a minimum kept", "[select][glo
                 o.min_keep = min_keep;
                 o.threads = th;
                 const auto sel = nnprune::select_global(refs, 0.6, outs, o);
+
                 // slow: walk the global order, skip tensors at their limit
-                struct item { double v; std::size_t t, i; };
+                struct item {
+                    double v;
+                    std::size_t t, i;
+                };
+
                 std::vector<item> all;
                 for (std::size_t i = 0; i < 50; ++i) all.push_back({a[i], 0, i});
                 for (std::size_t i = 0; i < 37; ++i) all.push_back({b[i], 1, i});
                 for (std::size_t i = 0; i < 64; ++i) all.push_back({c[i], 2, i});
                 std::stable_sort(all.begin(), all.end(), [](const item& x, const item& y) { return x.v < y.v; });
-                std::size_t cap[3] = {50 - std::min<std::size_t>(50, min_keep), 37 - std::min<std::size_t>(37, min_keep),
+                std::size_t cap[3] = {50 - std::min<std::size_t>(50, min_keep),
+                                      37 - std::min<std::size_t>(37, min_keep),
                                       64 - std::min<std::size_t>(64, min_keep)};
                 std::size_t k = nnprune::count_to_prune(151, 0.6);
                 std::vector<std::vector<char>> pr{std::vector<char>(50), std::vector<char>(37), std::vector<char>(64)};
@@ -92,8 +99,9 @@ void check_one_pass(const std::vector<double>& v, const std::vector<std::size_t>
     o.one_pass = true;
     const auto s1 = nnprune::select_global(refs, a, o1, o);
     // against the slow reference: the concatenation as one tensor
-    const auto want = slow_mask(std::vector<double>(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(at)), shape{at},
-                                row_groups(1, at), a.is_count() ? 0.0 : a.ratio(), nnprune::rounding::half_even, np, nullptr);
+    const auto want =
+        slow_mask(std::vector<double>(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(at)), shape{at},
+                  row_groups(1, at), a.is_count() ? 0.0 : a.ratio(), nnprune::rounding::half_even, np, nullptr);
     REQUIRE(s1.pruned == s0.pruned);
     at = 0;
     for (std::size_t i = 0; i < lens.size(); ++i) {
@@ -105,7 +113,8 @@ void check_one_pass(const std::vector<double>& v, const std::vector<std::size_t>
 }
 }  // namespace
 
-TEST_CASE("global: one_pass gives the same masks (engine paths, element types, ties, NaN policies, threads)", "[select][global]") {
+TEST_CASE("global: one_pass gives the same masks (engine paths, element types, ties, NaN policies, threads)",
+          "[select][global]") {
     tuning_guard g;
     const auto nan = std::numeric_limits<double>::quiet_NaN();
     for (int mode = 0; mode < 3; ++mode) {
@@ -207,23 +216,23 @@ TEST_CASE("global: histogram narrowing near the top of the key range ends (mixed
                                                 nnprune::vector_view<const nnprune::bfloat16>(b.data(), n),
                                                 nnprune::matrix_view<const nnprune::float16>(h.data(), rows, cols)};
     for (const auto np : {nnprune::nan_policy::as_lowest, nnprune::nan_policy::as_highest})
-    for (const double amount : {0.03, 0.5, 0.97})
-        for (unsigned th : {1u, 2u}) {
-            mask m0(shape{n}), m1(shape{n}), m2(shape{rows, cols});
-            const std::vector<nnprune::mask_view> outs{m0, m1, m2};
-            nnprune::global_options o;
-            o.nans = np;
-            o.threads = th;
-            const auto sel = nnprune::select_global(refs, amount, outs, o);
-            // the values are exact in every type, so the concatenation is the slow reference
-            const auto want =
-                slow_mask(v, shape{3 * n}, row_groups(1, 3 * n), amount, nnprune::rounding::half_even, np, nullptr);
-            INFO("nan policy " << static_cast<int>(np) << " amount " << amount << " threads " << th);
-            REQUIRE(sel.pruned == want.pruned());
-            std::size_t differ = 0;
-            for (std::size_t j = 0; j < n; ++j)
-                differ += (m0.test(j) != want.test(j)) + (m1.test(j) != want.test(n + j)) +
-                          (m2.test(j) != want.test(2 * n + j));
-            REQUIRE(differ == 0);
-        }
+        for (const double amount : {0.03, 0.5, 0.97})
+            for (unsigned th : {1u, 2u}) {
+                mask m0(shape{n}), m1(shape{n}), m2(shape{rows, cols});
+                const std::vector<nnprune::mask_view> outs{m0, m1, m2};
+                nnprune::global_options o;
+                o.nans = np;
+                o.threads = th;
+                const auto sel = nnprune::select_global(refs, amount, outs, o);
+                // the values are exact in every type, so the concatenation is the slow reference
+                const auto want =
+                    slow_mask(v, shape{3 * n}, row_groups(1, 3 * n), amount, nnprune::rounding::half_even, np, nullptr);
+                INFO("nan policy " << static_cast<int>(np) << " amount " << amount << " threads " << th);
+                REQUIRE(sel.pruned == want.pruned());
+                std::size_t differ = 0;
+                for (std::size_t j = 0; j < n; ++j)
+                    differ += (m0.test(j) != want.test(j)) + (m1.test(j) != want.test(n + j)) +
+                              (m2.test(j) != want.test(2 * n + j));
+                REQUIRE(differ == 0);
+            }
 }

@@ -1,11 +1,11 @@
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
 #include <utility>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include <nnprune/calibration/gradient_accumulator.hpp>
 #include <nnprune/core/element.hpp>
@@ -20,13 +20,16 @@ TEST_CASE("gradient_accumulator: sums gradients, rejects bad ones untouched", "[
     acc.add(matrix_view<const float>(g2.data(), 2, 2));
     REQUIRE(acc.values() == std::vector<float>{0, 2.5f, 3, 5});
     REQUIRE(acc.gradient().shape() == shape{2, 2});
-    REQUIRE_THROWS_WITH(acc.add(matrix_view<const float>(g1.data(), 1, 4)), Catch::Contains("gradient has shape 1x4, accumulator has 2x2"));
+    REQUIRE_THROWS_WITH(acc.add(matrix_view<const float>(g1.data(), 1, 4)),
+                        Catch::Contains("gradient has shape 1x4, accumulator has 2x2"));
     g1[2] = NAN;
-    REQUIRE_THROWS_WITH(acc.add(matrix_view<const float>(g1.data(), 2, 2)), Catch::Contains("NaN or Inf at flat index 2"));
+    REQUIRE_THROWS_WITH(acc.add(matrix_view<const float>(g1.data(), 2, 2)),
+                        Catch::Contains("NaN or Inf at flat index 2"));
     REQUIRE(acc.values() == std::vector<float>{0, 2.5f, 3, 5});
 }
 
-TEST_CASE("gblm_gradient_accumulator: l2 of g * scale over samples, sqrt at the end", "[calibration][gradient_accumulator]") {
+TEST_CASE("gblm_gradient_accumulator: l2 of g * scale over samples, sqrt at the end",
+          "[calibration][gradient_accumulator]") {
     gblm_gradient_accumulator acc(shape{3}, 100.0f, false);
     std::vector<float> g1{0.03f, 0.0f, -0.01f}, g2{0.04f, 0.0f, 0.01f};
     acc.add(vector_view<const float>(g1.data(), 3));
@@ -49,7 +52,8 @@ float slow_fp16_round(float x) {
     static const std::vector<std::pair<float, std::uint16_t>> table = [] {
         std::vector<std::pair<float, std::uint16_t>> t;
         for (std::uint32_t b = 0; b < 0x7C00u; ++b)  // +0 .. 65504, increasing with the bits
-            t.emplace_back(static_cast<float>(float16::from_bits(static_cast<std::uint16_t>(b))), static_cast<std::uint16_t>(b));
+            t.emplace_back(static_cast<float>(float16::from_bits(static_cast<std::uint16_t>(b))),
+                           static_cast<std::uint16_t>(b));
         return t;
     }();
     if (x >= 65520.0f) return INFINITY;
@@ -68,7 +72,8 @@ TEST_CASE("gblm_gradient_accumulator: l1 += |g * scale| accumulated in fp16 matc
     const std::size_t n = 37;
     gblm_gradient_accumulator acc(shape{n}, 100.0f, true, true);
     REQUIRE(acc.tracks_l1());
-    REQUIRE_THROWS_WITH(acc.gradient_l1(), Catch::Contains("gblm_gradient_accumulator::gradient_l1: statistics from zero samples"));
+    REQUIRE_THROWS_WITH(acc.gradient_l1(),
+                        Catch::Contains("gblm_gradient_accumulator::gradient_l1: statistics from zero samples"));
     std::mt19937_64 rng(4);
     std::vector<float> slow(n, 0.0f), f32(n, 0.0f);
     for (int sample = 0; sample < 60; ++sample) {
@@ -111,7 +116,7 @@ TEST_CASE("gblm_gradient_accumulator: fp16 l1 known answers (2048 + 1 stays 2048
     CHECK(static_cast<float>(acc.sum_abs()[1]) == 2052.0f);
     CHECK(static_cast<float>(acc.sum_abs()[2]) == 65504.0f);
     for (int k = 0; k < 10; ++k) acc.add(vector_view<const float>(ones.data(), 3));  // + 1 ten times: still 2048
-    CHECK(static_cast<float>(acc.sum_abs()[0]) == 2048.0f);                        // (a float32 sum: 2059)
+    CHECK(static_cast<float>(acc.sum_abs()[0]) == 2048.0f);                          // (a float32 sum: 2059)
     std::vector<float> more{0.0f, 0.0f, 16.0f};
     acc.add(vector_view<const float>(more.data(), 3));  // 65504 + 16 = 65520: the midpoint to Inf
     CHECK(std::isinf(static_cast<float>(acc.sum_abs()[2])));
@@ -121,5 +126,6 @@ TEST_CASE("gblm_gradient_accumulator: fp16 l1 known answers (2048 + 1 stays 2048
     CHECK_FALSE(plain.tracks_l1());
     CHECK(plain.sum_abs().empty());
     plain.add(vector_view<const float>(ones.data(), 3));
-    REQUIRE_THROWS_WITH(plain.gradient_l1(), Catch::Contains("gblm_gradient_accumulator::gradient_l1: constructed without track_l1"));
+    REQUIRE_THROWS_WITH(plain.gradient_l1(),
+                        Catch::Contains("gblm_gradient_accumulator::gradient_l1: constructed without track_l1"));
 }

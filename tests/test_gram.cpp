@@ -1,12 +1,11 @@
-#include <catch2/catch.hpp>
-
 #include <cstring>
 #include <random>
 #include <vector>
 
-#include <nnprune/simd/gram.hpp>
+#include <catch2/catch.hpp>
 
 #include "simd_tiers.hpp"
+#include <nnprune/simd/gram.hpp>
 
 TEST_CASE("simd gram: every tier bit-identical to its scalar twin and to simd::dot, symmetric", "[simd][gram]") {
     // rows: 0, 1, tile-1..tile+1 (tiles of 3 or 5), over column blocks (18 or 20);
@@ -16,8 +15,8 @@ TEST_CASE("simd gram: every tier bit-identical to its scalar twin and to simd::d
     const std::size_t n = GENERATE(std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{15}, std::size_t{16},
                                    std::size_t{17}, std::size_t{31}, std::size_t{97}, std::size_t{1031},
                                    std::size_t{4099});  // over two length chunks of 2048
-    if (rows * rows * n > 3'000'000) return;  // keep the suite fast
-    const std::size_t stride = n + 3;         // unaligned rows
+    if (rows * rows * n > 3'000'000) return;            // keep the suite fast
+    const std::size_t stride = n + 3;                   // unaligned rows
     std::mt19937 rng(static_cast<unsigned>(7 * rows + n));
     std::normal_distribution<float> g;
     std::vector<float> x(rows * stride + 1);

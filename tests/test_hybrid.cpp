@@ -1,13 +1,12 @@
-#include <catch2/catch.hpp>
-
 #include <cmath>
 #include <vector>
 
+#include <catch2/catch.hpp>
+
+#include "token_test_util.hpp"
 #include <nnprune/tokens/divprune.hpp>
 #include <nnprune/tokens/hybrid.hpp>
 #include <nnprune/tokens/top_tokens.hpp>
-
-#include "token_test_util.hpp"
 
 using nnprune::keep_count;
 using nnprune::matrix_view;
@@ -37,7 +36,8 @@ TEST_CASE("hybrid: share 0 is DivPrune, share 1 is top-k; matches the slow refer
     CHECK(nnprune::hybrid(v, s, keep_count{15}, 0.0) == nnprune::divprune(v, keep_count{15}));
     CHECK(nnprune::hybrid(v, s, keep_count{15}, 1.0) == nnprune::keep_top_tokens(s, keep_count{15}));
     const auto top = nnprune::keep_top_tokens(s, keep_count{6});  // round(0.4 * 15) = 6
-    auto want = token_test::slow_maxmin(token_test::distance_matrix(x, n, d), n, 15, token_test::zero_rows(x, n, d), top);
+    auto want =
+        token_test::slow_maxmin(token_test::distance_matrix(x, n, d), n, 15, token_test::zero_rows(x, n, d), top);
     std::sort(want.begin(), want.end());
     CHECK(nnprune::hybrid(v, s, keep_count{15}, 0.4) == want);
 }
@@ -46,9 +46,12 @@ TEST_CASE("hybrid: bad input", "[tokens][hybrid]") {
     using Catch::Contains;
     const std::vector<float> x = {1, 0, 0, 1, 1, 1};
     const matrix_view<const float> v(x.data(), 3, 2);
-    REQUIRE_THROWS_WITH(nnprune::hybrid(v, std::vector<float>{1, 2}, keep_count{2}), Contains("hybrid: 2 scores for 3 tokens"));
+    REQUIRE_THROWS_WITH(nnprune::hybrid(v, std::vector<float>{1, 2}, keep_count{2}),
+                        Contains("hybrid: 2 scores for 3 tokens"));
     REQUIRE_THROWS_WITH(nnprune::hybrid(v, std::vector<float>{1, 2, 3}, keep_count{2}, 1.5),
                         Contains("hybrid: importance share must be in [0, 1], got 1.5"));
-    REQUIRE_THROWS_WITH(nnprune::hybrid(v, std::vector<float>{1, NAN, 3}, keep_count{2}, 0.0), Contains("hybrid: NaN score at token 1"));
-    REQUIRE_THROWS_WITH(nnprune::hybrid(v, std::vector<float>{1, NAN, 3}, keep_count{2}, 1.0), Contains("hybrid: NaN score at token 1"));
+    REQUIRE_THROWS_WITH(nnprune::hybrid(v, std::vector<float>{1, NAN, 3}, keep_count{2}, 0.0),
+                        Contains("hybrid: NaN score at token 1"));
+    REQUIRE_THROWS_WITH(nnprune::hybrid(v, std::vector<float>{1, NAN, 3}, keep_count{2}, 1.0),
+                        Contains("hybrid: NaN score at token 1"));
 }

@@ -1,22 +1,21 @@
 // The run-time tiers: names, forcing a tier, NNPRUNE_ISA, and whole selections that give the same
 // masks on every tier the CPU supports.
-#include <catch2/catch.hpp>
-
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
-#include <tuple>
-#include <utility>
 #include <optional>
 #include <random>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
-#include <nnprune/nnprune.hpp>
+#include <catch2/catch.hpp>
 
 #include "prune_test_util.hpp"
 #include "simd_tiers.hpp"
 #include "token_test_util.hpp"
+#include <nnprune/nnprune.hpp>
 
 using namespace nnprune;
 using simd::isa;
@@ -28,14 +27,20 @@ class env_isa {
 public:
     explicit env_isa(std::optional<std::string> v) {
         if (const char* old = std::getenv("NNPRUNE_ISA")) m_old = old;
-        if (v) ::setenv("NNPRUNE_ISA", v->c_str(), 1);
-        else ::unsetenv("NNPRUNE_ISA");
+        if (v)
+            ::setenv("NNPRUNE_ISA", v->c_str(), 1);
+        else
+            ::unsetenv("NNPRUNE_ISA");
     }
+
     ~env_isa() {
-        if (m_old) ::setenv("NNPRUNE_ISA", m_old->c_str(), 1);
-        else ::unsetenv("NNPRUNE_ISA");
+        if (m_old)
+            ::setenv("NNPRUNE_ISA", m_old->c_str(), 1);
+        else
+            ::unsetenv("NNPRUNE_ISA");
         simd::reset_isa();
     }
+
     env_isa(const env_isa&) = delete;
     env_isa& operator=(const env_isa&) = delete;
 
@@ -89,7 +94,8 @@ TEST_CASE("isa: names round-trip, unknown names are refused", "[simd][isa]") {
     if (simd::cpu_has_avx512_vbmi2()) REQUIRE(simd::supports(isa::avx512));
 }
 
-TEST_CASE("isa: set_isa and isa_guard force a tier; an unsupported tier is an error that changes nothing", "[simd][isa]") {
+TEST_CASE("isa: set_isa and isa_guard force a tier; an unsupported tier is an error that changes nothing",
+          "[simd][isa]") {
     const isa before = simd::active_isa();
     {
         const simd::isa_guard g(isa::scalar);
@@ -106,9 +112,10 @@ TEST_CASE("isa: set_isa and isa_guard force a tier; an unsupported tier is an er
         if (simd::supports(t)) continue;
         tested = true;
         REQUIRE_THROWS_AS(simd::set_isa(t), value_error);
-        REQUIRE_THROWS_WITH(simd::set_isa(t), Catch::Contains("nnprune::simd::set_isa: tier " + std::string(simd::isa_name(t)) +
-                                                            " is not supported here (best: " +
-                                                            simd::isa_name(simd::supported_isa()) + ")"));
+        REQUIRE_THROWS_WITH(
+            simd::set_isa(t),
+            Catch::Contains("nnprune::simd::set_isa: tier " + std::string(simd::isa_name(t)) +
+                            " is not supported here (best: " + simd::isa_name(simd::supported_isa()) + ")"));
         REQUIRE_THROWS_AS(simd::isa_guard(t), value_error);
         REQUIRE(simd::active_isa() == before);
     }
@@ -158,10 +165,14 @@ TEST_CASE("isa: per_tensor, per_row, N:M and global masks are bit-identical on e
                 const auto r = select(m);
                 return std::make_pair(words_of(m), r.pruned);
             };
-            same_on_every_tier([&] { return run([&](mask& m) { return select_mask(tensor_ref(s), per_tensor{}, 0.37, m, o); }); });
-            same_on_every_tier([&] { return run([&](mask& m) { return select_mask(tensor_ref(sb), per_tensor{}, 0.37, m, o); }); });
-            same_on_every_tier([&] { return run([&](mask& m) { return select_mask(tensor_ref(s), per_row{}, 0.5, m, o); }); });
-            same_on_every_tier([&] { return run([&](mask& m) { return select_mask(tensor_ref(sb), per_row{}, 0.5, m, o); }); });
+            same_on_every_tier(
+                [&] { return run([&](mask& m) { return select_mask(tensor_ref(s), per_tensor{}, 0.37, m, o); }); });
+            same_on_every_tier(
+                [&] { return run([&](mask& m) { return select_mask(tensor_ref(sb), per_tensor{}, 0.37, m, o); }); });
+            same_on_every_tier(
+                [&] { return run([&](mask& m) { return select_mask(tensor_ref(s), per_row{}, 0.5, m, o); }); });
+            same_on_every_tier(
+                [&] { return run([&](mask& m) { return select_mask(tensor_ref(sb), per_row{}, 0.5, m, o); }); });
             const matrix_view<const float> s4(v.data(), rows, 1028);  // 1028 = 257 groups of 4
             same_on_every_tier([&] {
                 mask m(shape{rows, 1028});
@@ -173,8 +184,10 @@ TEST_CASE("isa: per_tensor, per_row, N:M and global masks are bit-identical on e
             for (std::size_t i = 0; i < prev.size(); i += 3) prev.set(i, false);
             select_options op = o;
             op.previous = prev;
-            same_on_every_tier([&] { return run([&](mask& m) { return select_mask(tensor_ref(s), per_tensor{}, 0.5, m, op); }); });
-            same_on_every_tier([&] { return run([&](mask& m) { return select_mask(tensor_ref(s), per_row{}, 0.5, m, op); }); });
+            same_on_every_tier(
+                [&] { return run([&](mask& m) { return select_mask(tensor_ref(s), per_tensor{}, 0.5, m, op); }); });
+            same_on_every_tier(
+                [&] { return run([&](mask& m) { return select_mask(tensor_ref(s), per_row{}, 0.5, m, op); }); });
         }
     same_on_every_tier([&] {
         mask ma(shape{rows, cols}), mb(shape{rows, cols});
@@ -196,8 +209,10 @@ TEST_CASE("isa: prune() with wanda and DivPrune give the same result on every ti
         INFO(pattern);
         same_on_every_tier([&] {
             const std::size_t c = pattern == "2:4" ? 516 : in;
-            std::vector<layer> L{{"fc", matrix_view<const float>(w.data(), {out, c}, {static_cast<std::ptrdiff_t>(in), 1}),
-                                  vector_view<const float>(stat.data(), c), {}}};
+            std::vector<layer> L{{"fc",
+                                  matrix_view<const float>(w.data(), {out, c}, {static_cast<std::ptrdiff_t>(in), 1}),
+                                  vector_view<const float>(stat.data(), c),
+                                  {}}};
             const auto r = pattern == "2:4" ? prune(L, wanda, wanda_n_of_m(2, 4)) : prune(L, wanda, per_row{}, 0.5);
             return words_of(r.masks[0]);
         });

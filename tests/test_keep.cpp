@@ -16,6 +16,7 @@ TEST_CASE("token_keep: errors name the function and the values", "[tokens][keep]
     REQUIRE_THROWS_WITH(nnprune::token_keep(1.01), Contains("token_keep: ratio must be in [0, 1], got 1.01"));
     REQUIRE_THROWS_WITH(nnprune::token_keep(0.5).k_for(0, "fn"), Contains("fn: no tokens (N = 0)"));
     REQUIRE_THROWS_WITH(nnprune::token_keep(0.0).k_for(10, "fn"), Contains("fn: keep = round(0 * 10) = 0"));
-    REQUIRE_THROWS_WITH(nnprune::token_keep(nnprune::keep_count{11}).k_for(10, "fn"), Contains("fn: keep = 11 exceeds N = 10"));
+    REQUIRE_THROWS_WITH(nnprune::token_keep(nnprune::keep_count{11}).k_for(10, "fn"),
+                        Contains("fn: keep = 11 exceeds N = 10"));
     REQUIRE_THROWS_AS(nnprune::token_keep(nnprune::keep_count{0}).k_for(10, "fn"), nnprune::precondition_error);
 }

@@ -38,6 +38,7 @@ TEST_CASE("keys: NaN policies and +-Inf, -0 equals +0", "[select][keys]") {
     // -0 and +0 tie: lower index (3, which is +0) pruned first
     std::vector<float> z{-0.0f, 0.0f, 1.0f};
     mask mz(shape{3});
-    nnprune::select_mask(nnprune::vector_view<const float>(z.data(), 3), nnprune::per_tensor{}, nnprune::exactly{1}, mz);
+    nnprune::select_mask(nnprune::vector_view<const float>(z.data(), 3), nnprune::per_tensor{}, nnprune::exactly{1},
+                         mz);
     REQUIRE(nnprune::pruned_indices(mz) == std::vector<std::size_t>{0});
 }

@@ -1,14 +1,13 @@
 // kth_smallest: input untouched, and a group of more than 2^31 elements.
-#include <catch2/catch.hpp>
-
-#include "select_reference.hpp"
-
 #include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <random>
 #include <vector>
 
+#include <catch2/catch.hpp>
+
+#include "select_reference.hpp"
 #include <nnprune/select/kth.hpp>
 
 namespace {
@@ -31,7 +30,8 @@ TEST_CASE("kth: kth_smallest leaves the input untouched", "[select][kth]") {
         REQUIRE(nnprune::kth_smallest(nnprune::vector_view<const float>(f.data(), f.size()), k, o) == sorted[k - 1]);
     }
     REQUIRE(f == copy);
-    REQUIRE_THROWS_WITH(nnprune::kth_smallest(nnprune::vector_view<const float>(f.data(), f.size()), 0), Catch::Contains("k must be in [1, 5000]"));
+    REQUIRE_THROWS_WITH(nnprune::kth_smallest(nnprune::vector_view<const float>(f.data(), f.size()), 0),
+                        Catch::Contains("k must be in [1, 5000]"));
 }
 
 // More than 2^31 competing elements without the memory: a [rows, cols] view whose row stride is 0

@@ -1,11 +1,10 @@
-#include <catch2/catch.hpp>
-
 #include <cmath>
 #include <vector>
 
-#include <nnprune/scorers/lamp.hpp>
+#include <catch2/catch.hpp>
 
 #include "prune_test_util.hpp"
+#include <nnprune/scorers/lamp.hpp>
 
 using namespace nnprune;
 

@@ -1,18 +1,18 @@
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include <catch2/catch.hpp>
+
+#include "prune_test_util.hpp"
 #include <nnprune/allocation/lamp_global.hpp>
 #include <nnprune/prune/prune.hpp>
 #include <nnprune/scorers/lamp.hpp>
 
-#include "prune_test_util.hpp"
-
 using namespace nnprune;
 
-TEST_CASE("lamp_global_plan: num_surv from the float32 product, half-even; ties at thr survive", "[allocation][lamp_global]") {
+TEST_CASE("lamp_global_plan: num_surv from the float32 product, half-even; ties at thr survive",
+          "[allocation][lamp_global]") {
     // layer a: w^2 = 1 4 9 16 -> LAMP 1/30 4/29 9/25 1 ; layer b: 1 1 -> 1/2 1 (ties within b)
     std::vector<float> a{1, 2, 3, 4}, b{1, 1};
     std::vector<layer> L{test_util::make_layer("a", a, 1, 4), test_util::make_layer("b", b, 1, 2)};
@@ -38,7 +38,8 @@ TEST_CASE("lamp_global_plan: num_surv from the float32 product, half-even; ties 
 TEST_CASE("lamp_global: slow reference on random layers, with previous masks", "[allocation][lamp_global]") {
     auto a = test_util::values(40, 1), b = test_util::values(24, 2), c = test_util::values(9, 3);
     for (auto& x : c) x *= 4;  // a layer of big weights
-    std::vector<layer> L{test_util::make_layer("a", a, 5, 8), test_util::make_layer("b", b, 4, 6), test_util::make_layer("c", c, 3, 3)};
+    std::vector<layer> L{test_util::make_layer("a", a, 5, 8), test_util::make_layer("b", b, 4, 6),
+                         test_util::make_layer("c", c, 3, 3)};
     auto r1 = prune(L, lamp, per_tensor{}, lamp_global{0.5});
     std::vector<const_mask_view> prev;
     for (auto& m : r1.masks) prev.push_back(m.view());
@@ -52,7 +53,8 @@ TEST_CASE("lamp_global: slow reference on random layers, with previous masks", "
         const float* w = static_cast<const float*>(L[l].weights.data_handle());
         for (std::size_t i = 0; i < m.size(); ++i) m[i] = prev[l].test(i) ? w[i] : 0.0f;
         std::vector<float> sc(m.size());
-        lamp_scorer{}(layer{"x", matrix_view<const float>(m.data(), 1, m.size()), {}, {}}, matrix_view<float>(sc.data(), 1, sc.size()));
+        lamp_scorer{}(layer{"x", matrix_view<const float>(m.data(), 1, m.size()), {}, {}},
+                      matrix_view<float>(sc.data(), 1, sc.size()));
         all.insert(all.end(), sc.begin(), sc.end());
         per.push_back(sc);
         total += static_cast<float>(prev[l].count());
@@ -62,7 +64,8 @@ TEST_CASE("lamp_global: slow reference on random layers, with previous masks", "
     const auto ns = static_cast<std::size_t>(std::nearbyint(prod));
     REQUIRE(plan.num_surv == ns);
     for (std::size_t l = 0; l < L.size(); ++l) {
-        const auto surv = static_cast<std::size_t>(std::count_if(per[l].begin(), per[l].end(), [&](float v) { return v >= all[ns - 1]; }));
+        const auto surv = static_cast<std::size_t>(
+            std::count_if(per[l].begin(), per[l].end(), [&](float v) { return v >= all[ns - 1]; }));
         REQUIRE(plan.survivors[l] == surv);
     }
     prune_options o;

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include <nnprune/core/layer.hpp>
 
@@ -8,7 +8,8 @@ using Catch::Contains;
 
 TEST_CASE("layer: holds references, validate accepts matching optional tensors", "[core][layer]") {
     std::vector<float> w(6 * 8), stat(8), grad(6 * 8);
-    nnprune::layer l{"model.layers.0.mlp.up_proj", nnprune::matrix_view<float>(w.data(), 6, 8), std::nullopt, std::nullopt};
+    nnprune::layer l{"model.layers.0.mlp.up_proj", nnprune::matrix_view<float>(w.data(), 6, 8), std::nullopt,
+                     std::nullopt};
     REQUIRE(l.weights.data_handle() == w.data());
     REQUIRE(l.weights.shape() == nnprune::shape{6, 8});
     REQUIRE_NOTHROW(nnprune::validate(l));
@@ -31,7 +32,8 @@ TEST_CASE("layer: validate names the layer and both shapes, and writes nothing",
                         Contains("layer 'up': input statistic has 7 elements, weights 6x8 have 8 input columns"));
     const nnprune::layer bad_grad{"down", nnprune::matrix_view<float>(w.data(), 6, 8), std::nullopt,
                                   nnprune::matrix_view<float>(grad.data(), 8, 6)};
-    REQUIRE_THROWS_WITH(nnprune::validate(bad_grad), Contains("layer 'down': gradient has shape 8x6, weights have 6x8"));
+    REQUIRE_THROWS_WITH(nnprune::validate(bad_grad),
+                        Contains("layer 'down': gradient has shape 8x6, weights have 6x8"));
     REQUIRE(w == std::vector<float>(48, 1.0f));
     REQUIRE(stat == std::vector<float>(7, 2.0f));
     REQUIRE(grad == std::vector<float>(48, 3.0f));

@@ -1,7 +1,7 @@
-#include <catch2/catch.hpp>
-
 #include <string>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include <nnprune/allocation/layer_filter.hpp>
 
@@ -11,7 +11,8 @@ TEST_CASE("layer_filter: regex exclusion and first-match overrides", "[allocatio
     layer_filter f;
     f.exclude = {".*lm_head", "model\\.layers\\.0\\..*"};
     f.overrides = {{".*down_proj", 0.3}, {".*proj", 0.6}};
-    const std::vector<std::string> names{"model.layers.0.q_proj", "model.layers.1.down_proj", "model.layers.1.q_proj", "lm_head", "x"};
+    const std::vector<std::string> names{"model.layers.0.q_proj", "model.layers.1.down_proj", "model.layers.1.q_proj",
+                                         "lm_head", "x"};
     const auto c = resolve(f, names);
     REQUIRE(c[0].excluded);
     REQUIRE(*c[1].sparsity == 0.3);

@@ -1,13 +1,12 @@
-#include <catch2/catch.hpp>
-
 #include <cmath>
 #include <vector>
 
+#include <catch2/catch.hpp>
+
+#include "prune_test_util.hpp"
 #include <nnprune/core/element.hpp>
 #include <nnprune/prune/prune.hpp>
 #include <nnprune/scorers/magnitude.hpp>
-
-#include "prune_test_util.hpp"
 
 using namespace nnprune;
 

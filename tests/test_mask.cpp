@@ -1,10 +1,10 @@
-#include <catch2/catch.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <random>
 #include <span>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include <nnprune/masks/mask.hpp>
 
@@ -191,7 +191,8 @@ TEST_CASE("mask_view: works over caller-owned words and ignores garbage past the
 TEST_CASE("mask: error paths throw shape_error with the sizes and change nothing", "[masks][mask]") {
     SECTION("mask_view over too few words") {
         std::vector<std::uint64_t> words(2, 0x1234u);
-        REQUIRE_THROWS_AS(nnprune::mask_view(std::span<std::uint64_t>(words), nnprune::shape{129}), nnprune::shape_error);
+        REQUIRE_THROWS_AS(nnprune::mask_view(std::span<std::uint64_t>(words), nnprune::shape{129}),
+                          nnprune::shape_error);
         REQUIRE_THROWS_WITH(nnprune::mask_view(std::span<std::uint64_t>(words), nnprune::shape{3, 43}),
                             Contains("mask_view: 3x43 needs 3 words, got 2"));
         REQUIRE(words == std::vector<std::uint64_t>(2, 0x1234u));

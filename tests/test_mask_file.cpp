@@ -1,5 +1,3 @@
-#include <catch2/catch.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -7,9 +5,10 @@
 #include <string>
 #include <vector>
 
-#include <nnprune/io/mask_file.hpp>
+#include <catch2/catch.hpp>
 
 #include "io_test_util.hpp"
+#include <nnprune/io/mask_file.hpp>
 
 using Catch::Contains;
 
@@ -25,7 +24,7 @@ nnprune::mask random_mask(const nnprune::shape& s, std::uint64_t seed) {
 std::map<std::string, nnprune::mask> some_masks() {
     std::map<std::string, nnprune::mask> ms;
     ms.emplace("model.layers.0.mlp.up_proj.weight", random_mask(nnprune::shape{7, 13}, 1));  // 91: odd
-    ms.emplace("conv", random_mask(nnprune::shape{3, 2, 3, 5}, 2));                            // rank 4, 90
+    ms.emplace("conv", random_mask(nnprune::shape{3, 2, 3, 5}, 2));                          // rank 4, 90
     ms.emplace("tiny", random_mask(nnprune::shape{1}, 3));
     ms.emplace("word", random_mask(nnprune::shape{64}, 4));
     ms.emplace("bytes", random_mask(nnprune::shape{2, 8}, 5));
@@ -67,7 +66,8 @@ TEST_CASE("mask_file: the bit-packed layout is bit i%8 of byte i/8", "[io][mask_
     CHECK(b[0] == 0b0000'1001);
     CHECK(b[1] == 0b0000'1010);
 
-    nnprune::save_masks(dir / "b.safetensors", std::map<std::string, nnprune::mask>{{"w", m}}, nnprune::mask_file_format::bytes);
+    nnprune::save_masks(dir / "b.safetensors", std::map<std::string, nnprune::mask>{{"w", m}},
+                        nnprune::mask_file_format::bytes);
     const nnprune::safetensors_file g(dir / "b.safetensors");
     CHECK(g.tensor("w").dtype() == nnprune::safetensors_dtype::BOOL);
     CHECK(g.tensor("w").shape() == std::vector<std::uint64_t>{2, 6});
@@ -104,7 +104,8 @@ TEST_CASE("mask_file: malformed mask files are format_errors", "[io][mask_file]"
         INFO(why);
         w.write(path);
         REQUIRE_THROWS_AS(nnprune::load_masks(path), nnprune::format_error);
-        REQUIRE_THROWS_WITH(nnprune::load_masks(path), Contains("load_masks: ") && Contains("bad.safetensors") && Contains(why));
+        REQUIRE_THROWS_WITH(nnprune::load_masks(path),
+                            Contains("load_masks: ") && Contains("bad.safetensors") && Contains(why));
     };
     std::vector<std::uint8_t> two{0xFF, 0x01};
     std::vector<std::uint8_t> bools{1, 2, 0};
@@ -132,8 +133,8 @@ TEST_CASE("mask_file: malformed mask files are format_errors", "[io][mask_file]"
     w4.add_span<std::uint8_t>("w", D::U8, {2}, two);
     bad(w4, "mask 'w': has 2 bytes, shape 4x5 (20 bits) needs 3");
 
-    for (const std::string s : {"4x", "x4", "4xx5", "-4", "4 x5", "1x2x3x4x5", "", "99999999999999999999",
-                                "4294967296x4294967296"}) {
+    for (const std::string s :
+         {"4x", "x4", "4xx5", "-4", "4 x5", "1x2x3x4x5", "", "99999999999999999999", "4294967296x4294967296"}) {
         nnprune::safetensors_writer w;
         w.set_metadata("nnprune.mask_format", "bitpacked-v1");
         w.set_metadata("nnprune.mask.w", s);

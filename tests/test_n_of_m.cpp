@@ -1,9 +1,5 @@
 // N:M selection: the SIMD row kernel against its scalar twin, and select_mask(n_of_m) against a
 // slow per-group sort for every m the kernel specialises, NaN policies included.
-#include <catch2/catch.hpp>
-
-#include "select_reference.hpp"
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -12,10 +8,12 @@
 #include <random>
 #include <vector>
 
+#include <catch2/catch.hpp>
+
+#include "select_reference.hpp"
+#include "simd_tiers.hpp"
 #include <nnprune/select/select.hpp>
 #include <nnprune/simd/n_of_m.hpp>
-
-#include "simd_tiers.hpp"
 
 namespace {
 
@@ -25,21 +23,23 @@ std::vector<float> tied(std::size_t n, std::uint32_t seed, bool nans) {
     std::vector<float> v(n);
     for (auto& x : v) {
         const int t = d(g);
-        x = nans && t == 4 ? std::numeric_limits<float>::quiet_NaN() : (t == 0 && (g() & 1) ? -0.0f : static_cast<float>(t) * 0.5f);
+        x = nans && t == 4 ? std::numeric_limits<float>::quiet_NaN()
+                           : (t == 0 && (g() & 1) ? -0.0f : static_cast<float>(t) * 0.5f);
     }
     return v;
 }
 
 // Slow: per group, stable sort by key, prune the kk first.
-std::vector<char> slow_keep(const std::vector<float>& v, std::size_t rows, std::size_t cols, std::size_t m, std::size_t kk,
-                            nnprune::nan_policy np) {
+std::vector<char> slow_keep(const std::vector<float>& v, std::size_t rows, std::size_t cols, std::size_t m,
+                            std::size_t kk, nnprune::nan_policy np) {
     std::vector<char> keep(v.size(), 1);
     for (std::size_t r = 0; r < rows; ++r)
         for (std::size_t c0 = 0; c0 + m <= cols; c0 += m) {
             std::vector<std::size_t> idx(m);
             std::iota(idx.begin(), idx.end(), r * cols + c0);
             std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) {
-                return nnprune::detail::key_as<std::uint32_t>(v[a], np) < nnprune::detail::key_as<std::uint32_t>(v[b], np);
+                return nnprune::detail::key_as<std::uint32_t>(v[a], np) <
+                       nnprune::detail::key_as<std::uint32_t>(v[b], np);
             });
             for (std::size_t t = 0; t < kk; ++t) keep[idx[t]] = 0;
         }
@@ -53,7 +53,8 @@ TEST_CASE("n_of_m: simd row kernel equals its scalar twin on odd sizes", "[simd]
         for (std::size_t m : {1u, 2u, 3u, 4u, 8u, 16u})
             for (std::size_t groups : {0u, 1u, 3u, 4u, 5u, 15u, 16u, 17u, 31u, 67u})
                 for (std::size_t bit0 : {0u, 3u})
-                    for (auto np : {nnprune::nan_policy::as_lowest, nnprune::nan_policy::as_highest, nnprune::nan_policy::reject}) {
+                    for (auto np : {nnprune::nan_policy::as_lowest, nnprune::nan_policy::as_highest,
+                                    nnprune::nan_policy::reject}) {
                         const std::size_t n = groups * m;
                         const auto v = tied(n, static_cast<std::uint32_t>(n + m), np != nnprune::nan_policy::reject);
                         for (std::size_t kk = 0; kk <= m; kk += (m > 4 ? 3 : 1)) {
@@ -123,7 +124,8 @@ TEST_CASE("n_of_m: N:M with tails and previous masks", "[select][n_of_m]") {
     const shape sh{rows, cols};
     nnprune::matrix_view<const float> view(f.data(), rows, cols);
     mask m(sh);
-    REQUIRE_THROWS_WITH(nnprune::select_mask(view, nnprune::keep_n_of_m<2, 4>{}, m), Catch::Contains("not a multiple of m=4"));
+    REQUIRE_THROWS_WITH(nnprune::select_mask(view, nnprune::keep_n_of_m<2, 4>{}, m),
+                        Catch::Contains("not a multiple of m=4"));
     REQUIRE(m.pruned() == 0);
     for (auto tail : {nnprune::nm_tail::keep, nnprune::nm_tail::pro_rata})
         for (unsigned th : {1u, 2u}) {
@@ -138,7 +140,9 @@ TEST_CASE("n_of_m: N:M with tails and previous masks", "[select][n_of_m]") {
                 for (std::size_t c0 = 0; c0 < cols; c0 += 4) {
                     std::vector<std::size_t> mem;
                     for (std::size_t c = c0; c < std::min(cols, c0 + 4); ++c) mem.push_back(r * cols + c);
-                    const std::size_t k = mem.size() == 4 ? 2 : tail == nnprune::nm_tail::keep ? 0 : nnprune::count_to_prune(mem.size(), 0.5);
+                    const std::size_t k = mem.size() == 4                  ? 2
+                                          : tail == nnprune::nm_tail::keep ? 0
+                                                                           : nnprune::count_to_prune(mem.size(), 0.5);
                     slow_prune(v, mem, k, nnprune::nan_policy::reject, pr);
                 }
             for (std::size_t i = 0; i < v.size(); ++i) REQUIRE(got.test(i) == !pr[i]);

@@ -18,7 +18,8 @@ TEST_CASE("odr: a baseline unit and an x86-64-v4 unit run their own kernels, wit
         return odr_test::run_kernels();
     }();
     REQUIRE(want.values.size() > 1000);
-    test_util::for_each_vector_tier([&](nnprune::simd::isa) { REQUIRE(odr_test::run_kernels().values == want.values); });
+    test_util::for_each_vector_tier(
+        [&](nnprune::simd::isa) { REQUIRE(odr_test::run_kernels().values == want.values); });
     if (!nnprune_odr_b_is_v4()) {
         WARN("the second unit is not built for x86-64-v4 (compiler or target): both units are baseline");
         REQUIRE(nnprune_odr_b_abi() == want.abi);

@@ -1,14 +1,13 @@
-#include <catch2/catch.hpp>
-
 #include <cmath>
 #include <span>
 #include <vector>
 
+#include <catch2/catch.hpp>
+
+#include "prune_test_util.hpp"
 #include <nnprune/allocation/owl.hpp>
 #include <nnprune/prune/prune.hpp>
 #include <nnprune/scorers/wanda.hpp>
-
-#include "prune_test_util.hpp"
 
 using namespace nnprune;
 
@@ -40,7 +39,8 @@ TEST_CASE("owl_layer_sparsities: the upstream formula by hand", "[allocation][ow
 
 TEST_CASE("owl allocation in prune(): blocks with more outliers are pruned less", "[allocation][owl]") {
     const std::size_t rows = 4, cols = 20;
-    auto w0 = test_util::values(rows * cols, 1), w1 = test_util::values(rows * cols, 2), w2 = test_util::values(rows * cols, 3);
+    auto w0 = test_util::values(rows * cols, 1), w1 = test_util::values(rows * cols, 2),
+         w2 = test_util::values(rows * cols, 3);
     for (std::size_t i = 0; i < w1.size(); i += 7) w1[i] = 50.0f;  // block 1 has many outliers
     std::vector<float> stat(cols, 1.0f);
     std::vector<layer> L{test_util::make_layer("b0.q", w0, rows, cols), test_util::make_layer("b0.k", w2, rows, cols),
@@ -52,5 +52,6 @@ TEST_CASE("owl allocation in prune(): blocks with more outliers are pruned less"
     REQUIRE(r.layers[0].target == r.layers[1].target);  // same block, same sparsity
     REQUIRE(r.layers[2].target < r.layers[0].target);
     REQUIRE((r.layers[0].target + r.layers[2].target) / 2 == Approx(0.5));
-    REQUIRE(r.layers[0].kept == rows * (cols - static_cast<std::size_t>(static_cast<double>(cols) * r.layers[0].target)));
+    REQUIRE(r.layers[0].kept ==
+            rows * (cols - static_cast<std::size_t>(static_cast<double>(cols) * r.layers[0].target)));
 }

@@ -22,13 +22,15 @@ TEST_CASE("per_tensor: per_tensor matches the slow reference on tied data, all p
             const auto f = as<float>(v);
             for (double s : {0.0, 0.29, 0.5, 0.7, 1.0}) {
                 const shape sh{n};
-                const auto want = slow_mask(v, sh, row_groups(1, n), s, nnprune::rounding::truncate, nnprune::nan_policy::reject, nullptr);
+                const auto want = slow_mask(v, sh, row_groups(1, n), s, nnprune::rounding::truncate,
+                                            nnprune::nan_policy::reject, nullptr);
                 for (unsigned th : {1u, 2u}) {
                     mask m(sh);
                     nnprune::select_options o;
                     o.round = nnprune::rounding::truncate;
                     o.threads = th;
-                    const auto sel = nnprune::select_mask(nnprune::vector_view<const float>(f.data(), n), nnprune::per_tensor{}, s, m, o);
+                    const auto sel = nnprune::select_mask(nnprune::vector_view<const float>(f.data(), n),
+                                                          nnprune::per_tensor{}, s, m, o);
                     INFO("mode " << mode << " n " << n << " s " << s << " threads " << th);
                     REQUIRE(m == want);
                     REQUIRE(sel.pruned == want.pruned());
@@ -41,7 +43,8 @@ TEST_CASE("per_tensor: per_tensor matches the slow reference on tied data, all p
 TEST_CASE("per_tensor: ties prune the lower index first; kth reported", "[select][per_tensor]") {
     std::vector<float> f{1, 0, 1, 1, 0, 1, 2};
     mask m(shape{7});
-    const auto sel = nnprune::select_mask(nnprune::vector_view<const float>(f.data(), 7), nnprune::per_tensor{}, nnprune::exactly{4}, m);
+    const auto sel = nnprune::select_mask(nnprune::vector_view<const float>(f.data(), 7), nnprune::per_tensor{},
+                                          nnprune::exactly{4}, m);
     // zeros at 1, 4, then ones at 0, 2
     REQUIRE(nnprune::pruned_indices(m) == std::vector<std::size_t>{0, 1, 2, 4});
     REQUIRE(nnprune::kept_indices(m) == std::vector<std::size_t>{3, 5, 6});
@@ -52,7 +55,8 @@ TEST_CASE("per_tensor: ties prune the lower index first; kth reported", "[select
     REQUIRE(z.pruned() == 0);
 }
 
-TEST_CASE("per_tensor: bf16 and f16 scores (the 16-bit kernels) match the slow reference, with a previous mask", "[select][per_tensor]") {
+TEST_CASE("per_tensor: bf16 and f16 scores (the 16-bit kernels) match the slow reference, with a previous mask",
+          "[select][per_tensor]") {
     tuning_guard g;
     for (int mode = 0; mode < 2; ++mode) {
         if (mode == 1) {  // the sampling path on small inputs
@@ -70,15 +74,17 @@ TEST_CASE("per_tensor: bf16 and f16 scores (the 16-bit kernels) match the slow r
             for (std::size_t i = 0; i < n; ++i) prev.set(i, rng() % 5 != 0);
             for (bool use_prev : {false, true}) {
                 for (double s : {0.1, 0.5, 0.93}) {
-                    const auto want = slow_mask(v, sh, row_groups(1, n), s, nnprune::rounding::half_even, nnprune::nan_policy::reject,
-                                                use_prev ? &prev : nullptr);
+                    const auto want = slow_mask(v, sh, row_groups(1, n), s, nnprune::rounding::half_even,
+                                                nnprune::nan_policy::reject, use_prev ? &prev : nullptr);
                     for (unsigned th : {1u, 2u}) {
                         nnprune::select_options o;
                         o.threads = th;
                         if (use_prev) o.previous = prev;
                         mask mb(sh), mh(sh);
-                        nnprune::select_mask(nnprune::vector_view<const nnprune::bfloat16>(b.data(), n), nnprune::per_tensor{}, s, mb, o);
-                        nnprune::select_mask(nnprune::vector_view<const nnprune::float16>(h.data(), n), nnprune::per_tensor{}, s, mh, o);
+                        nnprune::select_mask(nnprune::vector_view<const nnprune::bfloat16>(b.data(), n),
+                                             nnprune::per_tensor{}, s, mb, o);
+                        nnprune::select_mask(nnprune::vector_view<const nnprune::float16>(h.data(), n),
+                                             nnprune::per_tensor{}, s, mh, o);
                         INFO("mode " << mode << " n " << n << " s " << s << " prev " << use_prev << " threads " << th);
                         REQUIRE(mb == want);
                         REQUIRE(mh == want);
@@ -89,7 +95,8 @@ TEST_CASE("per_tensor: bf16 and f16 scores (the 16-bit kernels) match the slow r
     }
 }
 
-TEST_CASE("per_tensor: one_pass matches the slow reference (1 and 2 threads, ties, NaN as lowest)", "[select][per_tensor]") {
+TEST_CASE("per_tensor: one_pass matches the slow reference (1 and 2 threads, ties, NaN as lowest)",
+          "[select][per_tensor]") {
     tuning_guard g;
     nnprune::detail::tuning().one_pass_any_type = true;
     auto v = quantised(600001, 5, 25);
@@ -97,14 +104,16 @@ TEST_CASE("per_tensor: one_pass matches the slow reference (1 and 2 threads, tie
     const auto f = as<float>(v);
     const shape sh{v.size()};
     for (double s : {0.2, 0.5}) {
-        const auto want = slow_mask(v, sh, row_groups(1, v.size()), s, nnprune::rounding::half_even, nnprune::nan_policy::as_lowest, nullptr);
+        const auto want = slow_mask(v, sh, row_groups(1, v.size()), s, nnprune::rounding::half_even,
+                                    nnprune::nan_policy::as_lowest, nullptr);
         for (unsigned th : {1u, 2u}) {
             nnprune::select_options o;
             o.threads = th;
             o.nans = nnprune::nan_policy::as_lowest;
             o.one_pass = true;
             mask m(sh, false);
-            const auto sel = nnprune::select_mask(nnprune::vector_view<const float>(f.data(), v.size()), nnprune::per_tensor{}, s, m, o);
+            const auto sel = nnprune::select_mask(nnprune::vector_view<const float>(f.data(), v.size()),
+                                                  nnprune::per_tensor{}, s, m, o);
             INFO("s " << s << " threads " << th);
             REQUIRE(m == want);
             REQUIRE(sel.pruned == want.pruned());

@@ -1,12 +1,11 @@
-#include <catch2/catch.hpp>
-
 #include <vector>
 
+#include <catch2/catch.hpp>
+
+#include "prune_test_util.hpp"
 #include <nnprune/prune/prune.hpp>
 #include <nnprune/scorers/magnitude.hpp>
 #include <nnprune/scorers/precomputed.hpp>
-
-#include "prune_test_util.hpp"
 
 using namespace nnprune;
 
@@ -18,7 +17,8 @@ TEST_CASE("precomputed_scores and user lambdas are scorers", "[scorers][precompu
     auto r = prune(std::span<const layer>(&l, 1), pre, per_tensor{}, 0.5);
     REQUIRE(r.masks[0].to_bytes() == std::vector<std::uint8_t>{1, 1, 0, 0});
     precomputed_scores none{};
-    REQUIRE_THROWS_WITH(prune(std::span<const layer>(&l, 1), none, per_tensor{}, 0.5), Catch::Contains("no scores for layer 'fc'"));
+    REQUIRE_THROWS_WITH(prune(std::span<const layer>(&l, 1), none, per_tensor{}, 0.5),
+                        Catch::Contains("no scores for layer 'fc'"));
     precomputed_scores wrong{{{"fc", vector_view<const double>(s.data(), 4)}}};
     REQUIRE_THROWS_WITH(prune(std::span<const layer>(&l, 1), wrong, per_tensor{}, 0.5),
                         Catch::Contains("layer 'fc': scores have shape 4, weights have 2x2"));

@@ -1,14 +1,13 @@
-#include <catch2/catch.hpp>
-
 #include <cmath>
 #include <vector>
 
+#include <catch2/catch.hpp>
+
+#include "prune_test_util.hpp"
 #include <nnprune/core/element.hpp>
 #include <nnprune/prune/prune.hpp>
 #include <nnprune/scorers/magnitude.hpp>
 #include <nnprune/scorers/wanda.hpp>
-
-#include "prune_test_util.hpp"
 
 using namespace nnprune;
 
@@ -18,7 +17,8 @@ TEST_CASE("prune: mixed element types and ranks, report, apply in place", "[prun
     for (float x : test_util::values(4 * 8, 2)) h.emplace_back(x);
     std::vector<double> conv(3 * 2 * 2 * 2);
     for (std::size_t i = 0; i < conv.size(); ++i) conv[i] = static_cast<double>(i % 5) - 2.0;
-    std::vector<layer> L{test_util::make_layer("fc", a, 6, 8), {"half", matrix_view<float16>(h.data(), 4, 8), {}, {}},
+    std::vector<layer> L{test_util::make_layer("fc", a, 6, 8),
+                         {"half", matrix_view<float16>(h.data(), 4, 8), {}, {}},
                          {"conv", tensor_view<double, 4>(conv.data(), 3, 2, 2, 2), {}, {}}};
     prune_options o;
     o.apply = true;
@@ -57,20 +57,43 @@ TEST_CASE("prune: every bad input throws a clear error and leaves every tensor u
         REQUIRE(test_util::bytes_of(v) == vb);
     };
     check([&] { return prune(std::vector<layer>{}, magnitude, per_row{}, 0.5, o); }, "prune: empty layer list");
-    check([&] { auto L = make(); L[1].name = "q"; return prune(L, magnitude, per_row{}, 0.5, o); }, "duplicate layer name 'q'");
+    check(
+        [&] {
+            auto L = make();
+            L[1].name = "q";
+            return prune(L, magnitude, per_row{}, 0.5, o);
+        },
+        "duplicate layer name 'q'");
     check([&] { return prune(make(), magnitude, per_row{}, 1.5, o); }, "sparsity must be in [0, 1], got 1.5");
     check([&] { return prune(make(), magnitude, per_row{}, -0.1, o); }, "sparsity must be in [0, 1]");
-    check([&] { auto L = make(); L[1].input_stat = vector_view<const float>(stat.data(), 7); return prune(L, wanda, per_row{}, 0.5, o); },
-          "layer 'k': input statistic has 7 elements");
-    check([&] { auto L = make(); L[0].gradient = matrix_view<const float>(grad.data(), 8, 4); return prune(L, magnitude, per_row{}, 0.5, o); },
-          "layer 'q': gradient has shape 8x4, weights have 4x8");
-    check([&] { auto L = make(); L[1].input_stat.reset(); return prune(L, wanda, per_row{}, 0.5, o); }, "layer 'k' has no input statistic");
+    check(
+        [&] {
+            auto L = make();
+            L[1].input_stat = vector_view<const float>(stat.data(), 7);
+            return prune(L, wanda, per_row{}, 0.5, o);
+        },
+        "layer 'k': input statistic has 7 elements");
+    check(
+        [&] {
+            auto L = make();
+            L[0].gradient = matrix_view<const float>(grad.data(), 8, 4);
+            return prune(L, magnitude, per_row{}, 0.5, o);
+        },
+        "layer 'q': gradient has shape 8x4, weights have 4x8");
+    check(
+        [&] {
+            auto L = make();
+            L[1].input_stat.reset();
+            return prune(L, wanda, per_row{}, 0.5, o);
+        },
+        "layer 'k' has no input statistic");
     check([&] { return prune(make(), wanda, wanda_n_of_m(2, 3), o); }, "not a multiple of m");
     {
         const float keep = v[5];
         v[5] = std::nanf("");
         const auto vb2 = test_util::bytes_of(v);
-        REQUIRE_THROWS_WITH(prune(make(), magnitude, per_row{}, 0.5, o), Catch::Contains("layer 'k': weights has NaN at flat index 5"));
+        REQUIRE_THROWS_WITH(prune(make(), magnitude, per_row{}, 0.5, o),
+                            Catch::Contains("layer 'k': weights has NaN at flat index 5"));
         REQUIRE(test_util::bytes_of(w) == wb);
         REQUIRE(test_util::bytes_of(v) == vb2);
         // with a NaN policy the NaN is scored as the lowest and pruned first
@@ -82,25 +105,29 @@ TEST_CASE("prune: every bad input throws a clear error and leaves every tensor u
     }
     {
         stat[3] = INFINITY;
-        REQUIRE_THROWS_WITH(prune(make(), wanda, per_row{}, 0.5, o), Catch::Contains("layer 'q': input statistic has Inf at flat index 3"));
+        REQUIRE_THROWS_WITH(prune(make(), wanda, per_row{}, 0.5, o),
+                            Catch::Contains("layer 'q': input statistic has Inf at flat index 3"));
         REQUIRE(test_util::bytes_of(w) == wb);
         stat[3] = 1.0f;
         grad[7] = std::nanf("");
         auto L = make();
         L[1].gradient = matrix_view<const float>(grad.data(), 4, 8);
-        REQUIRE_THROWS_WITH(prune(L, magnitude, per_row{}, 0.5, o), Catch::Contains("layer 'k': gradient has NaN at flat index 7"));
+        REQUIRE_THROWS_WITH(prune(L, magnitude, per_row{}, 0.5, o),
+                            Catch::Contains("layer 'k': gradient has NaN at flat index 7"));
         REQUIRE(test_util::bytes_of(v) == vb);
     }
     {
         std::vector<layer> L{{"ro", matrix_view<const float>(w.data(), 4, 8), {}, {}}};
-        check([&] { return prune(L, magnitude, per_row{}, 0.5, o); }, "layer 'ro': weights are read-only but apply was asked");
+        check([&] { return prune(L, magnitude, per_row{}, 0.5, o); },
+              "layer 'ro': weights are read-only but apply was asked");
     }
     {
         mask wrong(shape{8, 4});
         const const_mask_view pv[] = {wrong.view(), wrong.view()};
         prune_options q = o;
         q.previous = pv;
-        check([&] { return prune(make(), magnitude, per_row{}, 0.5, q); }, "layer 'q': previous mask has 8x4 elements, weights have 4x8");
+        check([&] { return prune(make(), magnitude, per_row{}, 0.5, q); },
+              "layer 'q': previous mask has 8x4 elements, weights have 4x8");
     }
 }
 

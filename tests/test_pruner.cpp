@@ -1,14 +1,13 @@
-#include <catch2/catch.hpp>
-
 #include <cmath>
 #include <vector>
 
+#include <catch2/catch.hpp>
+
+#include "prune_test_util.hpp"
 #include <nnprune/prune/pruner.hpp>
 #include <nnprune/schedules/imp.hpp>
 #include <nnprune/schedules/polynomial.hpp>
 #include <nnprune/scorers/magnitude.hpp>
-
-#include "prune_test_util.hpp"
 
 using namespace nnprune;
 

@@ -1,5 +1,3 @@
-#include <catch2/catch.hpp>
-
 #include <cstdint>
 #include <filesystem>
 #include <limits>
@@ -8,13 +6,14 @@
 #include <utility>
 #include <vector>
 
+#include <catch2/catch.hpp>
+
+#include "io_test_util.hpp"
+#include "prune_test_util.hpp"
 #include <nnprune/io/pruner_state_file.hpp>
 #include <nnprune/prune/pruner.hpp>
 #include <nnprune/schedules/polynomial.hpp>
 #include <nnprune/scorers/magnitude.hpp>
-
-#include "io_test_util.hpp"
-#include "prune_test_util.hpp"
 
 using namespace nnprune;
 using Catch::Contains;
@@ -23,8 +22,10 @@ namespace {
 
 // the same fake optimizer update on every run: revives every weight a little
 void fake_optimizer_update(std::vector<float>& a, std::vector<float>& b, std::int64_t step) {
-    for (std::size_t i = 0; i < a.size(); ++i) a[i] += 0.001f * static_cast<float>((i + static_cast<std::size_t>(step)) % 7);
-    for (std::size_t i = 0; i < b.size(); ++i) b[i] -= 0.002f * static_cast<float>((i * 3 + static_cast<std::size_t>(step)) % 5);
+    for (std::size_t i = 0; i < a.size(); ++i)
+        a[i] += 0.001f * static_cast<float>((i + static_cast<std::size_t>(step)) % 7);
+    for (std::size_t i = 0; i < b.size(); ++i)
+        b[i] -= 0.002f * static_cast<float>((i * 3 + static_cast<std::size_t>(step)) % 5);
 }
 
 // a state file written by hand: masks via the mask-file writer, the pruner metadata as given
@@ -55,7 +56,8 @@ std::vector<std::pair<std::string, mask>> two_masks() {
 
 }  // namespace
 
-TEST_CASE("pruner_state_file: save, load into a fresh pruner, continue = the uninterrupted run", "[io][pruner_state_file][pruner]") {
+TEST_CASE("pruner_state_file: save, load into a fresh pruner, continue = the uninterrupted run",
+          "[io][pruner_state_file][pruner]") {
     io_test::scratch_dir dir;
     const polynomial_schedule sched{0.0, 0.85, 0, 12, 3, 2};
     const auto a0 = test_util::values(10 * 21, 11), b0 = test_util::values(7 * 9, 12);
@@ -74,7 +76,8 @@ TEST_CASE("pruner_state_file: save, load into a fresh pruner, continue = the uni
     for (std::int64_t stop : {0, 1, 5, 6, 13}) {
         INFO("stopped after step " << stop);
         auto a2 = a0, b2 = b0;
-        std::vector<layer> L2{test_util::make_layer("fc1.weight", a2, 10, 21), test_util::make_layer("fc2.weight", b2, 7, 9)};
+        std::vector<layer> L2{test_util::make_layer("fc1.weight", a2, 10, 21),
+                              test_util::make_layer("fc2.weight", b2, 7, 9)};
         const auto file = dir / ("state_" + std::to_string(stop) + ".safetensors");
         {
             pruner first(magnitude, sched, per_row{});
@@ -103,7 +106,8 @@ TEST_CASE("pruner_state_file: save, load into a fresh pruner, continue = the uni
     }
 }
 
-TEST_CASE("pruner_state_file: the file is a mask file, odd last_target values round-trip exactly", "[io][pruner_state_file]") {
+TEST_CASE("pruner_state_file: the file is a mask file, odd last_target values round-trip exactly",
+          "[io][pruner_state_file]") {
     io_test::scratch_dir dir;
     pruner_state st;
     st.step = 123456789012345;
@@ -212,5 +216,6 @@ TEST_CASE("pruner_state_file: malformed files are format_errors that say what is
     md["nnprune.mask.a"] = "3x6";
     write_state(path, two_masks(), md);
     REQUIRE_THROWS_AS(load_pruner_state(path), format_error);
-    REQUIRE_THROWS_WITH(load_pruner_state(path), Contains("load_masks: ") && Contains("mask 'a': has 2 bytes, shape 3x6"));
+    REQUIRE_THROWS_WITH(load_pruner_state(path),
+                        Contains("load_masks: ") && Contains("mask 'a': has 2 bytes, shape 3x6"));
 }

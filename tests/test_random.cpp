@@ -1,10 +1,9 @@
-#include <catch2/catch.hpp>
-
 #include <vector>
 
-#include <nnprune/scorers/random.hpp>
+#include <catch2/catch.hpp>
 
 #include "prune_test_util.hpp"
+#include <nnprune/scorers/random.hpp>
 
 using namespace nnprune;
 

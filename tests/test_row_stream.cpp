@@ -1,20 +1,19 @@
-#include <catch2/catch.hpp>
-
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
 
+#include <catch2/catch.hpp>
+
+#include "prune_test_util.hpp"
+#include "simd_tiers.hpp"
 #include <nnprune/core/element.hpp>
 #include <nnprune/prune/prune.hpp>
 #include <nnprune/prune/row_stream.hpp>
 #include <nnprune/scorers/magnitude.hpp>
 #include <nnprune/scorers/random.hpp>
 #include <nnprune/scorers/wanda.hpp>
-
-#include "prune_test_util.hpp"
-#include "simd_tiers.hpp"
 
 using namespace nnprune;
 
@@ -25,6 +24,7 @@ namespace {
 template <class S>
 struct generic_of {
     S s;
+
     void operator()(const layer& l, matrix_view<float> out) const { s(l, out); }
 };
 
@@ -43,6 +43,7 @@ struct test_layer {
         g = test_util::values(r * stride, seed + 1);
         for (float x : test_util::values(c, seed + 2)) stat.push_back(std::fabs(x) + (ties ? 0.0f : 0.01f));
     }
+
     [[nodiscard]] layer view(const std::string& name) {
         const std::array<std::size_t, 2> ext{rows, cols};
         const std::array<std::ptrdiff_t, 2> str{static_cast<std::ptrdiff_t>(stride), 1};
@@ -157,7 +158,10 @@ TEST_CASE("row_stream: two threads split the rows and give the one-thread result
         std::vector<layer> a{ls[0].view("a")};
         prune_options o1, o2;
         o2.threads = 2;
-        REQUIRE(prune(a, wanda, per_row{}, 0.5, o1).masks[0].view().equals(prune(a, wanda, per_row{}, 0.5, o2).masks[0].view()));
+        REQUIRE(prune(a, wanda, per_row{}, 0.5, o1)
+                    .masks[0]
+                    .view()
+                    .equals(prune(a, wanda, per_row{}, 0.5, o2).masks[0].view()));
     }
 }
 
@@ -217,7 +221,8 @@ TEST_CASE("row_stream: an error leaves every weight untouched", "[prune][row_str
     SECTION("NaN in the second layer's weights (reject): caught by the finiteness check") {
         ls[1].w[60] = std::numeric_limits<float>::quiet_NaN();
         std::vector<layer> l{ls[0].view("a"), ls[1].view("b")};
-        REQUIRE_THROWS_WITH(prune(l, wanda, per_row{}, 0.5, o), Catch::Contains("prune: layer 'b': weights has NaN at flat index 58"));
+        REQUIRE_THROWS_WITH(prune(l, wanda, per_row{}, 0.5, o),
+                            Catch::Contains("prune: layer 'b': weights has NaN at flat index 58"));
         REQUIRE(test_util::bytes_of(ls[0].w) == test_util::bytes_of(orig[0].w));
     }
     SECTION("a negative statistic gives NaN scores in the second layer (reject)") {
@@ -238,7 +243,8 @@ TEST_CASE("row_stream: an error leaves every weight untouched", "[prune][row_str
         ld[0].stat[5] = 0.0f;
         const auto before = ld;
         std::vector<layer> l{ls[0].view("a"), ld[0].view("d")};
-        REQUIRE_THROWS_WITH(prune(l, wanda, per_row{}, 0.5, o), Catch::Contains("NaN score at flat index 25 of tensor 'd'"));
+        REQUIRE_THROWS_WITH(prune(l, wanda, per_row{}, 0.5, o),
+                            Catch::Contains("NaN score at flat index 25 of tensor 'd'"));
         REQUIRE(test_util::bytes_of(ls[0].w) == test_util::bytes_of(orig[0].w));
         REQUIRE(test_util::bytes_of(ld[0].w) == test_util::bytes_of(before[0].w));
     }
@@ -276,7 +282,8 @@ void check_zero_kernel() {
         for (auto& w : kept) w = g() & g();  // mostly pruned; the bits past cols are random too
         for (std::ptrdiff_t s : {1, 3}) {
             std::vector<T> a, b;
-            for (std::size_t j = 0; j < cols * static_cast<std::size_t>(s) + 64; ++j) a.push_back(T(static_cast<float>(j) + 1.0f));
+            for (std::size_t j = 0; j < cols * static_cast<std::size_t>(s) + 64; ++j)
+                a.push_back(T(static_cast<float>(j) + 1.0f));
             b = a;
             simd::reference::zero_pruned_row(b.data(), s, cols, kept.data());
             test_util::for_each_vector_tier([&](simd::isa) {
@@ -311,7 +318,10 @@ TEST_CASE("row_stream: a gradient without a matrix interpretation goes the gener
     const auto w0 = w;
     const auto g = test_util::values(48, 2);
     auto w2 = test_util::values(6 * 9, 3);
-    layer l{"conv", tensor_view<float, 3>(w.data(), 2, 3, 4), {}, tensor_ref(tensor_view<const float, 3>(g.data(), {2, 3, 4}, {24, 8, 1}))};
+    layer l{"conv",
+            tensor_view<float, 3>(w.data(), 2, 3, 4),
+            {},
+            tensor_ref(tensor_view<const float, 3>(g.data(), {2, 3, 4}, {24, 8, 1}))};
     std::vector<layer> L{test_util::make_layer("fc", w2, 6, 9), l};
     prune_options o;
     o.apply = true;

@@ -13,8 +13,10 @@ TEST_CASE("runs: bf16, f16, f64 and strided views", "[select][runs]") {
     const std::size_t rows = 9, cols = 23;
     const auto v = quantised(rows * cols, 99, 5);
     const shape sh{rows, cols};
-    const auto want = slow_mask(v, sh, row_groups(rows, cols), 0.4, nnprune::rounding::half_even, nnprune::nan_policy::reject, nullptr);
-    const auto wantt = slow_mask(v, sh, row_groups(1, rows * cols), 0.4, nnprune::rounding::half_even, nnprune::nan_policy::reject, nullptr);
+    const auto want = slow_mask(v, sh, row_groups(rows, cols), 0.4, nnprune::rounding::half_even,
+                                nnprune::nan_policy::reject, nullptr);
+    const auto wantt = slow_mask(v, sh, row_groups(1, rows * cols), 0.4, nnprune::rounding::half_even,
+                                 nnprune::nan_policy::reject, nullptr);
     auto check = [&](const nnprune::tensor_ref& ref) {
         mask m(sh), t(sh);
         nnprune::select_mask(ref, nnprune::per_row{}, 0.4, m);

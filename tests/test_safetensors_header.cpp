@@ -1,13 +1,12 @@
-#include <catch2/catch.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include <nnprune/io/safetensors_header.hpp>
+#include <catch2/catch.hpp>
 
 #include "io_test_util.hpp"
+#include <nnprune/io/safetensors_header.hpp>
 
 using Catch::Contains;
 using io_test::bytes;
@@ -23,9 +22,8 @@ nnprune::safetensors_header parse(const bytes& b) { return nnprune::parse_safete
 
 TEST_CASE("safetensors_header: a file built byte by byte parses", "[io][safetensors_header]") {
     // two tensors, listed out of data order, plus metadata; the header is not padded
-    const std::string h =
-        R"({"b":{"dtype":"BF16","shape":[3],"data_offsets":[8,14]},)"
-        R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"__metadata__":{"format":"pt"}})";
+    const std::string h = R"({"b":{"dtype":"BF16","shape":[3],"data_offsets":[8,14]},)"
+                          R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"__metadata__":{"format":"pt"}})";
     const auto hdr = parse(make_file(h, zeros(14)));
     REQUIRE(hdr.tensors.size() == 2);
     CHECK(hdr.tensors[0].name == "a");  // data order
@@ -64,8 +62,10 @@ TEST_CASE("safetensors_header: scalars, empty tensors and empty files", "[io][sa
     CHECK(hdr.tensors[1].numel == 0);
     CHECK(parse(make_file("{}", {})).tensors.empty());
     // a zero extent makes the product 0 even when the other extents would overflow
-    CHECK(parse(make_file(R"({"z":{"dtype":"F32","shape":[18446744073709551615,0,4294967296],"data_offsets":[0,0]}})", {}))
-              .tensors[0].numel == 0);
+    CHECK(parse(make_file(R"({"z":{"dtype":"F32","shape":[18446744073709551615,0,4294967296],"data_offsets":[0,0]}})",
+                          {}))
+              .tensors[0]
+              .numel == 0);
 }
 
 TEST_CASE("safetensors_header: every malformed file is a format_error saying why", "[io][safetensors_header]") {
@@ -115,14 +115,17 @@ TEST_CASE("safetensors_header: every malformed file is a format_error saying why
         bad(make_file(R"({"w":{"shape":[2],"data_offsets":[0,8]}})", zeros(8)), "tensor 'w': missing \"dtype\"");
         bad(make_file(R"({"w":{"dtype":"F32","data_offsets":[0,8]}})", zeros(8)), "tensor 'w': missing \"shape\"");
         bad(make_file(R"({"w":{"dtype":"F32","shape":[2]}})", zeros(8)), "tensor 'w': missing \"data_offsets\"");
-        bad(make_file(R"({"w":{"dtype":32,"shape":[2],"data_offsets":[0,8]}})", zeros(8)), "\"dtype\" is a JSON number");
-        bad(make_file(R"({"w":{"dtype":"F32","shape":2,"data_offsets":[0,8]}})", zeros(8)), "\"shape\" is a JSON number");
+        bad(make_file(R"({"w":{"dtype":32,"shape":[2],"data_offsets":[0,8]}})", zeros(8)),
+            "\"dtype\" is a JSON number");
+        bad(make_file(R"({"w":{"dtype":"F32","shape":2,"data_offsets":[0,8]}})", zeros(8)),
+            "\"shape\" is a JSON number");
         bad(make_file(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", zeros(8)), "is not [begin, end]");
         bad(make_file(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,-8]}})", zeros(8)), "is not [begin, end]");
         bad(make_file(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0.0,8]}})", zeros(8)), "is not [begin, end]");
     }
     SECTION("unknown dtype") {
-        bad(make_file(R"({"w":{"dtype":"F128","shape":[2],"data_offsets":[0,8]}})", zeros(8)), "tensor 'w': unknown dtype 'F128'");
+        bad(make_file(R"({"w":{"dtype":"F128","shape":[2],"data_offsets":[0,8]}})", zeros(8)),
+            "tensor 'w': unknown dtype 'F128'");
     }
     SECTION("bad shape") {
         bad(make_file(R"({"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", zeros(8)),

@@ -1,12 +1,11 @@
-#include <catch2/catch.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
-#include <nnprune/io/safetensors_model.hpp>
+#include <catch2/catch.hpp>
 
 #include "io_test_util.hpp"
+#include <nnprune/io/safetensors_model.hpp>
 
 using Catch::Contains;
 using io_test::bytes;
@@ -17,14 +16,17 @@ namespace {
 void write_shards(const io_test::scratch_dir& dir) {
     bytes d1;
     for (float x : {1.5f, -1.0f}) io_test::append_le(d1, x);
-    for (std::uint16_t x : std::initializer_list<std::uint16_t>{0x4000, 0xBF80}) io_test::append_le(d1, x);  // bf16 2.0, -1.0
-    std::string h1 = R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"BF16","shape":[2],"data_offsets":[8,12]}})";
+    for (std::uint16_t x : std::initializer_list<std::uint16_t>{0x4000, 0xBF80})
+        io_test::append_le(d1, x);  // bf16 2.0, -1.0
+    std::string h1 =
+        R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"BF16","shape":[2],"data_offsets":[8,12]}})";
     h1.append((8 - h1.size() % 8) % 8, ' ');
     io_test::write_file(dir / "model-00001-of-00002.safetensors", io_test::make_file(h1, d1));
     bytes d2;
     io_test::append_le(d2, 42.0f);
     d2.insert(d2.end(), 4, std::byte{9});
-    std::string h2 = R"({"c":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"extra":{"dtype":"U8","shape":[4],"data_offsets":[4,8]}})";
+    std::string h2 =
+        R"({"c":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"extra":{"dtype":"U8","shape":[4],"data_offsets":[4,8]}})";
     h2.append((8 - h2.size() % 8) % 8, ' ');
     io_test::write_file(dir / "model-00002-of-00002.safetensors", io_test::make_file(h2, d2));
 }

@@ -1,13 +1,12 @@
-#include <catch2/catch.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include <nnprune/io/safetensors_reader.hpp>
+#include <catch2/catch.hpp>
 
 #include "io_test_util.hpp"
+#include <nnprune/io/safetensors_reader.hpp>
 
 using Catch::Contains;
 using io_test::bytes;
@@ -19,28 +18,31 @@ namespace {
 // I64 [2], I32 [1], I16 [2], I8 [3], U8 [2], BOOL [3].
 bytes reference_file(std::string& header_out) {
     bytes data;
-    for (float f : {1.0f, -2.5f, 3.25f, 0.0f}) io_test::append_le(data, f);                     // w   [0, 16)
-    for (std::uint16_t b : std::initializer_list<std::uint16_t>{0x3F80, 0xC000, 0x3F00}) io_test::append_le(data, b);                 // bf  [16, 22)
-    for (std::uint16_t h : std::initializer_list<std::uint16_t>{0x3C00, 0xC100}) io_test::append_le(data, h);                         // hf  [22, 26)
-    data.insert(data.end(), 6, std::byte{0});                                                     // pad [26, 32) as U8 [6]
+    for (float f : {1.0f, -2.5f, 3.25f, 0.0f}) io_test::append_le(data, f);  // w   [0, 16)
+    for (std::uint16_t b : std::initializer_list<std::uint16_t>{0x3F80, 0xC000, 0x3F00})
+        io_test::append_le(data, b);  // bf  [16, 22)
+    for (std::uint16_t h : std::initializer_list<std::uint16_t>{0x3C00, 0xC100})
+        io_test::append_le(data, h);           // hf  [22, 26)
+    data.insert(data.end(), 6, std::byte{0});  // pad [26, 32) as U8 [6]
     for (std::int64_t v : {std::int64_t{-1}, std::int64_t{1} << 40}) io_test::append_le(data, v);  // i64 [32, 48)
-    io_test::append_le(data, std::int32_t{-7});                                                   // i32 [48, 52)
-    for (std::int16_t v : {std::int16_t{300}, std::int16_t{-300}}) io_test::append_le(data, v);   // i16 [52, 56)
-    for (std::int8_t v : {std::int8_t{-1}, std::int8_t{2}, std::int8_t{-3}}) io_test::append_le(data, v);  // i8 [56, 59)
-    for (std::uint8_t v : {std::uint8_t{200}, std::uint8_t{7}}) io_test::append_le(data, v);      // u8 [59, 61)
-    for (std::uint8_t v : {std::uint8_t{1}, std::uint8_t{0}, std::uint8_t{1}}) io_test::append_le(data, v);  // bool [61, 64)
-    std::string h =
-        R"({"__metadata__":{"format":"pt","note":"hand made"},)"
-        R"("w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
-        R"("bf":{"dtype":"BF16","shape":[3],"data_offsets":[16,22]},)"
-        R"("hf":{"dtype":"F16","shape":[2],"data_offsets":[22,26]},)"
-        R"("pad":{"dtype":"U8","shape":[6],"data_offsets":[26,32]},)"
-        R"("i64":{"dtype":"I64","shape":[2],"data_offsets":[32,48]},)"
-        R"("i32":{"dtype":"I32","shape":[1],"data_offsets":[48,52]},)"
-        R"("i16":{"dtype":"I16","shape":[2],"data_offsets":[52,56]},)"
-        R"("i8":{"dtype":"I8","shape":[3],"data_offsets":[56,59]},)"
-        R"("u8":{"dtype":"U8","shape":[2],"data_offsets":[59,61]},)"
-        R"("mask":{"dtype":"BOOL","shape":[3],"data_offsets":[61,64]}})";
+    io_test::append_le(data, std::int32_t{-7});                                                    // i32 [48, 52)
+    for (std::int16_t v : {std::int16_t{300}, std::int16_t{-300}}) io_test::append_le(data, v);    // i16 [52, 56)
+    for (std::int8_t v : {std::int8_t{-1}, std::int8_t{2}, std::int8_t{-3}})
+        io_test::append_le(data, v);                                                          // i8 [56, 59)
+    for (std::uint8_t v : {std::uint8_t{200}, std::uint8_t{7}}) io_test::append_le(data, v);  // u8 [59, 61)
+    for (std::uint8_t v : {std::uint8_t{1}, std::uint8_t{0}, std::uint8_t{1}})
+        io_test::append_le(data, v);  // bool [61, 64)
+    std::string h = R"({"__metadata__":{"format":"pt","note":"hand made"},)"
+                    R"("w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
+                    R"("bf":{"dtype":"BF16","shape":[3],"data_offsets":[16,22]},)"
+                    R"("hf":{"dtype":"F16","shape":[2],"data_offsets":[22,26]},)"
+                    R"("pad":{"dtype":"U8","shape":[6],"data_offsets":[26,32]},)"
+                    R"("i64":{"dtype":"I64","shape":[2],"data_offsets":[32,48]},)"
+                    R"("i32":{"dtype":"I32","shape":[1],"data_offsets":[48,52]},)"
+                    R"("i16":{"dtype":"I16","shape":[2],"data_offsets":[52,56]},)"
+                    R"("i8":{"dtype":"I8","shape":[3],"data_offsets":[56,59]},)"
+                    R"("u8":{"dtype":"U8","shape":[2],"data_offsets":[59,61]},)"
+                    R"("mask":{"dtype":"BOOL","shape":[3],"data_offsets":[61,64]}})";
     h.append((8 - h.size() % 8) % 8, ' ');
     header_out = h;
     return io_test::make_file(h, data);
@@ -112,9 +114,9 @@ TEST_CASE("safetensors_reader: typed access is checked", "[io][safetensors_reade
 
 TEST_CASE("safetensors_reader: bad BOOL bytes, misalignment, high rank", "[io][safetensors_reader]") {
     bytes data;
-    io_test::append_le(data, std::uint8_t{2});                                      // BOOL [1] [0,1)
-    for (float x : {1.0f, 2.0f}) io_test::append_le(data, x);                       // F32 [2] at [1, 9): misaligned
-    for (int i = 0; i < 5; ++i) io_test::append_le(data, std::uint16_t{0x3F80});    // BF16 [1,1,1,1,5] [9, 19)
+    io_test::append_le(data, std::uint8_t{2});                                    // BOOL [1] [0,1)
+    for (float x : {1.0f, 2.0f}) io_test::append_le(data, x);                     // F32 [2] at [1, 9): misaligned
+    for (int i = 0; i < 5; ++i) io_test::append_le(data, std::uint16_t{0x3F80});  // BF16 [1,1,1,1,5] [9, 19)
     std::string h = R"({"b":{"dtype":"BOOL","shape":[1],"data_offsets":[0,1]},)"
                     R"("f":{"dtype":"F32","shape":[2],"data_offsets":[1,9]},)"
                     R"("r5":{"dtype":"BF16","shape":[1,1,1,1,5],"data_offsets":[9,19]}})";
@@ -151,5 +153,6 @@ TEST_CASE("safetensors_reader: scalars are seen as [1]; missing files are io_err
     REQUIRE_THROWS_WITH(nnprune::safetensors_file(dir / "missing.safetensors"), Contains("missing.safetensors"));
     REQUIRE_THROWS_WITH(nnprune::safetensors_file(dir.path), Contains("is not a regular file"));
     io_test::write_file(dir / "empty.safetensors", {});
-    REQUIRE_THROWS_WITH(nnprune::safetensors_file(dir / "empty.safetensors"), Contains("empty.safetensors: file has 0 bytes"));
+    REQUIRE_THROWS_WITH(nnprune::safetensors_file(dir / "empty.safetensors"),
+                        Contains("empty.safetensors: file has 0 bytes"));
 }

@@ -1,14 +1,13 @@
-#include <catch2/catch.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include <nnprune/io/safetensors_reader.hpp>
-#include <nnprune/io/safetensors_writer.hpp>
+#include <catch2/catch.hpp>
 
 #include "io_test_util.hpp"
+#include <nnprune/io/safetensors_reader.hpp>
+#include <nnprune/io/safetensors_writer.hpp>
 
 using Catch::Contains;
 
@@ -86,18 +85,22 @@ TEST_CASE("safetensors_writer: bad arguments are refused before writing", "[io][
     std::vector<std::uint8_t> m{1, 0, 1};
     nnprune::safetensors_writer wr;
     wr.add("w", nnprune::vector_view<const float>(w.data(), 2));
-    REQUIRE_THROWS_WITH(wr.add("w", nnprune::vector_view<const float>(w.data(), 2)), Contains("duplicate tensor name 'w'"));
+    REQUIRE_THROWS_WITH(wr.add("w", nnprune::vector_view<const float>(w.data(), 2)),
+                        Contains("duplicate tensor name 'w'"));
     REQUIRE_THROWS_WITH(wr.add("__metadata__", nnprune::vector_view<const float>(w.data(), 2)), Contains("reserved"));
     REQUIRE_THROWS_WITH(wr.add_span<std::uint8_t>("m", nnprune::safetensors_dtype::U8, {2, 2}, m),
                         Contains("tensor 'm' has 3 bytes, its shape x U8 needs 4"));
-    REQUIRE_THROWS_WITH(wr.add_span<std::uint8_t>("m", nnprune::safetensors_dtype::I32, {3}, m), Contains("1-byte elements given for I32"));
-    REQUIRE_THROWS_WITH(wr.add_span<std::uint8_t>("\xff", nnprune::safetensors_dtype::U8, {3}, m), Contains("not valid UTF-8"));
+    REQUIRE_THROWS_WITH(wr.add_span<std::uint8_t>("m", nnprune::safetensors_dtype::I32, {3}, m),
+                        Contains("1-byte elements given for I32"));
+    REQUIRE_THROWS_WITH(wr.add_span<std::uint8_t>("\xff", nnprune::safetensors_dtype::U8, {3}, m),
+                        Contains("not valid UTF-8"));
     REQUIRE_THROWS_WITH(wr.add_span<std::uint8_t>("m", nnprune::safetensors_dtype::U8, {std::uint64_t{1} << 62, 8}, m),
                         Contains("more than 2^64"));
     CHECK(wr.size() == 1);
 }
 
-TEST_CASE("safetensors_writer: a failed write leaves no output and the old file untouched", "[io][safetensors_writer]") {
+TEST_CASE("safetensors_writer: a failed write leaves no output and the old file untouched",
+          "[io][safetensors_writer]") {
     io_test::scratch_dir dir;
     std::vector<float> w{1, 2};
     nnprune::safetensors_writer wr;

@@ -10,6 +10,7 @@ TEST_CASE("constant_schedule and cadence", "[schedules][schedule]") {
     REQUIRE(once.should_prune(0));
     REQUIRE_FALSE(once.should_prune(1));
     constexpr cadence every{10, -1, 5};
-    static_assert(every.should_prune(10) && every.should_prune(1000) && !every.should_prune(12) && !every.should_prune(5));
+    static_assert(every.should_prune(10) && every.should_prune(1000) && !every.should_prune(12) &&
+                  !every.should_prune(5));
     REQUIRE_THROWS_WITH((constant_schedule{1.5}.validate()), Catch::Contains("sparsity must be in [0, 1], got 1.5"));
 }

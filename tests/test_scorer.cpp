@@ -1,15 +1,14 @@
-#include <catch2/catch.hpp>
-
 #include <cmath>
 #include <limits>
 #include <string>
 #include <vector>
 
+#include <catch2/catch.hpp>
+
+#include "prune_test_util.hpp"
 #include <nnprune/scorers/magnitude.hpp>
 #include <nnprune/scorers/scorer.hpp>
 #include <nnprune/select/select.hpp>
-
-#include "prune_test_util.hpp"
 
 using namespace nnprune;
 
@@ -28,7 +27,8 @@ TEST_CASE("score_tensor: keeps the weights' shape for select, matrix view for sc
 TEST_CASE("check_finite: names the layer, the tensor and the first bad index", "[scorers][scorer]") {
     std::vector<float> w{1, 2, INFINITY, NAN};
     const matrix_view<const float> v(w.data(), 2, 2);
-    REQUIRE_THROWS_WITH(detail::check_finite(v, "prune", "fc1", "weights"), Catch::Contains("prune: layer 'fc1': weights has Inf at flat index 2"));
+    REQUIRE_THROWS_WITH(detail::check_finite(v, "prune", "fc1", "weights"),
+                        Catch::Contains("prune: layer 'fc1': weights has Inf at flat index 2"));
     w[2] = 0;
     REQUIRE_THROWS_WITH(detail::check_finite(v, "prune", "fc1", "weights"), Catch::Contains("has NaN at flat index 3"));
 }
@@ -47,9 +47,11 @@ void check_finite_paths() {
                     c[n - 1] = T(nan ? INFINITY : NAN);
                     st[2 * (n - 1)] = c[n - 1];
                 }
-                const std::string msg = std::string("has ") + (nan ? "NaN" : "Inf") + " at flat index " + std::to_string(at);
+                const std::string msg =
+                    std::string("has ") + (nan ? "NaN" : "Inf") + " at flat index " + std::to_string(at);
                 INFO("n " << n << " at " << at);
-                REQUIRE_THROWS_WITH(detail::check_finite(vector_view<const T>(c.data(), n), "f", "l", "w"), Catch::Contains(msg));
+                REQUIRE_THROWS_WITH(detail::check_finite(vector_view<const T>(c.data(), n), "f", "l", "w"),
+                                    Catch::Contains(msg));
                 const tensor_view<const T, 1> sv(st.data(), {n}, {2});
                 REQUIRE_THROWS_WITH(detail::check_finite(sv, "f", "l", "w"), Catch::Contains(msg));
                 c[at] = T(0.0f);

@@ -1,9 +1,9 @@
-#include <catch2/catch.hpp>
-
 #include <array>
 #include <cstdint>
 #include <limits>
 #include <sstream>
+
+#include <catch2/catch.hpp>
 
 #include <nnprune/core/shape.hpp>
 

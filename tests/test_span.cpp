@@ -1,8 +1,8 @@
-#include <catch2/catch.hpp>
-
 #include <array>
 #include <span>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include <nnprune/adapters/span.hpp>
 #include <nnprune/nnprune.hpp>

@@ -1,13 +1,12 @@
-#include <catch2/catch.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <random>
 #include <vector>
 
-#include <nnprune/io/sparse_export.hpp>
+#include <catch2/catch.hpp>
 
 #include "io_test_util.hpp"
+#include <nnprune/io/sparse_export.hpp>
 
 using Catch::Contains;
 
@@ -64,10 +63,14 @@ TEST_CASE("sparse_export: malformed sparse files are format_errors", "[io][spars
     nnprune::add_nm(wr, "c", nm);
     wr.write(dir / "s.safetensors");
     const nnprune::safetensors_file f(dir / "s.safetensors");
-    REQUIRE_THROWS_WITH(nnprune::read_csr<nnprune::bfloat16>(f.view(), "a"), Contains("a.values: is F32, expected BF16"));
-    REQUIRE_THROWS_WITH((nnprune::read_csr<float, std::int64_t>(f.view(), "a")), Contains("a.col_indices: is I32, expected I64"));
-    REQUIRE_THROWS_WITH(nnprune::read_nm<float>(f.view(), "a"), Contains("matrix 'a': __metadata__ says 'csr 2x4', expected \"nm N:M RxC\""));
-    REQUIRE_THROWS_WITH(nnprune::read_bitmask<float>(f.view(), "zz"), Contains("no \"nnprune.sparse.zz\" in __metadata__"));
+    REQUIRE_THROWS_WITH(nnprune::read_csr<nnprune::bfloat16>(f.view(), "a"),
+                        Contains("a.values: is F32, expected BF16"));
+    REQUIRE_THROWS_WITH((nnprune::read_csr<float, std::int64_t>(f.view(), "a")),
+                        Contains("a.col_indices: is I32, expected I64"));
+    REQUIRE_THROWS_WITH(nnprune::read_nm<float>(f.view(), "a"),
+                        Contains("matrix 'a': __metadata__ says 'csr 2x4', expected \"nm N:M RxC\""));
+    REQUIRE_THROWS_WITH(nnprune::read_bitmask<float>(f.view(), "zz"),
+                        Contains("no \"nnprune.sparse.zz\" in __metadata__"));
 
     // tampered: a CSR whose column indices are out of range, metadata that lies about the shape
     std::vector<std::int32_t> bad_cols{1, 9};
@@ -83,7 +86,8 @@ TEST_CASE("sparse_export: malformed sparse files are format_errors", "[io][spars
     t.write(dir / "t.safetensors");
     const nnprune::safetensors_file g(dir / "t.safetensors");
     REQUIRE_THROWS_AS(nnprune::read_csr<float>(g.view(), "x"), nnprune::format_error);
-    REQUIRE_THROWS_WITH(nnprune::read_csr<float>(g.view(), "x"), Contains("t.safetensors: matrix 'x'") && Contains("column index 9 outside [0, 4)"));
+    REQUIRE_THROWS_WITH(nnprune::read_csr<float>(g.view(), "x"),
+                        Contains("t.safetensors: matrix 'x'") && Contains("column index 9 outside [0, 4)"));
     REQUIRE_THROWS_WITH(nnprune::read_csr<float>(g.view(), "y"), Contains("y.row_ptr: missing"));
     REQUIRE_THROWS_WITH(nnprune::read_csr<float>(g.view(), "z"), Contains("__metadata__ says 'csr -1x4'"));
 }

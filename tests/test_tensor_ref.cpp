@@ -1,9 +1,9 @@
-#include <catch2/catch.hpp>
-
 #include <cstdint>
 #include <cstring>
 #include <numeric>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include <nnprune/core/tensor_ref.hpp>
 
@@ -43,7 +43,8 @@ TEST_CASE("tensor_ref: as() error paths leave the tensor untouched", "[core][ten
     REQUIRE_THROWS_WITH((r.as<double, 2>()), Contains("tensor_ref::as: tensor holds f32, asked for f64"));
     REQUIRE_THROWS_AS((r.as<float, 3>()), nnprune::shape_error);
     REQUIRE_THROWS_WITH((r.as<float, 3>()), Contains("tensor_ref::as: tensor has rank 2, asked for rank 3"));
-    REQUIRE_THROWS_WITH((ro.as<float, 2>()), Contains("tensor_ref::as: tensor is read-only, asked for mutable elements"));
+    REQUIRE_THROWS_WITH((ro.as<float, 2>()),
+                        Contains("tensor_ref::as: tensor is read-only, asked for mutable elements"));
     REQUIRE_THROWS_WITH((r.as_matrix<nnprune::float16>()),
                         Contains("tensor_ref::as_matrix: tensor holds f32, asked for f16"));
     REQUIRE_THROWS_WITH((ro.as_matrix<float>()),
@@ -91,12 +92,14 @@ TEST_CASE("tensor_ref: as_matrix merges trailing dimensions", "[core][tensor_ref
         const auto before = g;
         const nnprune::tensor_ref r = nnprune::tensor_view<float, 3>(g.data(), {2, 3, 4}, {16, 5, 1});
         REQUIRE_THROWS_AS(r.as_matrix<float>(), nnprune::shape_error);
-        REQUIRE_THROWS_WITH(r.as_matrix<float>(),
-                            Contains("tensor_ref::as_matrix: the trailing dimensions of a 2x3x4 tensor cannot be merged"));
+        REQUIRE_THROWS_WITH(
+            r.as_matrix<float>(),
+            Contains("tensor_ref::as_matrix: the trailing dimensions of a 2x3x4 tensor cannot be merged"));
         // the same gap with a unit dimension in between must be caught too
         const nnprune::tensor_ref u = nnprune::tensor_view<float, 4>(g.data(), {2, 3, 1, 4}, {16, 5, 7, 1});
-        REQUIRE_THROWS_WITH(u.as_matrix<float>(),
-                            Contains("tensor_ref::as_matrix: the trailing dimensions of a 2x3x1x4 tensor cannot be merged"));
+        REQUIRE_THROWS_WITH(
+            u.as_matrix<float>(),
+            Contains("tensor_ref::as_matrix: the trailing dimensions of a 2x3x1x4 tensor cannot be merged"));
         REQUIRE(g == before);
     }
 }
@@ -117,14 +120,16 @@ TEST_CASE("tensor_ref: visit hands back a typed rank-4 view in flat order", "[co
     });
     // flat order of the transposed view: 0 3 1 4 2 5
     REQUIRE(sum == 15 * 1000 + (0 * 0 + 1 * 3 + 2 * 1 + 3 * 4 + 4 * 2 + 5 * 5));
-    nnprune::visit_mutable(r, [](auto v) { v(0, 1, 0, 0) = nnprune::from_double<typename decltype(v)::value_type>(-1.0); });
+    nnprune::visit_mutable(
+        r, [](auto v) { v(0, 1, 0, 0) = nnprune::from_double<typename decltype(v)::value_type>(-1.0); });
     REQUIRE(static_cast<float>(b[3]) == -1.0f);
     for (auto t : {nnprune::dtype::f32, nnprune::dtype::f64, nnprune::dtype::f16}) {
         std::vector<std::uint8_t> raw(64, 0);
         nnprune::tensor_ref x;
         if (t == nnprune::dtype::f32) x = nnprune::vector_view<float>(reinterpret_cast<float*>(raw.data()), 2);
         if (t == nnprune::dtype::f64) x = nnprune::vector_view<double>(reinterpret_cast<double*>(raw.data()), 2);
-        if (t == nnprune::dtype::f16) x = nnprune::vector_view<nnprune::float16>(reinterpret_cast<nnprune::float16*>(raw.data()), 2);
+        if (t == nnprune::dtype::f16)
+            x = nnprune::vector_view<nnprune::float16>(reinterpret_cast<nnprune::float16*>(raw.data()), 2);
         const auto dt = nnprune::visit(x, [](auto v) { return nnprune::dtype_of<typename decltype(v)::value_type>; });
         REQUIRE(dt == t);
     }

@@ -1,9 +1,9 @@
-#include <catch2/catch.hpp>
-
 #include <array>
 #include <cstdint>
 #include <numeric>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include <nnprune/core/tensor_view.hpp>
 

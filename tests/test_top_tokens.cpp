@@ -1,7 +1,7 @@
-#include <catch2/catch.hpp>
-
 #include <limits>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include <nnprune/tokens/top_tokens.hpp>
 
@@ -21,7 +21,8 @@ TEST_CASE("keep_top_tokens: highest scores, ascending, ties keep the lower index
 TEST_CASE("keep_top_tokens: bad input", "[tokens][top_tokens]") {
     using Catch::Contains;
     std::vector<float> s = {0.1f, std::numeric_limits<float>::quiet_NaN(), 0.3f};
-    REQUIRE_THROWS_WITH(nnprune::keep_top_tokens(s, nnprune::keep_count{1}), Contains("keep_top_tokens: NaN score at token 1"));
+    REQUIRE_THROWS_WITH(nnprune::keep_top_tokens(s, nnprune::keep_count{1}),
+                        Contains("keep_top_tokens: NaN score at token 1"));
     REQUIRE_THROWS_WITH(nnprune::keep_top_tokens({}, 0.5), Contains("keep_top_tokens: no tokens (N = 0)"));
     REQUIRE_THROWS_WITH(nnprune::keep_top_tokens(s, nnprune::keep_count{4}), Contains("keep = 4 exceeds N = 3"));
 }

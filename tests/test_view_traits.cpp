@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include <nnprune/core/view_traits.hpp>
 #include <nnprune/masks/apply.hpp>
@@ -16,6 +16,7 @@ struct tensor {
 template <>
 struct nnprune::view_traits<user::tensor> {
     static nnprune::matrix_view<float> view(user::tensor& t) { return {t.data.data(), t.rows, t.cols}; }
+
     static nnprune::matrix_view<const float> view(const user::tensor& t) { return {t.data.data(), t.rows, t.cols}; }
 };
 

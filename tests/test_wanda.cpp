@@ -1,14 +1,13 @@
-#include <catch2/catch.hpp>
-
 #include <cmath>
 #include <limits>
 #include <vector>
 
-#include <nnprune/prune/prune.hpp>
-#include <nnprune/scorers/wanda.hpp>
+#include <catch2/catch.hpp>
 
 #include "prune_test_util.hpp"
 #include "simd_tiers.hpp"
+#include <nnprune/prune/prune.hpp>
+#include <nnprune/scorers/wanda.hpp>
 
 using namespace nnprune;
 
@@ -47,7 +46,8 @@ TEST_CASE("wanda_scorer: |W_ij| * sqrt(stat_j), float32, any weight type", "[sco
     REQUIRE_THROWS_WITH(score(wanda, l), Catch::Contains("layer 'fc': input statistic has 2 elements"));
 }
 
-TEST_CASE("wanda: per-row k = int(in * s) truncates (100 x 0.29 = 28), ties prune the lower column", "[scorers][wanda]") {
+TEST_CASE("wanda: per-row k = int(in * s) truncates (100 x 0.29 = 28), ties prune the lower column",
+          "[scorers][wanda]") {
     std::vector<float> w(2 * 100), stat(100, 1.0f);
     for (std::size_t j = 0; j < 100; ++j) {
         w[j] = static_cast<float>(j + 1);

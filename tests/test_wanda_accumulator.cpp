@@ -1,18 +1,18 @@
-#include <catch2/catch.hpp>
-
 #include <cmath>
 #include <limits>
 #include <vector>
 
-#include <nnprune/calibration/wanda_accumulator.hpp>
-#include <nnprune/core/element.hpp>
+#include <catch2/catch.hpp>
 
 #include "prune_test_util.hpp"
 #include "simd_tiers.hpp"
+#include <nnprune/calibration/wanda_accumulator.hpp>
+#include <nnprune/core/element.hpp>
 
 using namespace nnprune;
 
-TEST_CASE("wanda_accumulator: simd add_squares matches its scalar twin bit for bit on every tier", "[calibration][wanda_accumulator][simd]") {
+TEST_CASE("wanda_accumulator: simd add_squares matches its scalar twin bit for bit on every tier",
+          "[calibration][wanda_accumulator][simd]") {
     for (std::size_t n : {0u, 1u, 3u, 7u, 8u, 9u, 15u, 16u, 17u, 31u, 97u, 1009u}) {
         auto x = test_util::values(n, n + 1);
         if (n > 3) x[3] = -0.0f;
@@ -32,7 +32,8 @@ TEST_CASE("wanda_accumulator: simd add_squares matches its scalar twin bit for b
     }
 }
 
-TEST_CASE("wanda_accumulator: the reference's per-call update (sequence-count mean)", "[calibration][wanda_accumulator]") {
+TEST_CASE("wanda_accumulator: the reference's per-call update (sequence-count mean)",
+          "[calibration][wanda_accumulator]") {
     const std::size_t in = 5, T = 3;
     wanda_accumulator acc(in);
     REQUIRE_THROWS_WITH(acc.stat(), Catch::Contains("statistics from zero samples"));
@@ -42,8 +43,10 @@ TEST_CASE("wanda_accumulator: the reference's per-call update (sequence-count me
     for (std::uint64_t call = 0; call < 4; ++call) {
         const std::uint64_t B = call == 2 ? 2 : 1;  // one call with a batch of 2 sequences
         auto x = test_util::values(B * T * in, 100 + call);
-        if (B == 1) acc.add(matrix_view<const float>(x.data(), T, in));
-        else acc.add(tensor_view<const float, 3>(x.data(), B, T, in));
+        if (B == 1)
+            acc.add(matrix_view<const float>(x.data(), T, in));
+        else
+            acc.add(tensor_view<const float, 3>(x.data(), B, T, in));
         const auto ratio = static_cast<float>(static_cast<double>(n) / static_cast<double>(n + B));
         n += B;
         for (std::size_t j = 0; j < in; ++j) {
@@ -57,7 +60,8 @@ TEST_CASE("wanda_accumulator: the reference's per-call update (sequence-count me
     for (std::size_t j = 0; j < in; ++j) REQUIRE(acc.values()[j] == Approx(ref[j]).epsilon(1e-6));
 }
 
-TEST_CASE("wanda_accumulator: equals sum of x^2 over all tokens / number of sequences", "[calibration][wanda_accumulator]") {
+TEST_CASE("wanda_accumulator: equals sum of x^2 over all tokens / number of sequences",
+          "[calibration][wanda_accumulator]") {
     const std::size_t in = 7, T = 300;  // > 256 tokens: exercises the blocked partial sums
     wanda_accumulator acc(in);
     std::vector<double> sum(in, 0.0);
@@ -66,7 +70,8 @@ TEST_CASE("wanda_accumulator: equals sum of x^2 over all tokens / number of sequ
         std::vector<float16> h;
         for (float v : x) h.emplace_back(v);
         acc.add(matrix_view<const float16>(h.data(), T, in));  // fp16 activations
-        for (std::size_t i = 0; i < h.size(); ++i) sum[i % in] += static_cast<double>(static_cast<float>(h[i])) * static_cast<float>(h[i]);
+        for (std::size_t i = 0; i < h.size(); ++i)
+            sum[i % in] += static_cast<double>(static_cast<float>(h[i])) * static_cast<float>(h[i]);
     }
     for (std::size_t j = 0; j < in; ++j) REQUIRE(acc.values()[j] == Approx(sum[j] / 3.0).epsilon(1e-5));
 }
@@ -78,9 +83,11 @@ TEST_CASE("wanda_accumulator: bad batches throw and change nothing", "[calibrati
     const std::vector<float> before(acc.values().begin(), acc.values().end());
     REQUIRE_THROWS_WITH(acc.add(matrix_view<const float>(x.data(), 4, 2)),
                         Catch::Contains("wanda_accumulator::add: batch 4x2 has 2 features, the accumulator has 4"));
-    REQUIRE_THROWS_WITH(acc.add(vector_view<const float>(x.data(), 8)), Catch::Contains("must be [T, in] or [B, T, in]"));
+    REQUIRE_THROWS_WITH(acc.add(vector_view<const float>(x.data(), 8)),
+                        Catch::Contains("must be [T, in] or [B, T, in]"));
     x[5] = std::nanf("");
-    REQUIRE_THROWS_WITH(acc.add(matrix_view<const float>(x.data(), 2, 4)), Catch::Contains("NaN or Inf") && Catch::Contains("at flat index 5"));
+    REQUIRE_THROWS_WITH(acc.add(matrix_view<const float>(x.data(), 2, 4)),
+                        Catch::Contains("NaN or Inf") && Catch::Contains("at flat index 5"));
     // in a later block of 256 tokens, in a converted (fp64) batch
     std::vector<double> big(600 * 4, 0.5);
     big[4 * 300 + 2] = -INFINITY;

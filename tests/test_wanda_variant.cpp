@@ -1,26 +1,27 @@
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <vector>
 
+#include <catch2/catch.hpp>
+
+#include "prune_test_util.hpp"
 #include <nnprune/prune/prune.hpp>
 #include <nnprune/scorers/magnitude.hpp>
 #include <nnprune/scorers/wanda_variant.hpp>
-
-#include "prune_test_util.hpp"
 
 using namespace nnprune;
 
 namespace {
 // The upstream loop written out literally (full recount each time, no binary searches).
-std::vector<bool> slow_variant(const std::vector<float>& s, std::size_t rows, std::size_t cols, double target, double& alpha_out) {
+std::vector<bool> slow_variant(const std::vector<float>& s, std::size_t rows, std::size_t cols, double target,
+                               double& alpha_out) {
     auto mask_at = [&](double alpha, double& cur) {
         std::vector<bool> pruned(s.size(), false);
         std::size_t cnt = 0;
         for (std::size_t r = 0; r < rows; ++r) {
-            std::vector<float> row(s.begin() + static_cast<long>(r * cols), s.begin() + static_cast<long>((r + 1) * cols));
+            std::vector<float> row(s.begin() + static_cast<long>(r * cols),
+                                   s.begin() + static_cast<long>((r + 1) * cols));
             std::vector<float> sorted = row;
             std::stable_sort(sorted.begin(), sorted.end());
             double tot = 0;
@@ -92,7 +93,8 @@ TEST_CASE("wanda_variant_mask: a row with c_i = 0 prunes nothing; errors leave t
     REQUIRE(res.alpha == 0.4);
     REQUIRE(m.to_bytes() == std::vector<std::uint8_t>{1, 1, 1, 0});
     mask m2(shape{3, 2});
-    REQUIRE_THROWS_WITH(wanda_variant_mask(s, 0.5, m2.view()), Catch::Contains("mask has 3x2 elements, scores have 2x2"));
+    REQUIRE_THROWS_WITH(wanda_variant_mask(s, 0.5, m2.view()),
+                        Catch::Contains("mask has 3x2 elements, scores have 2x2"));
     s.values()[1] = -1.0f;
     REQUIRE_THROWS_WITH(wanda_variant_mask(s, 0.5, m.view()), Catch::Contains("need >= 0"));
 }

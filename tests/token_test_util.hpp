@@ -45,7 +45,8 @@ inline std::vector<double> distance_matrix(const std::vector<float>& x, std::siz
 
 /// Slow obvious max-min greedy over a distance matrix, starting from `order` (seed when empty).
 inline std::vector<std::size_t> slow_maxmin(const std::vector<double>& dm, std::size_t n, std::size_t k,
-                                            const std::vector<unsigned char>& zero, std::vector<std::size_t> order = {}) {
+                                            const std::vector<unsigned char>& zero,
+                                            std::vector<std::size_t> order = {}) {
     bool all_zero = true;
     for (auto z : zero) all_zero = all_zero && z;
     if (order.empty()) {

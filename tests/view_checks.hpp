@@ -4,10 +4,10 @@
 // Shared by the adapter tests: a view of foreign (possibly strided) memory must behave exactly
 // like a view of a contiguous copy of the same elements.
 
-#include <catch2/catch.hpp>
-
 #include <cstddef>
 #include <vector>
+
+#include <catch2/catch.hpp>
 
 #include <nnprune/nnprune.hpp>
 
@@ -49,7 +49,8 @@ void check_same_as_contiguous_copy(const nnprune::tensor_view<T, Rank>& v) {
         nnprune::apply(v, mv);
         nnprune::apply(c, mc);
         REQUIRE(flat_values(v) == flat_values(c));
-        for (std::size_t i = 0; i < v.size(); ++i) REQUIRE((nnprune::to_double(v.flat(i)) == 0.0) == (!mc.test(i) || vals[i] == 0.0));
+        for (std::size_t i = 0; i < v.size(); ++i)
+            REQUIRE((nnprune::to_double(v.flat(i)) == 0.0) == (!mc.test(i) || vals[i] == 0.0));
     }
 }
 

@@ -2,8 +2,6 @@
 // exit codes, messages, JSON reports and the written files against the library computed in memory.
 // Usage: nnprune_cli_test PATH/TO/nnprune CASE WORKDIR
 
-#include <sys/wait.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -15,6 +13,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <sys/wait.h>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -41,12 +40,12 @@ int g_failures = 0;
 std::string g_exe;
 fs::path g_dir;
 
-#define EXPECT(cond, msg)                                                                    \
-    do {                                                                                     \
-        if (!(cond)) {                                                                       \
-            ++g_failures;                                                                    \
+#define EXPECT(cond, msg)                                                                      \
+    do {                                                                                       \
+        if (!(cond)) {                                                                         \
+            ++g_failures;                                                                      \
             std::cerr << __FILE__ << ":" << __LINE__ << ": FAILED " #cond ": " << msg << '\n'; \
-        }                                                                                    \
+        }                                                                                      \
     } while (false)
 
 struct run_result {
@@ -93,6 +92,7 @@ struct model_layers {
     nnprune::safetensors_model model;
     std::optional<nnprune::safetensors_file> calib;
     std::vector<nnprune::layer> layers;
+
     model_layers(const fs::path& p, const std::string& grad_suffix = "", const fs::path& calib_path = {}) : model(p) {
         if (!calib_path.empty()) calib.emplace(calib_path);
         for (const auto& n : model.names()) {
@@ -145,7 +145,8 @@ void check_output(const fs::path& in, const fs::path& out, const fs::path& masks
     }
 }
 
-std::map<std::string, nnprune::mask> by_name(const std::vector<nnprune::layer>& layers, std::vector<nnprune::mask> masks) {
+std::map<std::string, nnprune::mask> by_name(const std::vector<nnprune::layer>& layers,
+                                             std::vector<nnprune::mask> masks) {
     std::map<std::string, nnprune::mask> m;
     for (std::size_t i = 0; i < layers.size(); ++i) m.emplace(layers[i].name, std::move(masks[i]));
     return m;
@@ -160,15 +161,18 @@ std::map<std::string, nnprune::mask> layer_masks(const model_layers& ml, const S
         nnprune::mask m(l.weights.shape());
         nnprune::select_options o;
         o.round = r;
-        if constexpr (std::is_same_v<P, nnprune::n_of_m>) (void)nnprune::select_mask(sc.ref(), p, m.view(), o);
-        else (void)nnprune::select_mask(sc.ref(), p, sparsity, m.view(), o);
+        if constexpr (std::is_same_v<P, nnprune::n_of_m>)
+            (void)nnprune::select_mask(sc.ref(), p, m.view(), o);
+        else
+            (void)nnprune::select_mask(sc.ref(), p, sparsity, m.view(), o);
         out.push_back(std::move(m));
     }
     return by_name(ml.layers, std::move(out));
 }
 
 template <class S>
-std::map<std::string, nnprune::mask> global_masks(const model_layers& ml, const S& s, double sparsity, double min_keep = 0.0) {
+std::map<std::string, nnprune::mask> global_masks(const model_layers& ml, const S& s, double sparsity,
+                                                  double min_keep = 0.0) {
     std::vector<nnprune::score_tensor> sc;
     std::vector<nnprune::tensor_ref> refs;
     std::vector<nnprune::mask> out;
@@ -217,7 +221,8 @@ void case_usage() {
         const auto v = run("--version");
         expect_ok(v);
         const std::string cpu = std::string("(cpu: ") + nnprune::simd::isa_name(nnprune::simd::supported_isa());
-        EXPECT(v.out.find(std::string("simd: ") + nnprune::simd::isa_name(nnprune::simd::active_isa())) != std::string::npos &&
+        EXPECT(v.out.find(std::string("simd: ") + nnprune::simd::isa_name(nnprune::simd::active_isa())) !=
+                       std::string::npos &&
                    v.out.find(cpu) != std::string::npos,
                "--version: " << v.out);
         EXPECT(run("--version").out.find("nnprune 0.") == 0, "--version starts with the version");
@@ -225,7 +230,8 @@ void case_usage() {
     make_model("m.safetensors");
     expect_fail(run("prune m.safetensors -o o.safetensors --method nope"), 1, "unknown method 'nope'");
     expect_fail(run("prune m.safetensors -o o.safetensors --pattern 5:4"), 1, "N <= M");
-    expect_fail(run("prune m.safetensors -o o.safetensors --pattern row --scope global"), 1, "--scope global needs --pattern unstructured");
+    expect_fail(run("prune m.safetensors -o o.safetensors --pattern row --scope global"), 1,
+                "--scope global needs --pattern unstructured");
     expect_fail(run("prune m.safetensors -o o.safetensors --sparsity 1.5"), 1, "--sparsity must be in [0, 1]");
     expect_fail(run("prune m.safetensors -o o.safetensors --min-keep 0.2"), 1, "--min-keep needs --scope global");
     expect_fail(run("prune m.safetensors -o o.safetensors --method wanda"), 1, "needs calibration statistics");
@@ -246,7 +252,9 @@ void case_inspect() {
         const auto x = f.tensor(t["name"].get<std::string>());
         std::size_t z = 0;
         if (x.is_element())
-            nnprune::visit(x.ref(), [&](auto v) { nnprune::for_each_indexed(v, [&](std::size_t, auto e) { z += nnprune::to_float(e) == 0.0f; }); });
+            nnprune::visit(x.ref(), [&](auto v) {
+                nnprune::for_each_indexed(v, [&](std::size_t, auto e) { z += nnprune::to_float(e) == 0.0f; });
+            });
         else
             for (auto v : x.data<std::int64_t>()) z += v == 0;
         EXPECT(t["zeros"] == z && t["elements"] == x.numel(), t["name"] << ": zeros " << t["zeros"] << " vs " << z);
@@ -256,7 +264,8 @@ void case_inspect() {
     EXPECT(j["totals"]["zeros"] == zeros && j["totals"]["elements"] == elems, "inspect totals");
     const auto txt = run("inspect m.safetensors");
     expect_ok(txt);
-    EXPECT(txt.out.find("model.layers.1.mlp.down_proj.weight") != std::string::npos && txt.out.find("total: ") != std::string::npos,
+    EXPECT(txt.out.find("model.layers.1.mlp.down_proj.weight") != std::string::npos &&
+               txt.out.find("total: ") != std::string::npos,
            "inspect table");
 }
 
@@ -267,7 +276,8 @@ void case_layer() {
     const auto want = layer_masks(ml, nnprune::magnitude_scorer{}, nnprune::per_tensor{}, 0.3);
     check_output(g_dir / "m.safetensors", g_dir / "o.safetensors", g_dir / "k.safetensors", want);
     check_report("r.json", want, nnprune::safetensors_file(g_dir / "m.safetensors").size());
-    for (const auto& [n, m] : want) EXPECT(m.pruned() == nnprune::count_to_prune(m.size(), 0.3), n << ": not exactly k pruned");
+    for (const auto& [n, m] : want)
+        EXPECT(m.pruned() == nnprune::count_to_prune(m.size(), 0.3), n << ": not exactly k pruned");
     // exact sparsity of the written tensors: continuous data has no zeros, so zeros == pruned
     const auto j = nlohmann::json::parse(run("inspect o.safetensors --json").out);
     for (const auto& t : j["tensors"]) {
@@ -276,8 +286,9 @@ void case_layer() {
     }
     // f32 and random with a seed, --include/--exclude
     make_model("m32.safetensors --dtype f32 --seed 5");
-    expect_ok(run("prune m32.safetensors -o o32.safetensors --method random --seed 9 --sparsity 0.6 --exclude lm_head "
-                  "--masks k32.safetensors -q --threads 2"));
+    expect_ok(
+        run("prune m32.safetensors -o o32.safetensors --method random --seed 9 --sparsity 0.6 --exclude lm_head "
+            "--masks k32.safetensors -q --threads 2"));
     model_layers m32(g_dir / "m32.safetensors");
     std::erase_if(m32.layers, [](const nnprune::layer& l) { return l.name == "lm_head.weight"; });
     check_output(g_dir / "m32.safetensors", g_dir / "o32.safetensors", g_dir / "k32.safetensors",
@@ -291,17 +302,22 @@ void case_patterns() {
     const model_layers ml(g_dir / "m.safetensors");
     const fs::path in = g_dir / "m.safetensors";
     expect_ok(run("prune m.safetensors -o o1.safetensors --pattern row --sparsity 0.25 --masks k1.safetensors -q"));
-    check_output(in, g_dir / "o1.safetensors", g_dir / "k1.safetensors", layer_masks(ml, nnprune::magnitude_scorer{}, nnprune::per_row{}, 0.25));
+    check_output(in, g_dir / "o1.safetensors", g_dir / "k1.safetensors",
+                 layer_masks(ml, nnprune::magnitude_scorer{}, nnprune::per_row{}, 0.25));
     expect_ok(run("prune m.safetensors -o o2.safetensors --pattern 2:4 --masks k2.safetensors -q"));
     const auto nm = layer_masks(ml, nnprune::magnitude_scorer{}, nnprune::n_of_m{2, 4}, 0.0);
     check_output(in, g_dir / "o2.safetensors", g_dir / "k2.safetensors", nm);
     for (const auto& [n, m] : nm)
         for (std::size_t g = 0; g < m.size(); g += 4)
-            EXPECT(m.test(g) + m.test(g + 1) + m.test(g + 2) + m.test(g + 3) == 2, n << ": group " << g << " does not keep 2 of 4");
-    expect_ok(run("prune m.safetensors -o o3.safetensors --pattern block:4x8 --sparsity 0.5 --masks k3.safetensors -q"));
+            EXPECT(m.test(g) + m.test(g + 1) + m.test(g + 2) + m.test(g + 3) == 2,
+                   n << ": group " << g << " does not keep 2 of 4");
+    expect_ok(
+        run("prune m.safetensors -o o3.safetensors --pattern block:4x8 --sparsity 0.5 --masks k3.safetensors -q"));
     check_output(in, g_dir / "o3.safetensors", g_dir / "k3.safetensors",
                  layer_masks(ml, nnprune::magnitude_scorer{}, nnprune::blocks{4, 8}, 0.5));
-    expect_ok(run("prune m.safetensors -o o4.safetensors --pattern channel --sparsity 0.5 --masks k4.safetensors -q --rounding truncate"));
+    expect_ok(
+        run("prune m.safetensors -o o4.safetensors --pattern channel --sparsity 0.5 --masks k4.safetensors -q "
+            "--rounding truncate"));
     check_output(in, g_dir / "o4.safetensors", g_dir / "k4.safetensors",
                  layer_masks(ml, nnprune::magnitude_scorer{}, nnprune::channels{0}, 0.5, nnprune::rounding::truncate));
     make_model("odd.safetensors --hidden 18 --inter 30");
@@ -312,17 +328,24 @@ void case_global() {
     // quantized values: many ties, so the tie rule (lower tensor in name order, then lower index) is exercised
     make_model("m.safetensors --quantize 20 --layers 3");
     const model_layers ml(g_dir / "m.safetensors");
-    expect_ok(run("prune m.safetensors -o o.safetensors --scope global --sparsity 0.45 --masks k.safetensors --report r.json -q"));
+    expect_ok(
+        run("prune m.safetensors -o o.safetensors --scope global --sparsity 0.45 --masks k.safetensors --report r.json "
+            "-q"));
     const auto want = global_masks(ml, nnprune::magnitude_scorer{}, 0.45);
     check_output(g_dir / "m.safetensors", g_dir / "o.safetensors", g_dir / "k.safetensors", want);
     check_report("r.json", want, nnprune::safetensors_file(g_dir / "m.safetensors").size());
     const auto r = read_json("r.json");
-    EXPECT(r["global"]["k"] == r["totals"]["elements"].get<std::size_t>() - r["totals"]["kept"].get<std::size_t>(), "global k");
+    EXPECT(r["global"]["k"] == r["totals"]["elements"].get<std::size_t>() - r["totals"]["kept"].get<std::size_t>(),
+           "global k");
     // LAMP scores (continuous), sparsities 0 and 1
-    expect_ok(run("prune m.safetensors -o o2.safetensors --scope global --method lamp --sparsity 0.7 --masks k2.safetensors -q"));
-    check_output(g_dir / "m.safetensors", g_dir / "o2.safetensors", g_dir / "k2.safetensors", global_masks(ml, nnprune::lamp_scorer{}, 0.7));
+    expect_ok(run(
+        "prune m.safetensors -o o2.safetensors --scope global --method lamp --sparsity 0.7 --masks k2.safetensors -q"));
+    check_output(g_dir / "m.safetensors", g_dir / "o2.safetensors", g_dir / "k2.safetensors",
+                 global_masks(ml, nnprune::lamp_scorer{}, 0.7));
     for (const char* s : {"0", "1"}) {
-        expect_ok(run(std::string("prune m.safetensors -o o3.safetensors --scope global --masks k3.safetensors -q --sparsity ") + s));
+        expect_ok(run(
+            std::string("prune m.safetensors -o o3.safetensors --scope global --masks k3.safetensors -q --sparsity ") +
+            s));
         check_output(g_dir / "m.safetensors", g_dir / "o3.safetensors", g_dir / "k3.safetensors",
                      global_masks(ml, nnprune::magnitude_scorer{}, std::stod(s)));
     }
@@ -332,11 +355,14 @@ void case_global_min_keep() {
     make_model("m.safetensors --quantize 30 --layers 2");
     const model_layers ml(g_dir / "m.safetensors");
     for (const char* mk : {"0.5", "0.48", "0.3"}) {
-        expect_ok(run(std::string("prune m.safetensors -o o.safetensors --scope global --sparsity 0.5 --masks k.safetensors -q --min-keep ") + mk));
+        expect_ok(run(std::string("prune m.safetensors -o o.safetensors --scope global --sparsity 0.5 --masks "
+                                  "k.safetensors -q --min-keep ") +
+                      mk));
         check_output(g_dir / "m.safetensors", g_dir / "o.safetensors", g_dir / "k.safetensors",
                      global_masks(ml, nnprune::magnitude_scorer{}, 0.5, std::stod(mk)));
     }
-    expect_fail(run("prune m.safetensors -o o.safetensors --scope global --sparsity 0.6 --min-keep 0.5"), 4, "the minimum kept per tensor allows only");
+    expect_fail(run("prune m.safetensors -o o.safetensors --scope global --sparsity 0.6 --min-keep 0.5"), 4,
+                "the minimum kept per tensor allows only");
 }
 
 /// What write_calib_variant does with one tensor of the calibration file.
@@ -358,7 +384,8 @@ void write_calib_variant(const std::string& name, const std::function<calib_edit
         if (e == to_old) w.add_raw(base + ".act_norm", t.dtype(), t.shape(), t.bytes());
         if (e == to_l2 || e == also_l2 || e == negative_l2) {
             auto& v = keep.emplace_back(nnprune::detail::to_float_vector(t.ref()));
-            for (std::size_t j = 0; j < v.size(); ++j) v[j] = e == negative_l2 ? (j ? 2.0f : -1.0f) : 2.0f * std::sqrt(v[j]);
+            for (std::size_t j = 0; j < v.size(); ++j)
+                v[j] = e == negative_l2 ? (j ? 2.0f : -1.0f) : 2.0f * std::sqrt(v[j]);
             w.add_span<float>(base + ".act_l2", nnprune::safetensors_dtype::F32, t.shape(), v);
         }
     }
@@ -370,20 +397,27 @@ void case_calib() {
     const fs::path in = g_dir / "m.safetensors";
     {
         const model_layers ml(in, "", g_dir / "c.safetensors");
-        expect_ok(run("prune m.safetensors -o o.safetensors --method wanda --pattern row --rounding truncate --calib c.safetensors "
-                      "--masks k.safetensors -q"));
+        expect_ok(
+            run("prune m.safetensors -o o.safetensors --method wanda --pattern row --rounding truncate --calib "
+                "c.safetensors "
+                "--masks k.safetensors -q"));
         check_output(in, g_dir / "o.safetensors", g_dir / "k.safetensors",
                      layer_masks(ml, nnprune::wanda_scorer{}, nnprune::per_row{}, 0.5, nnprune::rounding::truncate));
     }
     {
         const model_layers ml(in, ".grad", g_dir / "c.safetensors");
-        expect_ok(run("prune m.safetensors -o o.safetensors --method taylor --calib c.safetensors --masks k.safetensors -q"));
-        check_output(in, g_dir / "o.safetensors", g_dir / "k.safetensors", layer_masks(ml, nnprune::taylor_scorer{}, nnprune::per_tensor{}, 0.5));
+        expect_ok(
+            run("prune m.safetensors -o o.safetensors --method taylor --calib c.safetensors --masks k.safetensors -q"));
+        check_output(in, g_dir / "o.safetensors", g_dir / "k.safetensors",
+                     layer_masks(ml, nnprune::taylor_scorer{}, nnprune::per_tensor{}, 0.5));
     }
     {
         const model_layers ml(in, ".grad_l2", g_dir / "c.safetensors");
-        expect_ok(run("prune m.safetensors -o o.safetensors --method gblm --scope global --calib c.safetensors --masks k.safetensors -q"));
-        check_output(in, g_dir / "o.safetensors", g_dir / "k.safetensors", global_masks(ml, nnprune::gblm_scorer{}, 0.5));
+        expect_ok(
+            run("prune m.safetensors -o o.safetensors --method gblm --scope global --calib c.safetensors --masks "
+                "k.safetensors -q"));
+        check_output(in, g_dir / "o.safetensors", g_dir / "k.safetensors",
+                     global_masks(ml, nnprune::gblm_scorer{}, 0.5));
     }
     // a statistic missing for one tensor: exit 2 naming it, nothing written
     const std::string up = "model.layers.1.mlp.up_proj.weight";
@@ -404,13 +438,18 @@ void case_calib_names() {
     const model_layers ml(in, "", g_dir / "c.safetensors");
     const std::string up = "model.layers.1.mlp.up_proj.weight";
     // act_l2 = 2 * sqrt(act_sq_mean) (four sequences): Wanda's masks are identical, ties included
-    write_calib_variant("l2.safetensors", [](const std::string& n) { return n.ends_with(".act_sq_mean") ? to_l2 : same; });
+    write_calib_variant("l2.safetensors",
+                        [](const std::string& n) { return n.ends_with(".act_sq_mean") ? to_l2 : same; });
     for (const char* pattern : {"row", "unstructured", "2:4"}) {
-        expect_ok(run(std::string("prune m.safetensors -o o.safetensors --method wanda --calib l2.safetensors --masks k.safetensors -q "
-                                  "--pattern ") + pattern));
+        expect_ok(run(
+            std::string(
+                "prune m.safetensors -o o.safetensors --method wanda --calib l2.safetensors --masks k.safetensors -q "
+                "--pattern ") +
+            pattern));
         const std::string p = pattern;
         const auto want = p == "row"   ? layer_masks(ml, nnprune::wanda_scorer{}, nnprune::per_row{}, 0.5)
-                          : p == "2:4" ? layer_masks(ml, nnprune::wanda_scorer{}, nnprune::n_of_m{2, 4, nnprune::nm_tail::reject}, 0.5)
+                          : p == "2:4" ? layer_masks(ml, nnprune::wanda_scorer{},
+                                                     nnprune::n_of_m{2, 4, nnprune::nm_tail::reject}, 0.5)
                                        : layer_masks(ml, nnprune::wanda_scorer{}, nnprune::per_tensor{}, 0.5);
         check_output(in, g_dir / "o.safetensors", g_dir / "k.safetensors", want);
     }
@@ -418,25 +457,30 @@ void case_calib_names() {
     expect_fail(run("prune m.safetensors -o o.safetensors --method gblm --calib l2.safetensors -q"), 2,
                 "--method gblm needs '");
     // both names for one tensor
-    write_calib_variant("both.safetensors", [&](const std::string& n) { return n == up + ".act_sq_mean" ? also_l2 : same; });
+    write_calib_variant("both.safetensors",
+                        [&](const std::string& n) { return n == up + ".act_sq_mean" ? also_l2 : same; });
     expect_fail(run("prune m.safetensors -o o.safetensors --method wanda --calib both.safetensors -q"), 2,
                 "both '" + up + ".act_sq_mean' and '" + up + ".act_l2' are present for tensor '" + up + "'");
     // neither (the gradients alone)
-    write_calib_variant("neither.safetensors", [&](const std::string& n) { return n == up + ".act_sq_mean" ? drop : same; });
+    write_calib_variant("neither.safetensors",
+                        [&](const std::string& n) { return n == up + ".act_sq_mean" ? drop : same; });
     expect_fail(run("prune m.safetensors -o o.safetensors --method gblm --calib neither.safetensors -q"), 2,
                 "no statistic '" + up + ".act_sq_mean' or '" + up + ".act_l2' for tensor '" + up + "'");
     // the old name: refused, with the new names
-    write_calib_variant("old.safetensors", [](const std::string& n) { return n.ends_with(".act_sq_mean") ? to_old : same; });
+    write_calib_variant("old.safetensors",
+                        [](const std::string& n) { return n.ends_with(".act_sq_mean") ? to_old : same; });
     expect_fail(run("prune m.safetensors -o o.safetensors --method wanda --calib old.safetensors -q"), 2,
                 "is no longer read");
     const auto r = run("prune m.safetensors -o o.safetensors --method wanda --calib old.safetensors -q");
     EXPECT(r.err.find(".act_sq_mean'") != std::string::npos && r.err.find(".act_l2'") != std::string::npos,
            "the old-name message lacks the new names: " << r.err);
     // a negative "norm" is refused naming the column
-    write_calib_variant("neg.safetensors", [&](const std::string& n) { return n == up + ".act_sq_mean" ? negative_l2 : same; });
-    write_calib_variant("neg2.safetensors", [&](const std::string& n) {
-        return n.ends_with(".act_sq_mean") && n != up + ".act_sq_mean" ? to_l2 : same;
-    }, "neg.safetensors");
+    write_calib_variant("neg.safetensors",
+                        [&](const std::string& n) { return n == up + ".act_sq_mean" ? negative_l2 : same; });
+    write_calib_variant(
+        "neg2.safetensors",
+        [&](const std::string& n) { return n.ends_with(".act_sq_mean") && n != up + ".act_sq_mean" ? to_l2 : same; },
+        "neg.safetensors");
     expect_fail(run("prune m.safetensors -o o.safetensors --method wanda --calib neg2.safetensors -q"), 2,
                 "'" + up + ".act_l2' column 0 is -");
     EXPECT(!fs::exists(g_dir / "o.safetensors"), "output written despite a bad statistic");
@@ -454,21 +498,26 @@ void case_allocation() {
         const std::string key = p == std::string::npos ? l.name : l.name.substr(0, l.name.find('.', p + 8) + 1);
         block_of.push_back(ids.emplace(key, ids.size()).first->second);
     }
-    expect_ok(run("prune m.safetensors -o o.safetensors --method wanda --calib c.safetensors --allocation owl --owl-m 1.5 --sparsity 0.6 "
-                  "--masks k.safetensors --report r.json -q"));
+    expect_ok(
+        run("prune m.safetensors -o o.safetensors --method wanda --calib c.safetensors --allocation owl --owl-m 1.5 "
+            "--sparsity 0.6 "
+            "--masks k.safetensors --report r.json -q"));
     {
-        const auto res = nnprune::prune(ml.layers, nnprune::wanda_scorer{}, nnprune::per_tensor{}, nnprune::owl{0.6, 1.5, 0.08, block_of});
+        const auto res = nnprune::prune(ml.layers, nnprune::wanda_scorer{}, nnprune::per_tensor{},
+                                        nnprune::owl{0.6, 1.5, 0.08, block_of});
         check_output(in, g_dir / "o.safetensors", g_dir / "k.safetensors", by_name(ml.layers, res.masks));
         const auto r = read_json("r.json");
         for (const auto& t : r["tensors"])
             if (t["pruned"] == true) {
-                const auto it = std::find_if(res.layers.begin(), res.layers.end(), [&](const auto& x) { return x.name == t["name"]; });
+                const auto it = std::find_if(res.layers.begin(), res.layers.end(),
+                                             [&](const auto& x) { return x.name == t["name"]; });
                 EXPECT(std::abs(t["target"].get<double>() - it->target) < 1e-12, t["name"] << ": owl target");
             }
     }
     expect_ok(run("prune m.safetensors -o o.safetensors --allocation lamp --sparsity 0.6 --masks k.safetensors -q"));
     const model_layers plain(in);
-    const auto res = nnprune::prune(plain.layers, nnprune::magnitude_scorer{}, nnprune::per_tensor{}, nnprune::lamp_global{0.6});
+    const auto res =
+        nnprune::prune(plain.layers, nnprune::magnitude_scorer{}, nnprune::per_tensor{}, nnprune::lamp_global{0.6});
     check_output(in, g_dir / "o.safetensors", g_dir / "k.safetensors", by_name(plain.layers, res.masks));
 }
 
@@ -477,14 +526,19 @@ void case_sharded() {
     make_model("single.safetensors --layers 3 --quantize 10");
     for (const char* scope : {"layer", "global"}) {
         expect_ok(run(std::string("prune shards -o out --masks k1.safetensors -q --scope ") + scope));
-        expect_ok(run(std::string("prune single.safetensors -o one.safetensors --masks k2.safetensors -q --scope ") + scope));
+        expect_ok(
+            run(std::string("prune single.safetensors -o one.safetensors --masks k2.safetensors -q --scope ") + scope));
         EXPECT(nnprune::load_masks(g_dir / "k1.safetensors") == nnprune::load_masks(g_dir / "k2.safetensors"),
                scope << ": sharded and single-file masks differ");
-        EXPECT(slurp(g_dir / "shards/model.safetensors.index.json") == slurp(g_dir / "out/model.safetensors.index.json"), "index copied");
+        EXPECT(
+            slurp(g_dir / "shards/model.safetensors.index.json") == slurp(g_dir / "out/model.safetensors.index.json"),
+            "index copied");
         const model_layers ml(g_dir / "shards/model.safetensors.index.json");
-        check_output(g_dir / "shards/model.safetensors.index.json", g_dir / "out/model.safetensors.index.json", g_dir / "k1.safetensors",
-                     std::string(scope) == "global" ? global_masks(ml, nnprune::magnitude_scorer{}, 0.5)
-                                                    : layer_masks(ml, nnprune::magnitude_scorer{}, nnprune::per_tensor{}, 0.5));
+        check_output(g_dir / "shards/model.safetensors.index.json", g_dir / "out/model.safetensors.index.json",
+                     g_dir / "k1.safetensors",
+                     std::string(scope) == "global"
+                         ? global_masks(ml, nnprune::magnitude_scorer{}, 0.5)
+                         : layer_masks(ml, nnprune::magnitude_scorer{}, nnprune::per_tensor{}, 0.5));
         for (int s = 1; s <= 3; ++s) {
             const std::string f = "/model-0000" + std::to_string(s) + "-of-00003.safetensors";
             EXPECT(fs::exists(g_dir / ("out" + f)), f << " missing");
@@ -516,7 +570,8 @@ void case_tokens() {
     const auto dp2 = nnprune::divprune(nnprune::matrix_view<const float>(feat.data(), 40, 8), 0.25);
     expect_ok(run("tokens divprune t.safetensors --tensor features --ratio 0.25 -o kept.json"));
     EXPECT(read_json("kept.json")["kept"].get<std::vector<std::size_t>>() == dp2, "divprune json");
-    const auto fv = nnprune::fastv(nnprune::tensor_view<const float, 3>(attn.data(), 2, 5, 12), nnprune::image_range{3, 8}, 0.5);
+    const auto fv =
+        nnprune::fastv(nnprune::tensor_view<const float, 3>(attn.data(), 2, 5, 12), nnprune::image_range{3, 8}, 0.5);
     r = run("tokens fastv t.safetensors --tensor attn --start 3 --len 8 --ratio 0.5");
     expect_ok(r);
     EXPECT(r.out == join(fv), "fastv: " << r.out);
@@ -575,15 +630,18 @@ void case_stream() {
 /// for every method, pattern, scope and allocation.
 void case_threads() {
     make_model("m.safetensors --calib c.safetensors --quantize 30 --layers 3 --hidden 96 --inter 160 --vocab 200");
-    for (const std::string args : {"", "--pattern row", "--pattern 2:4", "--pattern block:4x8", "--pattern channel",
-                                   "--scope global", "--scope global --min-keep 0.45", "--method wanda --pattern row",
-                                   "--method taylor", "--method gblm --scope global", "--method random --seed 3",
-                                   "--method lamp", "--allocation lamp", "--method wanda --allocation owl --owl-m 1.5"}) {
+    for (const std::string args :
+         {"", "--pattern row", "--pattern 2:4", "--pattern block:4x8", "--pattern channel", "--scope global",
+          "--scope global --min-keep 0.45", "--method wanda --pattern row", "--method taylor",
+          "--method gblm --scope global", "--method random --seed 3", "--method lamp", "--allocation lamp",
+          "--method wanda --allocation owl --owl-m 1.5"}) {
         const std::string cmd = "prune m.safetensors --calib c.safetensors -q " + args;
         expect_ok(run(cmd + " -o o1.safetensors --masks k1.safetensors --threads 1"));
         expect_ok(run(cmd + " -o o3.safetensors --masks k3.safetensors --threads 3"));
-        EXPECT(slurp(g_dir / "o1.safetensors") == slurp(g_dir / "o3.safetensors"), args << ": outputs differ by thread count");
-        EXPECT(slurp(g_dir / "k1.safetensors") == slurp(g_dir / "k3.safetensors"), args << ": masks differ by thread count");
+        EXPECT(slurp(g_dir / "o1.safetensors") == slurp(g_dir / "o3.safetensors"),
+               args << ": outputs differ by thread count");
+        EXPECT(slurp(g_dir / "k1.safetensors") == slurp(g_dir / "k3.safetensors"),
+               args << ": masks differ by thread count");
     }
 }
 
@@ -600,10 +658,11 @@ int main(int argc, char** argv) {
     fs::remove_all(g_dir);
     fs::create_directories(g_dir);
     const std::map<std::string, std::function<void()>> cases{
-        {"usage", case_usage},   {"inspect", case_inspect}, {"layer", case_layer},   {"patterns", case_patterns},
-        {"global", case_global}, {"global_min_keep", case_global_min_keep},           {"calib", case_calib}, {"calib_names", case_calib_names},
-        {"allocation", case_allocation}, {"sharded", case_sharded}, {"tokens", case_tokens}, {"errors", case_errors},
-        {"stream", case_stream}, {"threads", case_threads}};
+        {"usage", case_usage},       {"inspect", case_inspect},         {"layer", case_layer},
+        {"patterns", case_patterns}, {"global", case_global},           {"global_min_keep", case_global_min_keep},
+        {"calib", case_calib},       {"calib_names", case_calib_names}, {"allocation", case_allocation},
+        {"sharded", case_sharded},   {"tokens", case_tokens},           {"errors", case_errors},
+        {"stream", case_stream},     {"threads", case_threads}};
     const auto it = cases.find(c);
     if (it == cases.end()) {
         std::cerr << "unknown case " << c << '\n';

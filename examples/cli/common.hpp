@@ -16,10 +16,9 @@
 #include <span>
 #include <stdexcept>
 #include <string>
-#include <vector>
-
 #include <sys/mman.h>
 #include <unistd.h>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -33,10 +32,10 @@ namespace nnprune_cli {
 /// Exit codes a script can rely on.
 enum exit_code : int {
     exit_ok = 0,
-    exit_usage = 1,      ///< bad command line (CLI11 parse errors, conflicting options)
-    exit_format = 2,     ///< a bad input file (nnprune::format_error, missing calibration statistic)
-    exit_io = 3,         ///< the operating system refused a file operation (nnprune::io_error)
-    exit_other = 4,      ///< any other nnprune error (value_error, precondition_error, ...)
+    exit_usage = 1,   ///< bad command line (CLI11 parse errors, conflicting options)
+    exit_format = 2,  ///< a bad input file (nnprune::format_error, missing calibration statistic)
+    exit_io = 3,      ///< the operating system refused a file operation (nnprune::io_error)
+    exit_other = 4,   ///< any other nnprune error (value_error, precondition_error, ...)
 };
 
 /// A command-line problem found after parsing (exit code 1).
@@ -98,10 +97,12 @@ struct stream_entry {
 class byte_sink {
 public:
     explicit byte_sink(nnprune::atomic_file& f) : m_file(f) {}
+
     void write(std::span<const std::byte> b) {
         m_file.write(b);
         m_written += b.size();
     }
+
     [[nodiscard]] std::uint64_t written() const noexcept { return m_written; }
 
 private:
@@ -116,7 +117,8 @@ struct stream_layout {
     std::vector<std::pair<std::uint64_t, std::size_t>> order;  ///< (data offset, entry index)
 };
 
-inline stream_layout layout_of(const std::vector<stream_entry>& entries, const std::map<std::string, std::string>& metadata) {
+inline stream_layout layout_of(const std::vector<stream_entry>& entries,
+                               const std::map<std::string, std::string>& metadata) {
     nnprune::safetensors_writer w;
     for (const auto& e : entries) w.add_raw(e.name, e.dtype, e.shape, e.size_witness);
     for (const auto& [k, v] : metadata) w.set_metadata(k, v);
@@ -127,7 +129,8 @@ inline stream_layout layout_of(const std::vector<stream_entry>& entries, const s
     std::map<std::string, std::size_t> index;
     for (std::size_t i = 0; i < entries.size(); ++i) index.emplace(entries[i].name, i);
     for (const auto& [name, v] : j.items())
-        if (name != "__metadata__") out.order.emplace_back(v.at("data_offsets").at(0).get<std::uint64_t>(), index.at(name));
+        if (name != "__metadata__")
+            out.order.emplace_back(v.at("data_offsets").at(0).get<std::uint64_t>(), index.at(name));
     std::sort(out.order.begin(), out.order.end());
     return out;
 }

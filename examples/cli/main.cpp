@@ -16,16 +16,15 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "common.hpp"
+#include "prune_command.hpp"
 #include <nnprune/io/safetensors_model.hpp>
-#include <nnprune/simd/isa.hpp>
 #include <nnprune/io/safetensors_reader.hpp>
 #include <nnprune/io/safetensors_writer.hpp>
 #include <nnprune/scorers/random.hpp>
+#include <nnprune/simd/isa.hpp>
 #include <nnprune/tokens/attention_scores.hpp>
 #include <nnprune/tokens/divprune.hpp>
-
-#include "common.hpp"
-#include "prune_command.hpp"
 
 namespace nnprune_cli {
 namespace {
@@ -64,11 +63,13 @@ std::size_t count_zeros(const nnprune::safetensors_tensor& t) {
 void run_inspect(const inspect_args& a) {
     const model_path mp = resolve_model_path(a.model);
     const nnprune::safetensors_model model(mp.path);
+
     struct row {
         std::string name, dtype, shape;
         std::vector<std::uint64_t> dims;
         std::size_t elements, zeros;
     };
+
     std::vector<row> rows;
     for (const auto& shard : model.shards())
         for (std::size_t i = 0; i < shard.size(); ++i) {
@@ -82,23 +83,32 @@ void run_inspect(const inspect_args& a) {
         elems += r.elements;
         zeros += r.zeros;
     }
-    const auto frac = [](std::size_t z, std::size_t n) { return n ? static_cast<double>(z) / static_cast<double>(n) : 0.0; };
+    const auto frac = [](std::size_t z, std::size_t n) {
+        return n ? static_cast<double>(z) / static_cast<double>(n) : 0.0;
+    };
     if (a.json) {
         nlohmann::ordered_json j = {{"model", a.model}, {"tensors", nlohmann::ordered_json::array()}};
         for (const auto& r : rows)
-            j["tensors"].push_back({{"name", r.name}, {"dtype", r.dtype}, {"shape", r.dims}, {"elements", r.elements},
-                                    {"zeros", r.zeros}, {"sparsity", frac(r.zeros, r.elements)}});
-        j["totals"] = {{"tensors", rows.size()}, {"elements", elems}, {"zeros", zeros}, {"sparsity", frac(zeros, elems)}};
+            j["tensors"].push_back({{"name", r.name},
+                                    {"dtype", r.dtype},
+                                    {"shape", r.dims},
+                                    {"elements", r.elements},
+                                    {"zeros", r.zeros},
+                                    {"sparsity", frac(r.zeros, r.elements)}});
+        j["totals"] = {
+            {"tensors", rows.size()}, {"elements", elems}, {"zeros", zeros}, {"sparsity", frac(zeros, elems)}};
         std::cout << j.dump(2) << '\n';
         return;
     }
     std::size_t w = 4;
     for (const auto& r : rows) w = std::max(w, r.name.size());
-    std::printf("%-*s  %-7s  %-16s  %14s  %8s\n", static_cast<int>(w), "name", "dtype", "shape", "elements", "sparsity");
+    std::printf("%-*s  %-7s  %-16s  %14s  %8s\n", static_cast<int>(w), "name", "dtype", "shape", "elements",
+                "sparsity");
     for (const auto& r : rows)
-        std::printf("%-*s  %-7s  %-16s  %14zu  %8.4f\n", static_cast<int>(w), r.name.c_str(), r.dtype.c_str(), r.shape.c_str(),
-                    r.elements, frac(r.zeros, r.elements));
-    std::printf("total: %zu tensors, %zu elements, %zu zeros, sparsity %.4f\n", rows.size(), elems, zeros, frac(zeros, elems));
+        std::printf("%-*s  %-7s  %-16s  %14zu  %8.4f\n", static_cast<int>(w), r.name.c_str(), r.dtype.c_str(),
+                    r.shape.c_str(), r.elements, frac(r.zeros, r.elements));
+    std::printf("total: %zu tensors, %zu elements, %zu zeros, sparsity %.4f\n", rows.size(), elems, zeros,
+                frac(zeros, elems));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -121,10 +131,14 @@ nnprune::token_keep budget(const tokens_args& a, const CLI::App& sub) {
 template <class F>
 decltype(auto) with_typed(const nnprune::safetensors_tensor& t, F&& f) {
     switch (t.ref().dtype()) {
-        case nnprune::dtype::f64: return f(double{});
-        case nnprune::dtype::bf16: return f(nnprune::bfloat16{});
-        case nnprune::dtype::f16: return f(nnprune::float16{});
-        case nnprune::dtype::f32: break;
+        case nnprune::dtype::f64:
+            return f(double{});
+        case nnprune::dtype::bf16:
+            return f(nnprune::bfloat16{});
+        case nnprune::dtype::f16:
+            return f(nnprune::float16{});
+        case nnprune::dtype::f32:
+            break;
     }
     return f(float{});
 }
@@ -137,8 +151,8 @@ void emit_tokens(const tokens_args& a, const std::string& method, std::size_t n,
     }
     const fs::path out = a.out;
     if (out.extension() == ".json") {
-        const nlohmann::ordered_json j = {{"method", method}, {"file", a.file}, {"tensor", a.tensor}, {"tokens", n},
-                                          {"kept", kept}};
+        const nlohmann::ordered_json j = {
+            {"method", method}, {"file", a.file}, {"tensor", a.tensor}, {"tokens", n}, {"kept", kept}};
         const std::string text = j.dump() + "\n";
         nnprune::atomic_file f(out);
         f.write(std::as_bytes(std::span<const char>(text.data(), text.size())));
@@ -173,7 +187,9 @@ void run_fastv(const tokens_args& a, const CLI::App& sub) {
     if (!t.is_element() || t.rank() != 3)
         throw input_error(str("tokens fastv: tensor '", a.tensor, "' is ", nnprune::name_of(t.dtype()), " ",
                               shape_text(t.shape()), "; expected floating [heads, queries, keys] attention"));
-    const std::size_t len = sub.count("--len") ? a.len : static_cast<std::size_t>(t.shape()[2]) - std::min<std::size_t>(a.start, t.shape()[2]);
+    const std::size_t len = sub.count("--len")
+                                ? a.len
+                                : static_cast<std::size_t>(t.shape()[2]) - std::min<std::size_t>(a.start, t.shape()[2]);
     const auto mode = a.mode == "last" ? nnprune::fastv_mode::last_query : nnprune::fastv_mode::mean_queries;
     const auto kept = with_typed(t, [&](auto tag) {
         return nnprune::fastv(t.view<decltype(tag), 3>(), nnprune::image_range{a.start, len}, keep, mode);
@@ -196,6 +212,7 @@ struct gen_tensor {
     nnprune::safetensors_dtype dtype;
     std::vector<std::uint64_t> shape;
     std::size_t shard;
+
     [[nodiscard]] std::size_t numel() const {
         std::size_t n = 1;
         for (auto e : shape) n *= static_cast<std::size_t>(e);
@@ -207,7 +224,10 @@ struct gen_tensor {
 struct value_stream {
     nnprune::splitmix64 g;
     std::size_t q;
-    value_stream(std::uint64_t seed, const std::string& name, std::size_t quant) : g(seed ^ nnprune::detail::fnv1a(name)), q(quant) {}
+
+    value_stream(std::uint64_t seed, const std::string& name, std::size_t quant)
+        : g(seed ^ nnprune::detail::fnv1a(name)), q(quant) {}
+
     double next() {
         double x = (static_cast<double>(g.uniform()) * 2.0 - 1.0);
         if (q) x = std::round(x * static_cast<double>(q)) / static_cast<double>(q);
@@ -237,7 +257,9 @@ void fill_bytes(const gen_tensor& t, std::uint64_t seed, std::size_t quant, byte
                     std::memcpy(p, &v, 2);
                     break;
                 }
-                case nnprune::safetensors_dtype::F64: std::memcpy(p, &x, 8); break;
+                case nnprune::safetensors_dtype::F64:
+                    std::memcpy(p, &x, 8);
+                    break;
                 case nnprune::safetensors_dtype::I64: {
                     const auto v = static_cast<std::int64_t>(i0 + i);
                     std::memcpy(p, &v, 8);
@@ -254,7 +276,11 @@ void fill_bytes(const gen_tensor& t, std::uint64_t seed, std::size_t quant, byte
 }
 
 void run_make_test_model(const gen_args& a) {
-    const auto dt = nnprune::parse_safetensors_dtype(a.dtype == "bf16" ? "BF16" : a.dtype == "f16" ? "F16" : a.dtype == "f32" ? "F32" : a.dtype == "f64" ? "F64" : "?");
+    const auto dt = nnprune::parse_safetensors_dtype(a.dtype == "bf16"  ? "BF16"
+                                                     : a.dtype == "f16" ? "F16"
+                                                     : a.dtype == "f32" ? "F32"
+                                                     : a.dtype == "f64" ? "F64"
+                                                                        : "?");
     if (!dt) throw usage_error(str("make-test-model: --dtype '", a.dtype, "' (bf16|f16|f32|f64)"));
     if (a.shards == 0 || a.layers == 0) throw usage_error("make-test-model: --layers and --shards must be positive");
     const std::size_t H = a.hidden, I = a.inter, V = a.vocab, S = a.shards;
@@ -263,7 +289,8 @@ void run_make_test_model(const gen_args& a) {
     for (std::size_t l = 0; l < a.layers; ++l) {
         const std::size_t s = l * S / a.layers;
         const std::string p = "model.layers." + std::to_string(l) + ".";
-        for (const char* q : {"q_proj", "k_proj", "v_proj", "o_proj"}) ts.push_back({p + "self_attn." + q + ".weight", *dt, {H, H}, s});
+        for (const char* q : {"q_proj", "k_proj", "v_proj", "o_proj"})
+            ts.push_back({p + "self_attn." + q + ".weight", *dt, {H, H}, s});
         ts.push_back({p + "mlp.gate_proj.weight", *dt, {I, H}, s});
         ts.push_back({p + "mlp.up_proj.weight", *dt, {I, H}, s});
         ts.push_back({p + "mlp.down_proj.weight", *dt, {H, I}, s});
@@ -283,7 +310,8 @@ void run_make_test_model(const gen_args& a) {
     if (S > 1) {
         std::error_code ec;
         fs::create_directories(out, ec);
-        if (ec) NNPRUNE_THROW(nnprune::io_error, str("make-test-model: cannot create ", out.string(), ": ", ec.message()));
+        if (ec)
+            NNPRUNE_THROW(nnprune::io_error, str("make-test-model: cannot create ", out.string(), ": ", ec.message()));
     }
     nlohmann::ordered_json weight_map = nlohmann::ordered_json::object();
     std::size_t total = 0;
@@ -343,19 +371,23 @@ int fail(int code, const std::string& msg) {
 
 int main(int argc, char** argv) {
     using namespace nnprune_cli;
-    CLI::App app{"nnprune: prune safetensors models (weights) and select tokens.\n"
-                 "Exit codes: 0 ok, 1 usage error, 2 bad input file, 3 I/O error, 4 other nnprune error."};
+    CLI::App app{
+        "nnprune: prune safetensors models (weights) and select tokens.\n"
+        "Exit codes: 0 ok, 1 usage error, 2 bad input file, 3 I/O error, 4 other nnprune error."};
     app.name("nnprune");
     app.set_version_flag("--version", [] {  // the SIMD tier in use and the CPU's best (nnprune::simd::active_isa)
-        return std::string("nnprune ") + std::to_string(NNPRUNE_VERSION_MAJOR) + "." + std::to_string(NNPRUNE_VERSION_MINOR) +
-               "." + std::to_string(NNPRUNE_VERSION_PATCH) + "\nsimd: " + nnprune::simd::isa_name(nnprune::simd::active_isa()) +
-               " (cpu: " + nnprune::simd::isa_name(nnprune::simd::supported_isa()) + "; NNPRUNE_ISA=scalar|avx2|avx512 lowers it)";
+        return std::string("nnprune ") + std::to_string(NNPRUNE_VERSION_MAJOR) + "." +
+               std::to_string(NNPRUNE_VERSION_MINOR) + "." + std::to_string(NNPRUNE_VERSION_PATCH) +
+               "\nsimd: " + nnprune::simd::isa_name(nnprune::simd::active_isa()) +
+               " (cpu: " + nnprune::simd::isa_name(nnprune::simd::supported_isa()) +
+               "; NNPRUNE_ISA=scalar|avx2|avx512 lowers it)";
     });
     app.require_subcommand(1);
 
     prune_args pa;
     auto* prune = app.add_subcommand("prune", "Prune a model and write the pruned copy (streamed, bounded memory)");
-    prune->add_option("model", pa.model, "MODEL: a .safetensors file, a model.safetensors.index.json or a directory")->required();
+    prune->add_option("model", pa.model, "MODEL: a .safetensors file, a model.safetensors.index.json or a directory")
+        ->required();
     prune->add_option("-o,--output", pa.out, "OUT: output file (sharded input: output directory)")->required();
     prune->add_option("--method", pa.method, "magnitude|wanda|lamp|taylor|gblm|random")->capture_default_str();
     prune->add_option("--sparsity", pa.sparsity, "fraction pruned, in [0, 1] (ignored by N:M)")->capture_default_str();
@@ -363,17 +395,27 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     prune->add_option("--scope", pa.scope, "layer: each tensor at the sparsity; global: one exact threshold over all")
         ->capture_default_str();
-    prune->add_option("--min-keep", pa.min_keep, "global scope: each tensor keeps at least this fraction")->capture_default_str();
-    prune->add_option("--allocation", pa.allocation, "uniform|lamp|owl (layer scope): per-tensor sparsities")->capture_default_str();
-    prune->add_option("--rounding", pa.rounding, "k = n * sparsity rounded: half-even|truncate|ceil")->capture_default_str();
+    prune->add_option("--min-keep", pa.min_keep, "global scope: each tensor keeps at least this fraction")
+        ->capture_default_str();
+    prune->add_option("--allocation", pa.allocation, "uniform|lamp|owl (layer scope): per-tensor sparsities")
+        ->capture_default_str();
+    prune->add_option("--rounding", pa.rounding, "k = n * sparsity rounded: half-even|truncate|ceil")
+        ->capture_default_str();
     prune->add_option("--owl-m", pa.owl_m, "OWL outlier multiple M")->capture_default_str();
     prune->add_option("--owl-lambda", pa.owl_lambda, "OWL lambda")->capture_default_str();
-    prune->add_option("--include", pa.include, "REGEX: prune only tensors whose name matches (searched); replaces the *.weight rule");
+    prune->add_option("--include", pa.include,
+                      "REGEX: prune only tensors whose name matches (searched); replaces the *.weight rule");
     prune->add_option("--exclude", pa.exclude, "REGEX: never prune tensors whose name matches (searched)");
-    prune->add_option("--calib", pa.calib, "STATS.safetensors: <weight>.act_sq_mean or <weight>.act_l2 [in], <weight>.grad, <weight>.grad_l2 [out, in]");
+    prune->add_option(
+        "--calib", pa.calib,
+        "STATS.safetensors: <weight>.act_sq_mean or <weight>.act_l2 [in], <weight>.grad, <weight>.grad_l2 [out, in]");
     prune->add_option("--masks", pa.masks, "MASKS.safetensors: also write the masks (nnprune mask file, bitpacked-v1)");
     prune->add_option("--report", pa.report, "REPORT.json: per-tensor and total counts, time");
-    prune->add_option("--threads", pa.threads, "threads for scoring and selection, plus a reader and a writer from 2 on (results do not depend on it)")->capture_default_str();
+    prune
+        ->add_option(
+            "--threads", pa.threads,
+            "threads for scoring and selection, plus a reader and a writer from 2 on (results do not depend on it)")
+        ->capture_default_str();
     prune->add_option("--seed", pa.seed, "seed of --method random")->capture_default_str();
     prune->add_flag("-q,--quiet", pa.quiet, "no progress bar");
     prune->add_flag("--fsync", pa.fsync, "make the outputs durable (fsync) before renaming them into place");
@@ -387,7 +429,8 @@ int main(int argc, char** argv) {
     auto* tokens = app.add_subcommand("tokens", "Select tokens with DivPrune or FastV; prints the kept indices");
     tokens->require_subcommand(1);
     auto* divp = tokens->add_subcommand("divprune", "DivPrune on [N, d] features: kept token indices, ascending");
-    auto* fastv = tokens->add_subcommand("fastv", "FastV on [heads, queries, keys] attention: kept image tokens (relative to --start)");
+    auto* fastv = tokens->add_subcommand(
+        "fastv", "FastV on [heads, queries, keys] attention: kept image tokens (relative to --start)");
     for (auto* sub : {divp, fastv}) {
         sub->add_option("file", ta.file, "FILE.safetensors")->required();
         sub->add_option("--tensor", ta.tensor, "tensor name")->required();
@@ -397,7 +440,8 @@ int main(int argc, char** argv) {
     }
     fastv->add_option("--start", ta.start, "first image token (key index)")->capture_default_str();
     fastv->add_option("--len", ta.len, "number of image tokens (default: to the last key)");
-    fastv->add_option("--mode", ta.mode, "last|mean: attention of the last query or the mean over queries")->capture_default_str();
+    fastv->add_option("--mode", ta.mode, "last|mean: attention of the last query or the mean over queries")
+        ->capture_default_str();
 
     gen_args ga;
     auto* gen = app.add_subcommand("make-test-model", "generate a random LLaMA-shaped test checkpoint")->group("");
@@ -420,11 +464,16 @@ int main(int argc, char** argv) {
         return fail(exit_usage, std::string(e.what()) + " (run with --help for usage)");
     }
     try {
-        if (prune->parsed()) run_prune(pa);
-        else if (inspect->parsed()) run_inspect(ia);
-        else if (divp->parsed()) run_divprune(ta, *divp);
-        else if (fastv->parsed()) run_fastv(ta, *fastv);
-        else if (gen->parsed()) run_make_test_model(ga);
+        if (prune->parsed())
+            run_prune(pa);
+        else if (inspect->parsed())
+            run_inspect(ia);
+        else if (divp->parsed())
+            run_divprune(ta, *divp);
+        else if (fastv->parsed())
+            run_fastv(ta, *fastv);
+        else if (gen->parsed())
+            run_make_test_model(ga);
     } catch (const usage_error& e) {
         return fail(exit_usage, e.what());
     } catch (const input_error& e) {

@@ -14,18 +14,20 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
-#include <memory>
 #include <map>
+#include <memory>
 #include <optional>
 #include <regex>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
+#include "common.hpp"
+#include "safetensors_source.hpp"
+#include "tensor_io.hpp"
 #include <nnprune/allocation/allocation.hpp>
 #include <nnprune/allocation/lamp_global.hpp>
 #include <nnprune/allocation/owl.hpp>
-#include <nnprune/simd/isa.hpp>
 #include <nnprune/io/mask_file.hpp>
 #include <nnprune/io/safetensors_model.hpp>
 #include <nnprune/masks/mask.hpp>
@@ -36,10 +38,7 @@
 #include <nnprune/scorers/scorer.hpp>
 #include <nnprune/scorers/wanda.hpp>
 #include <nnprune/select/select.hpp>
-
-#include "common.hpp"
-#include "safetensors_source.hpp"
-#include "tensor_io.hpp"
+#include <nnprune/simd/isa.hpp>
 
 namespace nnprune_cli {
 namespace {
@@ -50,16 +49,18 @@ using nnprune::detail::str;
 enum class method_kind { magnitude, wanda, lamp, taylor, gblm, random };
 
 method_kind parse_method(const std::string& m) {
-    static const std::map<std::string, method_kind> k{{"magnitude", method_kind::magnitude}, {"wanda", method_kind::wanda},
-                                                      {"lamp", method_kind::lamp},           {"taylor", method_kind::taylor},
-                                                      {"gblm", method_kind::gblm},           {"random", method_kind::random}};
+    static const std::map<std::string, method_kind> k{
+        {"magnitude", method_kind::magnitude}, {"wanda", method_kind::wanda}, {"lamp", method_kind::lamp},
+        {"taylor", method_kind::taylor},       {"gblm", method_kind::gblm},   {"random", method_kind::random}};
     const auto it = k.find(m);
-    if (it == k.end()) throw usage_error(str("--method: unknown method '", m, "' (magnitude|wanda|lamp|taylor|gblm|random)"));
+    if (it == k.end())
+        throw usage_error(str("--method: unknown method '", m, "' (magnitude|wanda|lamp|taylor|gblm|random)"));
     return it->second;
 }
 
 struct pattern_spec {
     enum kind_t { unstructured, row, nm, block, channel } kind = unstructured;
+
     std::size_t a = 0, b = 0;  // N:M or RxC
 };
 
@@ -71,7 +72,8 @@ pattern_spec parse_pattern(const std::string& p) {
     static const std::regex nm_re("^([0-9]+):([0-9]+)$"), block_re("^block:([0-9]+)x([0-9]+)$");
     if (std::regex_match(p, m, nm_re)) {
         const auto n = std::stoull(m[1]), mm = std::stoull(m[2]);
-        if (mm == 0 || n > mm) throw usage_error(str("--pattern ", p, ": need N <= M and M > 0 (N:M keeps N of every M)"));
+        if (mm == 0 || n > mm)
+            throw usage_error(str("--pattern ", p, ": need N <= M and M > 0 (N:M keeps N of every M)"));
         return {pattern_spec::nm, static_cast<std::size_t>(n), static_cast<std::size_t>(mm)};
     }
     if (std::regex_match(p, m, block_re)) {
@@ -97,6 +99,7 @@ struct tensor_info {
     nnprune::safetensors_tensor t;  ///< its metadata (its mapped bytes are never read)
     bool selected = false;
     std::size_t sel = 0;  ///< index among the selected tensors (the layer source's order)
+
     [[nodiscard]] std::size_t nbytes() const noexcept { return t.bytes().size(); }
 };
 
@@ -109,17 +112,21 @@ public:
         m_method = parse_method(a.method);
         m_pattern = parse_pattern(a.pattern);
         m_round = parse_rounding(a.rounding);
-        if (a.scope != "layer" && a.scope != "global") throw usage_error(str("--scope: '", a.scope, "' (layer|global)"));
+        if (a.scope != "layer" && a.scope != "global")
+            throw usage_error(str("--scope: '", a.scope, "' (layer|global)"));
         m_global = a.scope == "global";
         if (a.allocation != "uniform" && a.allocation != "owl" && a.allocation != "lamp")
             throw usage_error(str("--allocation: '", a.allocation, "' (uniform|lamp|owl)"));
-        if (!(a.sparsity >= 0.0 && a.sparsity <= 1.0)) throw usage_error(str("--sparsity must be in [0, 1], got ", a.sparsity));
-        if (!(a.min_keep >= 0.0 && a.min_keep <= 1.0)) throw usage_error(str("--min-keep must be in [0, 1], got ", a.min_keep));
+        if (!(a.sparsity >= 0.0 && a.sparsity <= 1.0))
+            throw usage_error(str("--sparsity must be in [0, 1], got ", a.sparsity));
+        if (!(a.min_keep >= 0.0 && a.min_keep <= 1.0))
+            throw usage_error(str("--min-keep must be in [0, 1], got ", a.min_keep));
         if (a.min_keep > 0.0 && !m_global) throw usage_error("--min-keep needs --scope global");
         if (m_global && m_pattern.kind != pattern_spec::unstructured)
             throw usage_error(str("--scope global needs --pattern unstructured (got ", a.pattern, ")"));
         if (m_global && a.allocation != "uniform")
-            throw usage_error(str("--allocation ", a.allocation, " decides per-tensor sparsities: use it with --scope layer"));
+            throw usage_error(
+                str("--allocation ", a.allocation, " decides per-tensor sparsities: use it with --scope layer"));
         if (a.allocation == "lamp" && m_pattern.kind != pattern_spec::unstructured)
             throw usage_error("--allocation lamp needs --pattern unstructured");
         if (a.allocation != "uniform" && m_pattern.kind == pattern_spec::nm)
@@ -160,11 +167,15 @@ public:
         // list order (the tie order of global selection): by name
         for (std::size_t i = 0; i < m_tensors.size(); ++i)
             if (m_tensors[i].selected) m_sel.push_back(i);
-        std::sort(m_sel.begin(), m_sel.end(), [&](std::size_t x, std::size_t y) { return m_tensors[x].t.name() < m_tensors[y].t.name(); });
+        std::sort(m_sel.begin(), m_sel.end(),
+                  [&](std::size_t x, std::size_t y) { return m_tensors[x].t.name() < m_tensors[y].t.name(); });
         for (std::size_t k = 0; k < m_sel.size(); ++k) m_tensors[m_sel[k]].sel = k;
-        if (m_sel.empty()) throw usage_error("no tensor selected (floating 2-D tensors named *.weight, refined by --include/--exclude)");
+        if (m_sel.empty())
+            throw usage_error(
+                "no tensor selected (floating 2-D tensors named *.weight, refined by --include/--exclude)");
 
-        for (std::size_t s = 0; s < shards.size(); ++s) m_inputs.push_back(std::make_unique<input_file>(shards[s].path()));
+        for (std::size_t s = 0; s < shards.size(); ++s)
+            m_inputs.push_back(std::make_unique<input_file>(shards[s].path()));
         if (!a.calib.empty()) {
             m_calib.emplace(fs::path(a.calib));
             m_calib_input = std::make_unique<input_file>(m_calib->path());
@@ -217,7 +228,8 @@ public:
         }
         if (!m_a.masks.empty()) {
             std::vector<std::pair<std::string, nnprune::const_mask_view>> v;
-            for (std::size_t k = 0; k < m_sel.size(); ++k) v.emplace_back(m_tensors[m_sel[k]].t.name(), m_masks[k].view());
+            for (std::size_t k = 0; k < m_sel.size(); ++k)
+                v.emplace_back(m_tensors[m_sel[k]].t.name(), m_masks[k].view());
             nnprune::save_masks(m_a.masks, v);
         }
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -226,10 +238,12 @@ public:
 
 private:
     [[nodiscard]] bool a_alloc(const char* s) const { return m_a.allocation == s; }
+
     /// Outputs are always atomic (temporary file + rename); durable (fsync) only with --fsync.
     [[nodiscard]] nnprune::file_sync sync() const {
         return m_a.fsync ? nnprune::file_sync::durable : nnprune::file_sync::atomic_only;
     }
+
     /// A reader and a writer thread beside the compute threads (--threads 2 and more).
     [[nodiscard]] bool overlap() const { return m_a.threads > 1; }
 
@@ -241,26 +255,39 @@ private:
     template <class Src>
     nnprune::prune_result prune_with_method(Src& src, const nnprune::prune_options& o) {
         switch (m_method) {
-            case method_kind::magnitude: return prune_with(src, nnprune::magnitude_scorer{}, o);
-            case method_kind::wanda: return prune_with(src, nnprune::wanda_scorer{}, o);
-            case method_kind::lamp: return prune_with(src, nnprune::lamp_scorer{}, o);
-            case method_kind::taylor: return prune_with(src, nnprune::taylor_scorer{}, o);
-            case method_kind::gblm: return prune_with(src, nnprune::gblm_scorer{}, o);
-            case method_kind::random: break;
+            case method_kind::magnitude:
+                return prune_with(src, nnprune::magnitude_scorer{}, o);
+            case method_kind::wanda:
+                return prune_with(src, nnprune::wanda_scorer{}, o);
+            case method_kind::lamp:
+                return prune_with(src, nnprune::lamp_scorer{}, o);
+            case method_kind::taylor:
+                return prune_with(src, nnprune::taylor_scorer{}, o);
+            case method_kind::gblm:
+                return prune_with(src, nnprune::gblm_scorer{}, o);
+            case method_kind::random:
+                break;
         }
         return prune_with(src, nnprune::random_scorer{m_a.seed}, o);
     }
 
     template <class Src, class S>
     nnprune::prune_result prune_with(Src& src, const S& sc, const nnprune::prune_options& o) {
-        if (m_global) return nnprune::prune(src, sc, nnprune::per_tensor{}, nnprune::global{m_a.sparsity, 0, m_a.min_keep}, o);
-        if (a_alloc("lamp")) return nnprune::prune(src, sc, nnprune::per_tensor{}, nnprune::lamp_global{m_a.sparsity}, o);
+        if (m_global)
+            return nnprune::prune(src, sc, nnprune::per_tensor{}, nnprune::global{m_a.sparsity, 0, m_a.min_keep}, o);
+        if (a_alloc("lamp"))
+            return nnprune::prune(src, sc, nnprune::per_tensor{}, nnprune::lamp_global{m_a.sparsity}, o);
         switch (m_pattern.kind) {
-            case pattern_spec::unstructured: return allocate(src, sc, nnprune::per_tensor{}, o);
-            case pattern_spec::row: return allocate(src, sc, nnprune::per_row{}, o);
-            case pattern_spec::block: return allocate(src, sc, nnprune::blocks{m_pattern.a, m_pattern.b}, o);
-            case pattern_spec::channel: return allocate(src, sc, nnprune::channels{0}, o);
-            case pattern_spec::nm: break;
+            case pattern_spec::unstructured:
+                return allocate(src, sc, nnprune::per_tensor{}, o);
+            case pattern_spec::row:
+                return allocate(src, sc, nnprune::per_row{}, o);
+            case pattern_spec::block:
+                return allocate(src, sc, nnprune::blocks{m_pattern.a, m_pattern.b}, o);
+            case pattern_spec::channel:
+                return allocate(src, sc, nnprune::channels{0}, o);
+            case pattern_spec::nm:
+                break;
         }
         return nnprune::prune(src, sc, nnprune::n_of_m{m_pattern.a, m_pattern.b, nnprune::nm_tail::reject}, o);
     }
@@ -291,7 +318,8 @@ private:
             std::error_code ec;
             fs::create_directories(out, ec);
             NNPRUNE_CHECK(!ec && fs::is_directory(out), nnprune::io_error,
-                          str("prune: cannot create the output directory ", out.string(), (ec ? ": " + ec.message() : std::string())));
+                          str("prune: cannot create the output directory ", out.string(),
+                              (ec ? ": " + ec.message() : std::string())));
         }
         for (std::size_t s = 0; s < shards.size(); ++s) {
             const fs::path target = m_path.sharded ? out / shards[s].path().filename() : out;
@@ -319,6 +347,7 @@ private:
     }
 
     [[nodiscard]] bool needs_act() const { return m_method == method_kind::wanda || m_method == method_kind::gblm; }
+
     [[nodiscard]] const char* grad_suffix() const {
         return m_method == method_kind::taylor ? ".grad" : m_method == method_kind::gblm ? ".grad_l2" : nullptr;
     }
@@ -326,10 +355,12 @@ private:
     /// Every check that does not need the weights' values: calibration statistics, N:M widths.
     void validate_inputs() {
         if ((needs_act() || grad_suffix()) && !m_calib)
-            throw usage_error(str("--method ", m_a.method, " needs calibration statistics: pass --calib STATS.safetensors"));
+            throw usage_error(
+                str("--method ", m_a.method, " needs calibration statistics: pass --calib STATS.safetensors"));
         std::map<std::string, std::size_t, std::less<>> calib_index;
         if (m_calib)
-            for (std::size_t i = 0; i < m_calib->size(); ++i) calib_index.emplace(m_calib->view().header().tensors[i].name, i);
+            for (std::size_t i = 0; i < m_calib->size(); ++i)
+                calib_index.emplace(m_calib->view().header().tensors[i].name, i);
         m_act.resize(m_sel.size());
         m_act_converted.resize(m_sel.size());
         m_grad.resize(m_sel.size());
@@ -340,15 +371,16 @@ private:
             if (const char* g = grad_suffix()) {
                 const auto it = calib_index.find(t.name() + g);
                 if (it == calib_index.end())
-                    throw input_error(str("--calib ", m_calib->path().string(), ": no statistic '", t.name(), g, "' for tensor '",
-                                          t.name(), "' (--method ", m_a.method, " needs it)"));
+                    throw input_error(str("--calib ", m_calib->path().string(), ": no statistic '", t.name(), g,
+                                          "' for tensor '", t.name(), "' (--method ", m_a.method, " needs it)"));
                 const auto st = m_calib->at(it->second);
                 if (!st.is_element() || st.shape() != t.shape())
-                    throw input_error(str("--calib: '", t.name(), g, "' is ", dtype_text(st.dtype()), " ", shape_text(st.shape()),
-                                          ", tensor '", t.name(), "' is ", shape_text(t.shape())));
+                    throw input_error(str("--calib: '", t.name(), g, "' is ", dtype_text(st.dtype()), " ",
+                                          shape_text(st.shape()), ", tensor '", t.name(), "' is ",
+                                          shape_text(t.shape())));
                 const auto& h = m_calib->view().header();
-                m_grad[k] = tensor_place{m_calib_input.get(), h.data_start + h.tensors[it->second].begin, st.bytes().size(),
-                                         *nnprune::element_dtype(st.dtype())};
+                m_grad[k] = tensor_place{m_calib_input.get(), h.data_start + h.tensors[it->second].begin,
+                                         st.bytes().size(), *nnprune::element_dtype(st.dtype())};
             }
             if (m_pattern.kind == pattern_spec::nm && s.cols() % m_pattern.b != 0)
                 NNPRUNE_THROW(nnprune::precondition_error,
@@ -373,22 +405,26 @@ private:
                                   "'; keep one (they carry the same information)"));
         if (!has_sq && !has_l2) {
             if (m_calib->contains(old))
-                throw input_error(str("--calib ", file, ": '", old, "' is no longer read (it held Wanda's scaler_row, a mean of "
-                                      "squares, although its name says norm): rename it to '", sq,
-                                      "' if it holds the per-column mean of squared inputs, or store the per-column L2 norm as '",
-                                      l2, "'"));
-            throw input_error(str("--calib ", file, ": no statistic '", sq, "' or '", l2, "' for tensor '", n, "' (--method ",
-                                  m_a.method, " needs one)"));
+                throw input_error(
+                    str("--calib ", file, ": '", old,
+                        "' is no longer read (it held Wanda's scaler_row, a mean of "
+                        "squares, although its name says norm): rename it to '",
+                        sq, "' if it holds the per-column mean of squared inputs, or store the per-column L2 norm as '",
+                        l2, "'"));
+            throw input_error(str("--calib ", file, ": no statistic '", sq, "' or '", l2, "' for tensor '", n,
+                                  "' (--method ", m_a.method, " needs one)"));
         }
         if (m_method == method_kind::gblm && !has_sq)
-            throw input_error(str("--calib ", file, ": --method gblm needs '", sq, "' for tensor '", n,
-                                  "': its score |W| * (sqrt(scaler_row) + |G|) adds the statistic to the gradient term, so "
-                                  "its scale matters, and '", l2, "' is sqrt(sequences) times larger"));
+            throw input_error(
+                str("--calib ", file, ": --method gblm needs '", sq, "' for tensor '", n,
+                    "': its score |W| * (sqrt(scaler_row) + |G|) adds the statistic to the gradient term, so "
+                    "its scale matters, and '",
+                    l2, "' is sqrt(sequences) times larger"));
         const std::string& name = has_sq ? sq : l2;
         const auto st = m_calib->tensor(name);
         if (!st.is_element() || st.numel() != s.cols())
-            throw input_error(str("--calib: '", name, "' has ", st.numel(), " ", dtype_text(st.dtype()), " elements, tensor '", n,
-                                  "' (", s, ") has ", s.cols(), " input columns"));
+            throw input_error(str("--calib: '", name, "' has ", st.numel(), " ", dtype_text(st.dtype()),
+                                  " elements, tensor '", n, "' (", s, ") has ", s.cols(), " input columns"));
         if (has_sq) {
             m_act[k] = st.ref();
             return;
@@ -397,8 +433,9 @@ private:
         for (std::size_t j = 0; j < v.size(); ++j) {
             const float a = v[j], a2 = a * a;
             if (!(std::sqrt(a2) == a))
-                throw input_error(str("--calib: '", l2, "' column ", j, " is ", a,
-                                      ": an L2 norm must be >= 0 with a normal float32 square (about 1e-19 to 1.8e19)"));
+                throw input_error(
+                    str("--calib: '", l2, "' column ", j, " is ", a,
+                        ": an L2 norm must be >= 0 with a normal float32 square (about 1e-19 to 1.8e19)"));
             v[j] = a2;
         }
         m_act_converted[k] = std::move(v);
@@ -428,27 +465,29 @@ private:
             }
             tensors.push_back(std::move(e));
         }
-        json r = {{"command", "prune"},
-                  {"input", m_a.model},
-                  {"output", m_a.out},
-                  {"method", m_a.method},
-                  {"pattern", m_a.pattern},
-                  {"scope", m_a.scope},
-                  {"allocation", m_a.allocation},
-                  {"sparsity", m_a.sparsity},
-                  {"rounding", m_a.rounding},
-                  {"isa", nnprune::simd::isa_name(nnprune::simd::active_isa())},
-                  {"tensors", tensors},
-                  {"totals",
-                   {{"tensors", m_tensors.size()},
-                    {"pruned_tensors", m_sel.size()},
-                    {"elements", sel_elems},
-                    {"kept", sel_kept},
-                    {"sparsity", sel_elems ? 1.0 - static_cast<double>(sel_kept) / static_cast<double>(sel_elems) : 0.0},
-                    {"model_elements", all_elems}}},
-                  {"time_seconds", secs}};
+        json r = {
+            {"command", "prune"},
+            {"input", m_a.model},
+            {"output", m_a.out},
+            {"method", m_a.method},
+            {"pattern", m_a.pattern},
+            {"scope", m_a.scope},
+            {"allocation", m_a.allocation},
+            {"sparsity", m_a.sparsity},
+            {"rounding", m_a.rounding},
+            {"isa", nnprune::simd::isa_name(nnprune::simd::active_isa())},
+            {"tensors", tensors},
+            {"totals",
+             {{"tensors", m_tensors.size()},
+              {"pruned_tensors", m_sel.size()},
+              {"elements", sel_elems},
+              {"kept", sel_kept},
+              {"sparsity", sel_elems ? 1.0 - static_cast<double>(sel_kept) / static_cast<double>(sel_elems) : 0.0},
+              {"model_elements", all_elems}}},
+            {"time_seconds", secs}};
         if (m_global && sel_kept < sel_elems)
-            r["global"] = {{"k", sel_elems - sel_kept}, {"competing", sel_elems}, {"threshold", m_result.layers[0].kth_score}};
+            r["global"] = {
+                {"k", sel_elems - sel_kept}, {"competing", sel_elems}, {"threshold", m_result.layers[0].kth_score}};
         const std::string text = r.dump(2) + "\n";
         nnprune::atomic_file f(m_a.report, sync());
         f.write(std::as_bytes(std::span<const char>(text.data(), text.size())));
@@ -466,7 +505,7 @@ private:
     std::optional<nnprune::safetensors_file> m_calib;
     std::unique_ptr<input_file> m_calib_input;
     std::vector<tensor_info> m_tensors;
-    std::vector<std::size_t> m_sel;                  // the selected tensors, by name (the source's order)
+    std::vector<std::size_t> m_sel;                 // the selected tensors, by name (the source's order)
     std::vector<std::vector<std::byte>> m_headers;  // per output file
     /// Per selected tensor: the activation statistic (scaler_row form) and the gradient's place.
     std::vector<std::optional<nnprune::tensor_ref>> m_act;

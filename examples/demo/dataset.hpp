@@ -5,8 +5,6 @@
 /// The UCI optical handwritten digits (data/digits.csv: 1797 rows of 64 pixels in 0..16, then the
 /// label) and a fixed-seed train/test split. See data/README.md for the source and licence.
 
-#include <Eigen/Core>
-
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -17,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include <Eigen/Core>
+
 namespace demo {
 
 /// Row-major, so that a [out, in] weight matrix's data() is the flat layout nnprune's views expect.
@@ -26,14 +26,17 @@ using matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMa
 class rng {
 public:
     explicit rng(std::uint64_t seed) : m_state(seed) {}
+
     std::uint64_t next() {
         std::uint64_t z = (m_state += 0x9E3779B97F4A7C15ULL);
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
         return z ^ (z >> 31);
     }
+
     /// Uniform in [0, 1) with 53 random bits.
     double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+
     /// Uniform integer in [0, n), n > 0 (the modulo bias is below 2^-40 for the sizes used here).
     std::size_t below(std::size_t n) { return static_cast<std::size_t>(next() % n); }
 
@@ -47,8 +50,9 @@ inline void shuffle(std::vector<std::size_t>& v, rng& r) {
 }
 
 struct dataset {
-    matrix x;                  ///< [n, 64], pixels scaled to [0, 1]
-    std::vector<int> y;        ///< labels 0..9
+    matrix x;            ///< [n, 64], pixels scaled to [0, 1]
+    std::vector<int> y;  ///< labels 0..9
+
     [[nodiscard]] std::size_t size() const { return y.size(); }
 };
 

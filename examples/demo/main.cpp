@@ -14,10 +14,8 @@
 // scorers and the masks from nnprune::prune() over a std::vector<nnprune::layer> that refers to
 // the MLP's Eigen weights.
 
-#include <nnprune/nnprune.hpp>
-
-#include <array>
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -33,9 +31,10 @@
 #include <vector>
 
 #include "dataset.hpp"
-#include "mlp.hpp"
 #include "methods.hpp"
+#include "mlp.hpp"
 #include "svg_plot.hpp"
+#include <nnprune/nnprune.hpp>
 
 #ifndef NNPRUNE_DEMO_DATA
 #define NNPRUNE_DEMO_DATA "digits.csv"
@@ -64,6 +63,7 @@ struct outcome {
 nnprune::matrix_view<float> view_of(matrix& m) {
     return {m.data(), static_cast<std::size_t>(m.rows()), static_cast<std::size_t>(m.cols())};
 }
+
 nnprune::matrix_view<const float> view_of(const matrix& m) {
     return {m.data(), static_cast<std::size_t>(m.rows()), static_cast<std::size_t>(m.cols())};
 }
@@ -124,19 +124,33 @@ demo::mlp prune(const demo::mlp& dense, std::vector<layer_calibration>& calib, m
                 if (m == method::lamp)
                     return nnprune::prune(layers, scorer, nnprune::per_tensor{}, nnprune::lamp_global{s}, o);
                 return nnprune::prune(layers, scorer, nnprune::per_tensor{}, s, o);
-            case structure::per_row: return nnprune::prune(layers, scorer, nnprune::per_row{}, s, o);
-            case structure::two_four: return nnprune::prune(layers, scorer, nnprune::keep_n_of_m<2, 4>{}, o);
+            case structure::per_row:
+                return nnprune::prune(layers, scorer, nnprune::per_row{}, s, o);
+            case structure::two_four:
+                return nnprune::prune(layers, scorer, nnprune::keep_n_of_m<2, 4>{}, o);
         }
         throw std::logic_error("prune: unknown structure");
     };
     nnprune::prune_result r;
     switch (m) {
-        case method::magnitude: r = with(nnprune::magnitude); break;
-        case method::wanda: r = with(nnprune::wanda); break;
-        case method::lamp: r = with(nnprune::lamp); break;
-        case method::taylor: r = with(nnprune::taylor); break;
-        case method::gblm: r = with(nnprune::gblm); break;
-        case method::random: r = with(nnprune::random_scorer{random_seed}); break;
+        case method::magnitude:
+            r = with(nnprune::magnitude);
+            break;
+        case method::wanda:
+            r = with(nnprune::wanda);
+            break;
+        case method::lamp:
+            r = with(nnprune::lamp);
+            break;
+        case method::taylor:
+            r = with(nnprune::taylor);
+            break;
+        case method::gblm:
+            r = with(nnprune::gblm);
+            break;
+        case method::random:
+            r = with(nnprune::random_scorer{random_seed});
+            break;
     }
     masks = std::move(r.masks);
     return net;
@@ -213,9 +227,12 @@ int check_calibration(const demo::dataset& train) {
         const matrix direct_l2 = (1e4f * (dz2.transpose() * x2)).cwiseSqrt();
         const matrix lib_l2 = as_matrix(batched[l].grad_l2.sum_squares(), rows, cols).cwiseSqrt();
         if (!lib_l2.isApprox(direct_l2, 1e-4f)) fail("gblm_gradient_accumulator's l2 differs from the direct one", l);
-        if (!as_matrix(batched[l].scaler_row.values(), 1, cols).isApprox(as_matrix(single[l].scaler_row.values(), 1, cols), 1e-4f) ||
-            !as_matrix(batched[l].grad.values(), rows, cols).isApprox(as_matrix(single[l].grad.values(), rows, cols), 1e-4f) ||
-            !as_matrix(batched[l].grad_l2.sum_squares(), rows, cols).isApprox(as_matrix(single[l].grad_l2.sum_squares(), rows, cols), 1e-4f))
+        if (!as_matrix(batched[l].scaler_row.values(), 1, cols)
+                 .isApprox(as_matrix(single[l].scaler_row.values(), 1, cols), 1e-4f) ||
+            !as_matrix(batched[l].grad.values(), rows, cols)
+                 .isApprox(as_matrix(single[l].grad.values(), rows, cols), 1e-4f) ||
+            !as_matrix(batched[l].grad_l2.sum_squares(), rows, cols)
+                 .isApprox(as_matrix(single[l].grad_l2.sum_squares(), rows, cols), 1e-4f))
             fail("the accumulated statistics depend on the batch size", l);
     }
     demo::rng pick(3);
@@ -237,25 +254,32 @@ int check_calibration(const demo::dataset& train) {
             ++checked;
             if (!close(numeric[0], analytic, 2e-4, 0.02) && !close(numeric[1], analytic, 2e-4, 0.02) &&
                 !close(numeric[2], analytic, 2e-4, 0.02)) {
-                std::fprintf(stderr, "FAIL: layer %zu weight %ld: gradient %.6g, finite differences %.6g %.6g %.6g\n", l,
-                             static_cast<long>(i), analytic, numeric[0], numeric[1], numeric[2]);
+                std::fprintf(stderr, "FAIL: layer %zu weight %ld: gradient %.6g, finite differences %.6g %.6g %.6g\n",
+                             l, static_cast<long>(i), analytic, numeric[0], numeric[1], numeric[2]);
                 ++failures;
             }
         }
-    std::printf("calibration checks (nnprune accumulators): scaler_row vs mean of x^2, GBLM l2 vs direct, "
-                "batch-size independence, %d gradients vs finite differences: %s\n",
-                checked, failures ? "FAILED" : "ok");
+    std::printf(
+        "calibration checks (nnprune accumulators): scaler_row vs mean of x^2, GBLM l2 vs direct, "
+        "batch-size independence, %d gradients vs finite differences: %s\n",
+        checked, failures ? "FAILED" : "ok");
     return failures;
 }
 
 const char* colour_of(method m) {
     switch (m) {
-        case method::magnitude: return "#1f77b4";
-        case method::wanda: return "#d62728";
-        case method::lamp: return "#9467bd";
-        case method::taylor: return "#2ca02c";
-        case method::gblm: return "#ff7f0e";
-        case method::random: return "#7f7f7f";
+        case method::magnitude:
+            return "#1f77b4";
+        case method::wanda:
+            return "#d62728";
+        case method::lamp:
+            return "#9467bd";
+        case method::taylor:
+            return "#2ca02c";
+        case method::gblm:
+            return "#ff7f0e";
+        case method::random:
+            return "#7f7f7f";
     }
     return "black";
 }
@@ -277,12 +301,15 @@ int run(int argc, char** argv) {
     bool quick = false;
     std::string data = NNPRUNE_DEMO_DATA, svg_path = "demo_accuracy.svg";
     for (int i = 1; i < argc; ++i) {
-        if (!std::strcmp(argv[i], "--quick")) quick = true;
-        else if (!std::strcmp(argv[i], "--data") && i + 1 < argc) data = argv[++i];
+        if (!std::strcmp(argv[i], "--quick"))
+            quick = true;
+        else if (!std::strcmp(argv[i], "--data") && i + 1 < argc)
+            data = argv[++i];
         else if (argv[i][0] == '-') {
             std::fprintf(stderr, "usage: %s [--quick] [--data digits.csv] [out.svg]\n", argv[0]);
             return 2;
-        } else svg_path = argv[i];
+        } else
+            svg_path = argv[i];
     }
     const auto t0 = std::chrono::steady_clock::now();
 
@@ -317,7 +344,9 @@ int run(int argc, char** argv) {
                 const outcome o = evaluate(net, masks, test);
                 std::printf("  %-9s %-12s s=0.50: accuracy %.4f, %zu of %zu pruned\n",
                             std::string(demo::name_of(m)).c_str(),
-                            st == structure::unstructured ? "unstructured" : st == structure::per_row ? "per row" : "2:4",
+                            st == structure::unstructured ? "unstructured"
+                            : st == structure::per_row    ? "per row"
+                                                          : "2:4",
                             o.accuracy, o.pruned, o.total);
                 if (o.pruned * 2 != o.total) {
                     std::fprintf(stderr, "FAIL: expected exactly half pruned\n");
@@ -369,15 +398,16 @@ int run(int argc, char** argv) {
     }
 
     std::printf("\ntest accuracy, no fine-tuning (dense: %.4f)\n", dense_acc);
-    print_table("unstructured: each layer pruned to the sparsity (lamp: one global selection over both layers)",
-                s_cols, all_m, acc_u);
+    print_table("unstructured: each layer pruned to the sparsity (lamp: one global selection over both layers)", s_cols,
+                all_m, acc_u);
     auto with_24 = acc_r;
     for (method m : row_m) with_24[m].push_back(acc_24[m]);
     auto r_cols = s_cols;
     r_cols.emplace_back("2:4");
-    print_table("per row: every output neuron keeps the same number of inputs; 2:4 keeps 2 of every 4 (s = 0.50)\n"
-                "(lamp is left out: within a layer it orders weights exactly as magnitude does)",
-                r_cols, row_m, with_24);
+    print_table(
+        "per row: every output neuron keeps the same number of inputs; 2:4 keeps 2 of every 4 (s = 0.50)\n"
+        "(lamp is left out: within a layer it orders weights exactly as magnitude does)",
+        r_cols, row_m, with_24);
     std::printf("\ntest accuracy after %d epochs of fine-tuning (Adam, lr 1e-3) with the masks fixed\n", ft_epochs);
     print_table("unstructured", s_cols, all_m, acc_u_ft);
     auto ft24 = acc_r_ft;

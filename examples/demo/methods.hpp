@@ -14,16 +14,22 @@ namespace demo {
 enum class method { magnitude, wanda, lamp, taylor, gblm, random };
 
 inline constexpr std::array<method, 6> all_methods{method::magnitude, method::wanda, method::lamp,
-                                                    method::taylor,    method::gblm,  method::random};
+                                                   method::taylor,    method::gblm,  method::random};
 
 [[nodiscard]] constexpr std::string_view name_of(method m) {
     switch (m) {
-        case method::magnitude: return "magnitude";
-        case method::wanda: return "wanda";
-        case method::lamp: return "lamp";
-        case method::taylor: return "taylor";
-        case method::gblm: return "gblm";
-        case method::random: return "random";
+        case method::magnitude:
+            return "magnitude";
+        case method::wanda:
+            return "wanda";
+        case method::lamp:
+            return "lamp";
+        case method::taylor:
+            return "taylor";
+        case method::gblm:
+            return "gblm";
+        case method::random:
+            return "random";
     }
     return "?";
 }

@@ -7,13 +7,13 @@
 /// Also the calibration pass that pruning scorers need: each Linear's inputs and per-sample
 /// gradients over the training set, handed to a callback.
 
-#include <Eigen/Core>
-
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <numeric>
 #include <vector>
+
+#include <Eigen/Core>
 
 #include "dataset.hpp"
 
@@ -48,6 +48,7 @@ public:
     }
 
     [[nodiscard]] std::vector<linear>& layers() { return m_layers; }
+
     [[nodiscard]] const std::vector<linear>& layers() const { return m_layers; }
 
     /// Logits of a batch x [n, in]. When `inputs` is given, it receives each Linear's input.

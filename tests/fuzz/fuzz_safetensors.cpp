@@ -36,7 +36,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     } catch (const nnprune::error&) {
     }
     try {  // the same bytes as a sharded-checkpoint index
-        (void)nnprune::parse_safetensors_index(std::string_view(reinterpret_cast<const char*>(data), size), "fuzz.index.json");
+        (void)nnprune::parse_safetensors_index(std::string_view(reinterpret_cast<const char*>(data), size),
+                                               "fuzz.index.json");
     } catch (const nnprune::error&) {
     }
     return 0;

@@ -42,22 +42,27 @@ struct eigen_element {
     using type = void;
 };
 template <class S>
-    requires element<S>
+requires element<S>
+
 struct eigen_element<S> {
     using type = S;
 };
+
 template <>
 struct eigen_element<Eigen::bfloat16> {
     using type = bfloat16;
 };
+
 template <>
 struct eigen_element<const Eigen::bfloat16> {
     using type = const bfloat16;
 };
+
 template <>
 struct eigen_element<Eigen::half> {
     using type = float16;
 };
+
 template <>
 struct eigen_element<const Eigen::half> {
     using type = const float16;
@@ -71,8 +76,11 @@ template <class D>
 void eigen_dense_probe(const Eigen::DenseBase<D>*);  // declared only: matches any dense expression
 
 template <class E>
-concept eigen_direct = requires(const E* p) { eigen_dense_probe(p); } && ((E::Flags & Eigen::DirectAccessBit) != 0) &&
-                       !std::is_void_v<typename eigen_element<eigen_data_t<E>>::type>;
+concept eigen_direct = requires(const E* p) {
+    eigen_dense_probe(p);
+}
+
+&&((E::Flags & Eigen::DirectAccessBit) != 0) && !std::is_void_v<typename eigen_element<eigen_data_t<E>>::type>;
 
 template <class E>
 inline constexpr bool eigen_is_vector = E::RowsAtCompileTime == 1 || E::ColsAtCompileTime == 1;
@@ -101,14 +109,15 @@ auto eigen_view(E& e) noexcept {
 
 /// Every Eigen dense object with direct access (Matrix, Array, Map, Ref, Block of those).
 template <class E>
-    requires detail::eigen_direct<E>
+requires detail::eigen_direct<E>
+
 struct view_traits<E> {
     using element_type = typename detail::eigen_element<detail::eigen_data_t<E>>::type;
+
     /// Mutable elements when the object hands out mutable data (a Map of const is read-only).
     static auto view(E& e) noexcept { return detail::eigen_view<element_type>(e); }
-    static auto view(const E& e) noexcept {
-        return detail::eigen_view<std::add_const_t<element_type>>(e);
-    }
+
+    static auto view(const E& e) noexcept { return detail::eigen_view<std::add_const_t<element_type>>(e); }
 };
 
 }  // namespace nnprune

@@ -36,12 +36,14 @@ struct view_traits<std::span<T, Extent>> {
 template <element T, class Alloc>
 struct view_traits<std::vector<T, Alloc>> {
     static vector_view<T> view(std::vector<T, Alloc>& v) noexcept { return {v.data(), v.size()}; }
+
     static vector_view<const T> view(const std::vector<T, Alloc>& v) noexcept { return {v.data(), v.size()}; }
 };
 
 template <element T, std::size_t N>
 struct view_traits<std::array<T, N>> {
     static constexpr vector_view<T> view(std::array<T, N>& a) noexcept { return {a.data(), N}; }
+
     static constexpr vector_view<const T> view(const std::array<T, N>& a) noexcept { return {a.data(), N}; }
 };
 
@@ -50,8 +52,9 @@ struct view_traits<std::array<T, N>> {
  * The caller guarantees that `p` holds the product of the extents elements.
  */
 template <element T, class... I>
-    requires(sizeof...(I) >= 1 && sizeof...(I) <= max_rank && (std::is_integral_v<I> && ...))
-[[nodiscard]] constexpr tensor_view<T, sizeof...(I)> make_view(T* p, I... extents) noexcept {
+
+requires(sizeof...(I) >= 1 && sizeof...(I) <= max_rank && (std::is_integral_v<I> && ...))
+    [[nodiscard]] constexpr tensor_view<T, sizeof...(I)> make_view(T* p, I... extents) noexcept {
     return tensor_view<T, sizeof...(I)>(p, extents...);
 }
 
@@ -61,8 +64,9 @@ template <element T, class... I>
  * negative extent is given).
  */
 template <element T, std::size_t Extent, class... I>
-    requires(sizeof...(I) >= 1 && sizeof...(I) <= max_rank && (std::is_integral_v<I> && ...))
-[[nodiscard]] tensor_view<T, sizeof...(I)> make_view(std::span<T, Extent> s, I... extents) {
+
+requires(sizeof...(I) >= 1 && sizeof...(I) <= max_rank && (std::is_integral_v<I> && ...))
+    [[nodiscard]] tensor_view<T, sizeof...(I)> make_view(std::span<T, Extent> s, I... extents) {
     NNPRUNE_CHECK((std::cmp_greater_equal(extents, 0) && ...), shape_error, "make_view: extents must not be negative");
     const nnprune::shape want{static_cast<std::size_t>(extents)...};
     NNPRUNE_CHECK(want.numel() == s.size(), shape_error,

@@ -21,9 +21,9 @@
 #include <utility>
 
 #if defined(__has_include) && __has_include(<xtensor/core/xexpression.hpp>)
-#  include <xtensor/core/xexpression.hpp>  // xtensor 0.26+
+#include <xtensor/core/xexpression.hpp>  // xtensor 0.26+
 #else
-#  include <xtensor/xexpression.hpp>  // xtensor <= 0.25 (Debian 12: 0.24)
+#include <xtensor/xexpression.hpp>  // xtensor <= 0.25 (Debian 12: 0.24)
 #endif
 
 #include "../config.hpp"
@@ -50,7 +50,9 @@ concept xt_strided = xt::is_xexpression<E>::value && requires(E& e) {
 } && element<xt_data_t<E>>;
 
 template <class E>
-concept xt_static_rank = requires { std::tuple_size<std::remove_cvref_t<decltype(std::declval<E&>().shape())>>::value; };
+concept xt_static_rank = requires {
+    std::tuple_size<std::remove_cvref_t<decltype(std::declval<E&>().shape())>>::value;
+};
 
 template <class T, std::size_t Rank, class E>
 tensor_view<T, Rank> xt_typed_view(E& e) noexcept {
@@ -91,14 +93,12 @@ auto xt_view(E& e) {
 /// view(E&) has mutable elements when the expression hands out mutable data.
 /// @throws shape_error (dynamic rank only) when the rank is not 1..4.
 template <class E>
-    requires detail::xt_strided<E>
+requires detail::xt_strided<E>
+
 struct view_traits<E> {
     static auto view(E& e) { return detail::xt_view(e); }
-    static auto view(const E& e)
-        requires detail::xt_strided<const E>
-    {
-        return detail::xt_view(e);
-    }
+
+    static auto view(const E& e) requires detail::xt_strided<const E> { return detail::xt_view(e); }
 };
 
 }  // namespace nnprune

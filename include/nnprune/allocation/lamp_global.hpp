@@ -22,8 +22,8 @@
 #include "../masks/mask.hpp"
 #include "../scorers/lamp.hpp"
 #include "../scorers/magnitude.hpp"
-#include "../select/select.hpp"
 #include "../select/global_stream.hpp"
+#include "../select/select.hpp"
 #include "allocation.hpp"
 #include "plan.hpp"
 
@@ -77,16 +77,17 @@ lamp_plan lamp_plan_streamed(std::size_t n, WithLayer&& with_layer, Previous&& p
     for (std::size_t l = 0; l < n; ++l) {
         const const_mask_view p = previous(l);
         sizes[l] = shape_of(l).numel();
-        NNPRUNE_CHECK(!p.size() || p.shape() == shape_of(l), shape_error,
-                      detail::str(fn, ": layer ", l, ": previous mask has ", p.shape(), " elements, weights have ",
-                                  shape_of(l)));
+        NNPRUNE_CHECK(
+            !p.size() || p.shape() == shape_of(l), shape_error,
+            detail::str(fn, ": layer ", l, ": previous mask has ", p.shape(), " elements, weights have ", shape_of(l)));
         plan.unpruned.push_back(p.size() ? p.count() : sizes[l]);
         total += static_cast<float>(plan.unpruned.back());
         all += sizes[l];
     }
     const float prod = total * static_cast<float>(1.0 - amount);
     plan.num_surv = static_cast<std::size_t>(detail::round_half_even_f(prod));
-    NNPRUNE_PRECONDITION(plan.num_surv >= 1, detail::str(fn, ": sparsity ", amount, " leaves no survivor (num_surv = 0)"));
+    NNPRUNE_PRECONDITION(plan.num_surv >= 1,
+                         detail::str(fn, ": sparsity ", amount, " leaves no survivor (num_surv = 0)"));
     NNPRUNE_PRECONDITION(plan.num_surv <= all, detail::str(fn, ": num_surv ", plan.num_surv, " exceeds ", all));
     // thr = the (all - num_surv + 1)-th smallest LAMP score; every element takes part
     global_options go;

@@ -19,8 +19,8 @@
 namespace nnprune {
 
 struct layer_filter {
-    std::vector<std::string> exclude;                         ///< patterns of layers left dense
-    std::vector<std::pair<std::string, double>> overrides;    ///< pattern -> that layer's sparsity
+    std::vector<std::string> exclude;                       ///< patterns of layers left dense
+    std::vector<std::pair<std::string, double>> overrides;  ///< pattern -> that layer's sparsity
 
     [[nodiscard]] bool empty() const noexcept { return exclude.empty() && overrides.empty(); }
 };

@@ -26,6 +26,7 @@ namespace detail {
     NNPRUNE_PRECONDITION(n > 0, "owl_outlier_ratio: no scores");
     return static_cast<float>(sum / static_cast<double>(n)) * static_cast<float>(m);
 }
+
 [[nodiscard]] inline std::size_t count_above(std::span<const float> s, float thr) noexcept {
     std::size_t c = 0;
     for (float v : s) c += v > thr;
@@ -57,7 +58,8 @@ namespace detail {
     NNPRUNE_PRECONDITION(!d.empty(), detail::str(fn, ": no blocks"));
     detail::check_ratio(s, fn);
     const auto [lo, hi] = std::minmax_element(d.begin(), d.end());
-    NNPRUNE_PRECONDITION(*hi > *lo, detail::str(fn, ": every outlier ratio is ", *lo, " (max D = min D divides by zero)"));
+    NNPRUNE_PRECONDITION(*hi > *lo,
+                         detail::str(fn, ": every outlier ratio is ", *lo, " (max D = min D divides by zero)"));
     const double factor = (1.0 / (*hi - *lo)) * lambda * 2.0;
     std::vector<double> r(d.size());
     double mean = 0.0;

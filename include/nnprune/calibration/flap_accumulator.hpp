@@ -27,14 +27,19 @@ namespace nnprune {
 class flap_accumulator {
 public:
     flap_accumulator() = default;
+
     explicit flap_accumulator(std::size_t channels)
         : m_mu(channels, 0.0f), m_fluc(channels, 0.0f), m_s(channels, 0.0f) {}
 
     [[nodiscard]] std::size_t channels() const noexcept { return m_mu.size(); }
+
     [[nodiscard]] std::uint64_t samples() const noexcept { return m_n; }
-    [[nodiscard]] std::span<const float> mean() const noexcept { return m_mu; }         ///< baseline_inp
+
+    [[nodiscard]] std::span<const float> mean() const noexcept { return m_mu; }  ///< baseline_inp
+
     [[nodiscard]] std::span<const float> fluctuation() const noexcept { return m_fluc; }  ///< fluc_inp
-    [[nodiscard]] std::span<const float> squares() const noexcept { return m_s; }       ///< WIFN scaler
+
+    [[nodiscard]] std::span<const float> squares() const noexcept { return m_s; }  ///< WIFN scaler
 
     /**
      * @brief Adds one call: x is [T, C] (one sequence) or [B, T, C].

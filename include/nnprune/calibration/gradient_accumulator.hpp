@@ -43,10 +43,14 @@ template <class T>
 inline tensor_ref ref_of(const std::vector<T>& v, const shape& s) {
     const T* p = v.data();
     switch (s.rank()) {
-        case 1: return tensor_view<const T, 1>(p, s[0]);
-        case 2: return tensor_view<const T, 2>(p, s[0], s[1]);
-        case 3: return tensor_view<const T, 3>(p, s[0], s[1], s[2]);
-        default: return tensor_view<const T, 4>(p, s[0], s[1], s[2], s[3]);
+        case 1:
+            return tensor_view<const T, 1>(p, s[0]);
+        case 2:
+            return tensor_view<const T, 2>(p, s[0], s[1]);
+        case 3:
+            return tensor_view<const T, 3>(p, s[0], s[1], s[2]);
+        default:
+            return tensor_view<const T, 4>(p, s[0], s[1], s[2], s[3]);
     }
 }
 }  // namespace detail
@@ -55,6 +59,7 @@ inline tensor_ref ref_of(const std::vector<T>& v, const shape& s) {
 class gradient_accumulator {
 public:
     gradient_accumulator() = default;
+
     explicit gradient_accumulator(const shape& s) : m_sum(s.numel(), 0.0f), m_shape(s) {}
 
     /// Adds one gradient. @throws shape_error, value_error (NaN/Inf); nothing changes then.
@@ -63,8 +68,11 @@ public:
         for (std::size_t i = 0; i < v.size(); ++i) m_sum[i] += v[i];
         ++m_n;
     }
+
     [[nodiscard]] std::uint64_t samples() const noexcept { return m_n; }
+
     [[nodiscard]] const std::vector<float>& values() const noexcept { return m_sum; }
+
     /// The accumulated gradient, for layer::gradient. @throws precondition_error with zero samples.
     [[nodiscard]] tensor_ref gradient() const {
         NNPRUNE_PRECONDITION(m_n > 0, "gradient_accumulator::gradient: statistics from zero samples");
@@ -89,8 +97,14 @@ private:
 class gblm_gradient_accumulator {
 public:
     gblm_gradient_accumulator() = default;
-    explicit gblm_gradient_accumulator(const shape& s, float scale = 100.0f, bool round_to_fp16 = true, bool track_l1 = false)
-        : m_l2(s.numel(), 0.0f), m_l1(track_l1 ? s.numel() : 0), m_shape(s), m_scale(scale), m_fp16(round_to_fp16),
+
+    explicit gblm_gradient_accumulator(const shape& s, float scale = 100.0f, bool round_to_fp16 = true,
+                                       bool track_l1 = false)
+        : m_l2(s.numel(), 0.0f),
+          m_l1(track_l1 ? s.numel() : 0),
+          m_shape(s),
+          m_scale(scale),
+          m_fp16(round_to_fp16),
           m_track_l1(track_l1) {}
 
     /// Adds one sample's gradient. @throws shape_error, value_error; nothing changes then.
@@ -103,18 +117,23 @@ public:
         if (m_track_l1)
             for (std::size_t i = 0; i < v.size(); ++i) {
                 const float sum = static_cast<float>(m_l1[i]) + std::fabs(v[i] * m_scale);  // float32 add
-                m_l1[i] = float16(sum);                                                    // then RNE to fp16
+                m_l1[i] = float16(sum);                                                     // then RNE to fp16
             }
         ++m_n;
         m_final.clear();
     }
+
     [[nodiscard]] std::uint64_t samples() const noexcept { return m_n; }
+
     /// The running sum of squares (before the square root).
     [[nodiscard]] const std::vector<float>& sum_squares() const noexcept { return m_l2; }
+
     /// Whether the fp16 l1 sum is kept (the constructor's track_l1).
     [[nodiscard]] bool tracks_l1() const noexcept { return m_track_l1; }
+
     /// The fp16 running sum of |g * scale| (empty unless track_l1).
     [[nodiscard]] const std::vector<float16>& sum_abs() const noexcept { return m_l1; }
+
     /// The l1 statistic as an fp16 tensor with the weights' shape (upstream's l1 file), e.g. for
     /// layer::gradient. @throws precondition_error without track_l1 or with zero samples.
     [[nodiscard]] tensor_ref gradient_l1() const {

@@ -33,13 +33,17 @@ namespace nnprune {
 class wanda_accumulator {
 public:
     wanda_accumulator() = default;
+
     explicit wanda_accumulator(std::size_t in) : m_scaler(in, 0.0f), m_col(in), m_row(in) {}
 
     [[nodiscard]] std::size_t features() const noexcept { return m_scaler.size(); }
+
     /// Sequences seen so far (the reference's nsamples).
     [[nodiscard]] std::uint64_t samples() const noexcept { return m_n; }
+
     /// scaler_row (length in); all zero before the first batch.
     [[nodiscard]] std::span<const float> values() const noexcept { return m_scaler; }
+
     /// scaler_row as a rank-1 tensor_ref, for layer::input_stat.
     [[nodiscard]] tensor_ref stat() const {
         NNPRUNE_PRECONDITION(m_n > 0, "wanda_accumulator::stat: statistics from zero samples (call add() first)");
@@ -105,8 +109,11 @@ public:
                 }
             }
         });
-        NNPRUNE_CHECK(finite, value_error,
-                      detail::str("wanda_accumulator::add: activations have NaN or Inf (or squares that overflow float32) at flat index ", bad));
+        NNPRUNE_CHECK(
+            finite, value_error,
+            detail::str(
+                "wanda_accumulator::add: activations have NaN or Inf (or squares that overflow float32) at flat index ",
+                bad));
         update(m_col, b);
     }
 

@@ -44,9 +44,9 @@ template <int ExpBits, int ManBits>
     if (e > bias) return static_cast<std::uint16_t>(sign | inf_bits);
 
     const std::uint64_t sig = (std::uint64_t{1} << 52) | man_d;  // value = sig * 2^(e - 52)
-    const int q = (e > emin ? e : emin) - ManBits;                // target quantum 2^q
-    const int shift = q - (e - 52);                               // >= 52 - ManBits > 0
-    if (shift > 54) return static_cast<std::uint16_t>(sign);      // below half the smallest subnormal
+    const int q = (e > emin ? e : emin) - ManBits;               // target quantum 2^q
+    const int shift = q - (e - 52);                              // >= 52 - ManBits > 0
+    if (shift > 54) return static_cast<std::uint16_t>(sign);     // below half the smallest subnormal
     std::uint64_t r = sig >> shift;
     const std::uint64_t rem = sig & ((std::uint64_t{1} << shift) - 1);
     const std::uint64_t half = std::uint64_t{1} << (shift - 1);
@@ -112,19 +112,25 @@ struct bfloat16 {
     std::uint16_t bits = 0;
 
     constexpr bfloat16() noexcept = default;
+
     constexpr explicit bfloat16(float f) noexcept : bits(detail::round_to_narrow<8, 7>(f)) {}
+
     constexpr explicit bfloat16(double d) noexcept : bits(detail::round_to_narrow<8, 7>(d)) {}
+
     [[nodiscard]] static constexpr bfloat16 from_bits(std::uint16_t b) noexcept {
         bfloat16 r;
         r.bits = b;
         return r;
     }
+
     [[nodiscard]] constexpr explicit operator float() const noexcept {
         return std::bit_cast<float>(static_cast<std::uint32_t>(bits) << 16);
     }
+
     [[nodiscard]] constexpr explicit operator double() const noexcept {
         return detail::widen_to_double(static_cast<float>(*this));
     }
+
     /// Bitwise equality (NaN == NaN with the same payload): storage semantics, not IEEE.
     friend constexpr bool operator==(bfloat16, bfloat16) noexcept = default;
 };
@@ -134,19 +140,23 @@ struct float16 {
     std::uint16_t bits = 0;
 
     constexpr float16() noexcept = default;
+
     constexpr explicit float16(float f) noexcept : bits(detail::round_to_narrow<5, 10>(f)) {}
+
     constexpr explicit float16(double d) noexcept : bits(detail::round_to_narrow<5, 10>(d)) {}
+
     [[nodiscard]] static constexpr float16 from_bits(std::uint16_t b) noexcept {
         float16 r;
         r.bits = b;
         return r;
     }
-    [[nodiscard]] constexpr explicit operator float() const noexcept {
-        return detail::widen_from_narrow<5, 10>(bits);
-    }
+
+    [[nodiscard]] constexpr explicit operator float() const noexcept { return detail::widen_from_narrow<5, 10>(bits); }
+
     [[nodiscard]] constexpr explicit operator double() const noexcept {
         return detail::widen_to_double(static_cast<float>(*this));
     }
+
     /// Bitwise equality (NaN == NaN with the same payload): storage semantics, not IEEE.
     friend constexpr bool operator==(float16, float16) noexcept = default;
 };
@@ -159,26 +169,29 @@ enum class dtype : std::uint8_t { f32, f64, bf16, f16 };
 
 /// Satisfied by float, double, bfloat16 and float16 (cv-qualifiers ignored).
 template <class T>
-concept element = std::is_same_v<std::remove_cv_t<T>, float> || std::is_same_v<std::remove_cv_t<T>, double> ||
-                  std::is_same_v<std::remove_cv_t<T>, bfloat16> || std::is_same_v<std::remove_cv_t<T>, float16>;
+concept element = std::is_same_v < std::remove_cv_t<T>,
+float > || std::is_same_v<std::remove_cv_t<T>, double> || std::is_same_v<std::remove_cv_t<T>, bfloat16> ||
+    std::is_same_v<std::remove_cv_t<T>, float16>;
 
 /// The dtype tag of an element type.
 template <element T>
-inline constexpr dtype dtype_of = std::is_same_v<std::remove_cv_t<T>, float>    ? dtype::f32
-                                  : std::is_same_v<std::remove_cv_t<T>, double> ? dtype::f64
+inline constexpr dtype dtype_of = std::is_same_v<std::remove_cv_t<T>, float>      ? dtype::f32
+                                  : std::is_same_v<std::remove_cv_t<T>, double>   ? dtype::f64
                                   : std::is_same_v<std::remove_cv_t<T>, bfloat16> ? dtype::bf16
                                                                                   : dtype::f16;
 
-[[nodiscard]] constexpr std::size_t size_of(dtype t) noexcept {
-    return t == dtype::f64 ? 8 : t == dtype::f32 ? 4 : 2;
-}
+[[nodiscard]] constexpr std::size_t size_of(dtype t) noexcept { return t == dtype::f64 ? 8 : t == dtype::f32 ? 4 : 2; }
 
 [[nodiscard]] constexpr std::string_view name_of(dtype t) noexcept {
     switch (t) {
-        case dtype::f32: return "f32";
-        case dtype::f64: return "f64";
-        case dtype::bf16: return "bf16";
-        case dtype::f16: return "f16";
+        case dtype::f32:
+            return "f32";
+        case dtype::f64:
+            return "f64";
+        case dtype::bf16:
+            return "bf16";
+        case dtype::f16:
+            return "f16";
     }
     return "?";
 }
@@ -192,8 +205,10 @@ template <element T>
 /// Widens any element to double (always exact).
 template <element T>
 [[nodiscard]] constexpr double to_double(T v) noexcept {
-    if constexpr (std::is_same_v<std::remove_cv_t<T>, double>) return v;
-    else return static_cast<double>(v);
+    if constexpr (std::is_same_v<std::remove_cv_t<T>, double>)
+        return v;
+    else
+        return static_cast<double>(v);
 }
 
 /// Converts a double to element type T with one round-to-nearest-even step.
@@ -206,20 +221,28 @@ template <element T>
 template <element T>
 [[nodiscard]] constexpr bool is_nan(T v) noexcept {
     using U = std::remove_cv_t<T>;
-    if constexpr (std::is_same_v<U, bfloat16>) return (v.bits & 0x7FFFu) > 0x7F80u;
-    else if constexpr (std::is_same_v<U, float16>) return (v.bits & 0x7FFFu) > 0x7C00u;
-    else if constexpr (std::is_same_v<U, float>) return (std::bit_cast<std::uint32_t>(v) & 0x7FFF'FFFFu) > 0x7F80'0000u;
-    else return (std::bit_cast<std::uint64_t>(v) & 0x7FFF'FFFF'FFFF'FFFFull) > 0x7FF0'0000'0000'0000ull;
+    if constexpr (std::is_same_v<U, bfloat16>)
+        return (v.bits & 0x7FFFu) > 0x7F80u;
+    else if constexpr (std::is_same_v<U, float16>)
+        return (v.bits & 0x7FFFu) > 0x7C00u;
+    else if constexpr (std::is_same_v<U, float>)
+        return (std::bit_cast<std::uint32_t>(v) & 0x7FFF'FFFFu) > 0x7F80'0000u;
+    else
+        return (std::bit_cast<std::uint64_t>(v) & 0x7FFF'FFFF'FFFF'FFFFull) > 0x7FF0'0000'0000'0000ull;
 }
 
 /// True when v is finite (neither NaN nor infinite), for any element type.
 template <element T>
 [[nodiscard]] constexpr bool is_finite(T v) noexcept {
     using U = std::remove_cv_t<T>;
-    if constexpr (std::is_same_v<U, bfloat16>) return (v.bits & 0x7F80u) != 0x7F80u;
-    else if constexpr (std::is_same_v<U, float16>) return (v.bits & 0x7C00u) != 0x7C00u;
-    else if constexpr (std::is_same_v<U, float>) return (std::bit_cast<std::uint32_t>(v) & 0x7F80'0000u) != 0x7F80'0000u;
-    else return (std::bit_cast<std::uint64_t>(v) & 0x7FF0'0000'0000'0000ull) != 0x7FF0'0000'0000'0000ull;
+    if constexpr (std::is_same_v<U, bfloat16>)
+        return (v.bits & 0x7F80u) != 0x7F80u;
+    else if constexpr (std::is_same_v<U, float16>)
+        return (v.bits & 0x7C00u) != 0x7C00u;
+    else if constexpr (std::is_same_v<U, float>)
+        return (std::bit_cast<std::uint32_t>(v) & 0x7F80'0000u) != 0x7F80'0000u;
+    else
+        return (std::bit_cast<std::uint64_t>(v) & 0x7FF0'0000'0000'0000ull) != 0x7FF0'0000'0000'0000ull;
 }
 
 }  // namespace nnprune

@@ -32,10 +32,10 @@ struct layer {
 /// @throws shape_error naming the layer and both shapes.
 inline void validate(const layer& l) {
     if (l.input_stat) {
-        NNPRUNE_CHECK(l.input_stat->size() == l.weights.shape().cols(), shape_error,
-                      detail::str("layer '", l.name, "': input statistic has ", l.input_stat->shape(),
-                                  " elements, weights ", l.weights.shape(), " have ", l.weights.shape().cols(),
-                                  " input columns"));
+        NNPRUNE_CHECK(
+            l.input_stat->size() == l.weights.shape().cols(), shape_error,
+            detail::str("layer '", l.name, "': input statistic has ", l.input_stat->shape(), " elements, weights ",
+                        l.weights.shape(), " have ", l.weights.shape().cols(), " input columns"));
     }
     if (l.gradient) {
         NNPRUNE_CHECK(l.gradient->shape() == l.weights.shape(), shape_error,

@@ -34,8 +34,11 @@ public:
     }
 
     [[nodiscard]] constexpr std::size_t rank() const noexcept { return m_rank; }
+
     [[nodiscard]] constexpr std::size_t extent(std::size_t r) const noexcept { return m_ext[r]; }
+
     [[nodiscard]] constexpr std::size_t operator[](std::size_t r) const noexcept { return m_ext[r]; }
+
     [[nodiscard]] constexpr const std::size_t* data() const noexcept { return m_ext.data(); }
 
     /// Number of elements (0 for the default, rank-0 "no shape").
@@ -48,6 +51,7 @@ public:
 
     /// Rows of the matrix interpretation: extent 0 (1 for a vector).
     [[nodiscard]] constexpr std::size_t rows() const noexcept { return m_rank == 0 ? 0 : m_rank == 1 ? 1 : m_ext[0]; }
+
     /// Columns of the matrix interpretation: the product of the extents after the first.
     [[nodiscard]] constexpr std::size_t cols() const noexcept {
         if (m_rank == 0) return 0;

@@ -34,13 +34,21 @@ public:
     }
 
     [[nodiscard]] constexpr nnprune::dtype dtype() const noexcept { return m_dtype; }
+
     [[nodiscard]] constexpr const nnprune::shape& shape() const noexcept { return m_shape; }
+
     [[nodiscard]] constexpr std::size_t rank() const noexcept { return m_shape.rank(); }
+
     [[nodiscard]] constexpr std::size_t extent(std::size_t r) const noexcept { return m_shape[r]; }
+
     [[nodiscard]] constexpr std::ptrdiff_t stride(std::size_t r) const noexcept { return m_str[r]; }
+
     [[nodiscard]] constexpr std::size_t size() const noexcept { return m_shape.numel(); }
+
     [[nodiscard]] constexpr bool empty() const noexcept { return size() == 0; }
+
     [[nodiscard]] constexpr bool readonly() const noexcept { return m_readonly; }
+
     [[nodiscard]] constexpr const void* data_handle() const noexcept { return m_data; }
 
     [[nodiscard]] constexpr bool is_contiguous() const noexcept {
@@ -57,8 +65,9 @@ public:
     template <class T, std::size_t Rank>
     [[nodiscard]] tensor_view<T, Rank> as() const {
         using U = std::remove_cv_t<T>;
-        NNPRUNE_CHECK(dtype_of<U> == m_dtype, precondition_error,
-                      detail::str("tensor_ref::as: tensor holds ", name_of(m_dtype), ", asked for ", name_of(dtype_of<U>)));
+        NNPRUNE_CHECK(
+            dtype_of<U> == m_dtype, precondition_error,
+            detail::str("tensor_ref::as: tensor holds ", name_of(m_dtype), ", asked for ", name_of(dtype_of<U>)));
         NNPRUNE_CHECK(Rank == m_shape.rank(), shape_error,
                       detail::str("tensor_ref::as: tensor has rank ", m_shape.rank(), ", asked for rank ", Rank));
         NNPRUNE_CHECK(std::is_const_v<T> || !m_readonly, precondition_error,
@@ -134,10 +143,14 @@ decltype(auto) visit_impl(const tensor_ref& ref, F&& f) {
         return f(tensor_view<T, max_rank>(static_cast<T*>(const_cast<void*>(ref.data_handle())), ext, str));
     };
     switch (ref.dtype()) {
-        case dtype::f64: return call(double{});
-        case dtype::bf16: return call(bfloat16{});
-        case dtype::f16: return call(float16{});
-        case dtype::f32: break;
+        case dtype::f64:
+            return call(double{});
+        case dtype::bf16:
+            return call(bfloat16{});
+        case dtype::f16:
+            return call(float16{});
+        case dtype::f32:
+            break;
     }
     return call(float{});
 }

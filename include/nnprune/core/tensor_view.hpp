@@ -39,8 +39,9 @@ public:
 
     /// Row-major contiguous view from Rank extents: tensor_view<float, 2>(p, rows, cols).
     template <class... I>
-        requires(sizeof...(I) == Rank && (std::is_integral_v<I> && ...))
-    constexpr tensor_view(T* data, I... extents) noexcept
+
+    requires(sizeof...(I) == Rank && (std::is_integral_v<I> && ...)) constexpr tensor_view(T* data,
+                                                                                           I... extents) noexcept
         : tensor_view(data, extents_type{static_cast<index_type>(extents)...}) {}
 
     /// View with explicit strides (in elements).
@@ -49,15 +50,21 @@ public:
 
     /// A view of T converts to a view of const T.
     template <class U>
-        requires(!std::is_same_v<U, T> && std::is_convertible_v<U (*)[], T (*)[]>)
-    constexpr tensor_view(const tensor_view<U, Rank>& other) noexcept
+
+    requires(!std::is_same_v<U, T> &&
+             std::is_convertible_v<U (*)[], T (*)[]>) constexpr tensor_view(const tensor_view<U, Rank>& other) noexcept
         : m_data(other.data_handle()), m_ext(other.extents()), m_str(other.strides()) {}
 
     [[nodiscard]] static constexpr std::size_t rank() noexcept { return Rank; }
+
     [[nodiscard]] constexpr index_type extent(std::size_t r) const noexcept { return m_ext[r]; }
+
     [[nodiscard]] constexpr stride_type stride(std::size_t r) const noexcept { return m_str[r]; }
+
     [[nodiscard]] constexpr const extents_type& extents() const noexcept { return m_ext; }
+
     [[nodiscard]] constexpr const strides_type& strides() const noexcept { return m_str; }
+
     [[nodiscard]] constexpr T* data_handle() const noexcept { return m_data; }
 
     [[nodiscard]] constexpr index_type size() const noexcept {
@@ -65,7 +72,9 @@ public:
         for (auto e : m_ext) n *= e;
         return n;
     }
+
     [[nodiscard]] constexpr bool empty() const noexcept { return size() == 0; }
+
     [[nodiscard]] nnprune::shape shape() const { return nnprune::shape(m_ext); }
 
     /// True when the elements are laid out row-major without gaps (then data_handle()[i] is flat i).
@@ -80,8 +89,9 @@ public:
 
     /// Element at a multi-index.
     template <class... I>
-        requires(sizeof...(I) == Rank && (std::is_integral_v<I> && ...))
-    [[nodiscard]] constexpr T& operator()(I... idx) const noexcept {
+
+    requires(sizeof...(I) == Rank && (std::is_integral_v<I> && ...)) [[nodiscard]] constexpr T& operator()(
+        I... idx) const noexcept {
         const std::array<index_type, Rank> i{static_cast<index_type>(idx)...};
         stride_type off = 0;
         for (std::size_t r = 0; r < Rank; ++r) off += static_cast<stride_type>(i[r]) * m_str[r];

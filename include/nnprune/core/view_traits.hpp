@@ -34,7 +34,9 @@ struct view_traits<tensor_view<T, Rank>> {
 
 /// Satisfied by every type with a view_traits specialization.
 template <class T>
-concept viewable = requires(T& t) { view_traits<std::remove_cvref_t<T>>::view(t); };
+concept viewable = requires(T& t) {
+    view_traits<std::remove_cvref_t<T>>::view(t);
+};
 
 /// The tensor_view of a foreign tensor (the one place view_traits is looked up).
 template <viewable T>

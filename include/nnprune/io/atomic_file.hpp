@@ -14,15 +14,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <span>
-#include <string>
-#include <vector>
-
-#include <fcntl.h>
 #include <stdlib.h>
+#include <string>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <vector>
 
 #include "../config.hpp"
 #include "../core/errors.hpp"
@@ -40,13 +39,15 @@ public:
         : m_target(std::move(target)), m_sync(sync) {
         NNPRUNE_CHECK(!m_target.filename().empty(), io_error,
                       detail::str("atomic_file: ", m_target.string(), " does not name a file"));
-        const std::filesystem::path dir = m_target.has_parent_path() ? m_target.parent_path() : std::filesystem::path(".");
+        const std::filesystem::path dir =
+            m_target.has_parent_path() ? m_target.parent_path() : std::filesystem::path(".");
         std::string tmpl = (dir / ("." + m_target.filename().string() + ".tmp.XXXXXX")).string();
         std::vector<char> buf(tmpl.begin(), tmpl.end());
         buf.push_back('\0');
         m_fd = ::mkstemp(buf.data());
         NNPRUNE_CHECK(m_fd >= 0, io_error,
-                      detail::str("atomic_file: cannot create a temporary file for ", m_target.string(), ": ", std::strerror(errno)));
+                      detail::str("atomic_file: cannot create a temporary file for ", m_target.string(), ": ",
+                                  std::strerror(errno)));
         m_temp = buf.data();
         ::fchmod(m_fd, 0644);
     }
@@ -78,7 +79,8 @@ public:
         NNPRUNE_CHECK(m_fd >= 0, io_error, detail::str("atomic_file: ", m_target.string(), " is already closed"));
         std::size_t done = 0;
         while (done < data.size()) {
-            const ::ssize_t w = ::pwrite(m_fd, data.data() + done, data.size() - done, static_cast<::off_t>(offset + done));
+            const ::ssize_t w =
+                ::pwrite(m_fd, data.data() + done, data.size() - done, static_cast<::off_t>(offset + done));
             if (w < 0 && errno == EINTR) continue;
             if (w <= 0) fail("write");
             done += static_cast<std::size_t>(w);
@@ -95,7 +97,8 @@ public:
         if (::rename(m_temp.c_str(), m_target.c_str()) != 0) fail("rename to the target");
         m_temp.clear();
         if (m_sync != file_sync::durable) return;
-        const std::filesystem::path dir = m_target.has_parent_path() ? m_target.parent_path() : std::filesystem::path(".");
+        const std::filesystem::path dir =
+            m_target.has_parent_path() ? m_target.parent_path() : std::filesystem::path(".");
         const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd >= 0) {  // best effort: the rename is durable once the directory is synced
             (void)::fsync(dfd);
@@ -112,6 +115,7 @@ public:
     }
 
     [[nodiscard]] const std::filesystem::path& target() const noexcept { return m_target; }
+
     /// The temporary file's path (empty after commit() or abandon()).
     [[nodiscard]] const std::string& temp_path() const noexcept { return m_temp; }
 
@@ -119,7 +123,8 @@ private:
     [[noreturn]] void fail(const char* what) {
         const int err = errno;
         abandon();
-        NNPRUNE_THROW(io_error, detail::str("atomic_file: ", what, " failed for ", m_target.string(), ": ", std::strerror(err)));
+        NNPRUNE_THROW(io_error,
+                      detail::str("atomic_file: ", what, " failed for ", m_target.string(), ": ", std::strerror(err)));
     }
 
     std::filesystem::path m_target;

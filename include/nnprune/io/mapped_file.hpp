@@ -10,15 +10,14 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <span>
 #include <string>
-#include <utility>
-
-#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <utility>
 
 #include "../config.hpp"
 #include "../core/errors.hpp"
@@ -33,8 +32,11 @@ public:
     /// cannot be mapped (the message names the path and the system's reason).
     explicit mapped_file(const std::filesystem::path& path) : m_path(path) {
         const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-        NNPRUNE_CHECK(fd >= 0, io_error, detail::str("mapped_file: cannot open ", path.string(), ": ", std::strerror(errno)));
+        NNPRUNE_CHECK(fd >= 0, io_error,
+                      detail::str("mapped_file: cannot open ", path.string(), ": ", std::strerror(errno)));
+
         struct stat st {};
+
         if (::fstat(fd, &st) != 0) {
             const int err = errno;
             ::close(fd);
@@ -50,7 +52,8 @@ public:
             if (p == MAP_FAILED) {
                 const int err = errno;
                 ::close(fd);
-                NNPRUNE_THROW(io_error, detail::str("mapped_file: cannot map ", path.string(), ": ", std::strerror(err)));
+                NNPRUNE_THROW(io_error,
+                              detail::str("mapped_file: cannot map ", path.string(), ": ", std::strerror(err)));
             }
             m_data = static_cast<const std::byte*>(p);
         }
@@ -59,6 +62,7 @@ public:
 
     mapped_file(mapped_file&& o) noexcept
         : m_path(std::move(o.m_path)), m_data(std::exchange(o.m_data, nullptr)), m_size(std::exchange(o.m_size, 0)) {}
+
     mapped_file& operator=(mapped_file&& o) noexcept {
         if (this != &o) {
             unmap();
@@ -68,13 +72,17 @@ public:
         }
         return *this;
     }
+
     mapped_file(const mapped_file&) = delete;
     mapped_file& operator=(const mapped_file&) = delete;
+
     ~mapped_file() { unmap(); }
 
     /// The file's bytes (empty for an empty file); page-aligned.
     [[nodiscard]] std::span<const std::byte> bytes() const noexcept { return {m_data, m_size}; }
+
     [[nodiscard]] std::size_t size() const noexcept { return m_size; }
+
     [[nodiscard]] const std::filesystem::path& path() const noexcept { return m_path; }
 
 private:

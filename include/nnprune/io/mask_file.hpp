@@ -17,9 +17,9 @@
 /// shape, BOOL bytes 0/1, zero tail bits, metadata and tensors matching one to one) and answers a
 /// bad file with a format_error naming the file and the mask.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -87,7 +87,8 @@ inline void add_masks(safetensors_writer& w, std::span<const std::pair<std::stri
         const std::size_t n = m.size();
         if (format == mask_file_format::bitpacked) {
             buf.resize(n / 8 + (n % 8 != 0));
-            if (!buf.empty()) std::memcpy(buf.data(), m.words().data(), buf.size());  // little-endian words = the byte layout
+            if (!buf.empty())
+                std::memcpy(buf.data(), m.words().data(), buf.size());  // little-endian words = the byte layout
             if (n % 8) buf.back() &= static_cast<std::uint8_t>((1u << (n % 8)) - 1u);
             w.add_span<std::uint8_t>(name, safetensors_dtype::U8, {buf.size()}, buf);
             w.set_metadata(std::string(mask_shape_prefix) + name, m.shape().to_string());
@@ -95,7 +96,8 @@ inline void add_masks(safetensors_writer& w, std::span<const std::pair<std::stri
             buf.resize(n);
             m.to_bytes(std::span<std::uint8_t>(buf));
             const auto& s = m.shape();
-            w.add_span<std::uint8_t>(name, safetensors_dtype::BOOL, std::vector<std::uint64_t>(s.data(), s.data() + s.rank()), buf);
+            w.add_span<std::uint8_t>(name, safetensors_dtype::BOOL,
+                                     std::vector<std::uint64_t>(s.data(), s.data() + s.rank()), buf);
         }
     }
 }
@@ -110,7 +112,8 @@ inline void add_masks(safetensors_writer& w, std::span<const std::pair<std::stri
  * nnprune::save_masks("masks.safetensors", masks);            // bit-packed
  * @endcode
  */
-inline void save_masks(const std::filesystem::path& path, std::span<const std::pair<std::string, const_mask_view>> masks,
+inline void save_masks(const std::filesystem::path& path,
+                       std::span<const std::pair<std::string, const_mask_view>> masks,
                        mask_file_format format = mask_file_format::bitpacked) {
     safetensors_writer w;
     std::vector<std::vector<std::uint8_t>> buffers;  // alive until write()
@@ -151,14 +154,16 @@ inline void save_masks(const std::filesystem::path& path, const std::map<std::st
         const auto bad = [&](const std::string& what) { fail(detail::str("mask '", t.name(), "': ", what)); };
         if (!bitpacked) {
             if (t.dtype() != safetensors_dtype::BOOL) bad(detail::str("is ", name_of(t.dtype()), ", expected BOOL"));
-            if (t.rank() < 1 || t.rank() > max_rank) bad(detail::str("has rank ", t.rank(), ", expected 1..", max_rank));
+            if (t.rank() < 1 || t.rank() > max_rank)
+                bad(detail::str("has rank ", t.rank(), ", expected 1..", max_rank));
             for (std::size_t b = 0; b < t.bytes().size(); ++b)
                 if (static_cast<unsigned>(t.bytes()[b]) > 1)
                     bad(detail::str("BOOL element ", b, " is ", static_cast<unsigned>(t.bytes()[b]), ", not 0 or 1"));
             out.emplace(t.name(), mask::from_bytes(t.bytes(), t.nn_shape()));
             continue;
         }
-        if (t.dtype() != safetensors_dtype::U8) bad(detail::str("is ", name_of(t.dtype()), ", expected U8 (bitpacked-v1)"));
+        if (t.dtype() != safetensors_dtype::U8)
+            bad(detail::str("is ", name_of(t.dtype()), ", expected U8 (bitpacked-v1)"));
         if (t.rank() != 1) bad(detail::str("has rank ", t.rank(), ", expected 1 (bitpacked-v1)"));
         const auto sh = md.find(std::string(mask_shape_prefix) + t.name());
         if (sh == md.end()) bad(detail::str("no \"", mask_shape_prefix, t.name(), "\" shape in __metadata__"));
@@ -176,8 +181,8 @@ inline void save_masks(const std::filesystem::path& path, const std::map<std::st
     if (bitpacked)
         for (const auto& kv : md)
             if (const std::string& key = kv.first; key.size() > mask_shape_prefix.size() &&
-                key.compare(0, mask_shape_prefix.size(), mask_shape_prefix) == 0 &&
-                !f.contains(std::string_view(key).substr(mask_shape_prefix.size())))
+                                                   key.compare(0, mask_shape_prefix.size(), mask_shape_prefix) == 0 &&
+                                                   !f.contains(std::string_view(key).substr(mask_shape_prefix.size())))
                 fail(detail::str("__metadata__ has \"", key, "\" but there is no mask tensor '",
                                  key.substr(mask_shape_prefix.size()), "'"));
     return out;

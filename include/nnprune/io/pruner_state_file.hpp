@@ -59,11 +59,13 @@ inline void save_pruner_state(const std::filesystem::path& path, const pruner_st
     NNPRUNE_PRECONDITION(st.names.size() == st.masks.size(),
                          detail::str(fn, ": ", st.names.size(), " names for ", st.masks.size(), " masks"));
     NNPRUNE_PRECONDITION(st.step >= 0, detail::str(fn, ": step ", st.step, " is negative"));
-    NNPRUNE_PRECONDITION(std::isfinite(st.last_target), detail::str(fn, ": last_target ", st.last_target, " is not finite"));
+    NNPRUNE_PRECONDITION(std::isfinite(st.last_target),
+                         detail::str(fn, ": last_target ", st.last_target, " is not finite"));
     std::set<std::string_view> seen;
     for (std::size_t i = 0; i < st.names.size(); ++i) {
         NNPRUNE_PRECONDITION(!st.names[i].empty(), detail::str(fn, ": layer ", i, " has an empty name"));
-        NNPRUNE_PRECONDITION(seen.insert(st.names[i]).second, detail::str(fn, ": layer name '", st.names[i], "' is repeated"));
+        NNPRUNE_PRECONDITION(seen.insert(st.names[i]).second,
+                             detail::str(fn, ": layer name '", st.names[i], "' is repeated"));
     }
     std::vector<std::pair<std::string, const_mask_view>> masks;
     for (std::size_t i = 0; i < st.masks.size(); ++i) masks.emplace_back(st.names[i], st.masks[i].view());
@@ -93,7 +95,8 @@ inline void save_pruner_state(const std::filesystem::path& path, const pruner_st
     };
     if (md.find(std::string(pruner_state_key)) == md.end())
         fail(detail::str("no \"", pruner_state_key, "\" in __metadata__: not a pruner state file"));
-    if (const auto& v = get(pruner_state_key); v != "v1") fail(detail::str("unknown pruner state version '", v, "' (known: v1)"));
+    if (const auto& v = get(pruner_state_key); v != "v1")
+        fail(detail::str("unknown pruner state version '", v, "' (known: v1)"));
 
     pruner_state st;
     {
@@ -121,7 +124,8 @@ inline void save_pruner_state(const std::filesystem::path& path, const pruner_st
     }
     std::map<std::string, mask> masks = load_masks(f);  // validates the mask part (format_error)
     if (masks.size() != st.names.size())
-        fail(detail::str("\"", pruner_names_key, "\" lists ", st.names.size(), " layers, the file has ", masks.size(), " masks"));
+        fail(detail::str("\"", pruner_names_key, "\" lists ", st.names.size(), " layers, the file has ", masks.size(),
+                         " masks"));
     for (const auto& name : st.names) {
         const auto it = masks.find(name);
         if (it == masks.end())

@@ -38,25 +38,53 @@ namespace nnprune {
 static_assert(std::endian::native == std::endian::little, "nnprune io: safetensors data is little-endian");
 
 /// Element types of a safetensors file (the names in the file are the enumerator names).
-enum class safetensors_dtype : std::uint8_t { BOOL, U8, I8, F8_E5M2, F8_E4M3, I16, U16, F16, BF16, I32, U32, F32, I64, U64, F64 };
+enum class safetensors_dtype : std::uint8_t {
+    BOOL,
+    U8,
+    I8,
+    F8_E5M2,
+    F8_E4M3,
+    I16,
+    U16,
+    F16,
+    BF16,
+    I32,
+    U32,
+    F32,
+    I64,
+    U64,
+    F64
+};
 
 /// Bytes per element.
 [[nodiscard]] constexpr std::size_t size_of(safetensors_dtype t) noexcept {
     switch (t) {
-        case safetensors_dtype::BOOL: case safetensors_dtype::U8: case safetensors_dtype::I8:
-        case safetensors_dtype::F8_E5M2: case safetensors_dtype::F8_E4M3: return 1;
-        case safetensors_dtype::I16: case safetensors_dtype::U16: case safetensors_dtype::F16:
-        case safetensors_dtype::BF16: return 2;
-        case safetensors_dtype::I32: case safetensors_dtype::U32: case safetensors_dtype::F32: return 4;
-        case safetensors_dtype::I64: case safetensors_dtype::U64: case safetensors_dtype::F64: return 8;
+        case safetensors_dtype::BOOL:
+        case safetensors_dtype::U8:
+        case safetensors_dtype::I8:
+        case safetensors_dtype::F8_E5M2:
+        case safetensors_dtype::F8_E4M3:
+            return 1;
+        case safetensors_dtype::I16:
+        case safetensors_dtype::U16:
+        case safetensors_dtype::F16:
+        case safetensors_dtype::BF16:
+            return 2;
+        case safetensors_dtype::I32:
+        case safetensors_dtype::U32:
+        case safetensors_dtype::F32:
+            return 4;
+        case safetensors_dtype::I64:
+        case safetensors_dtype::U64:
+        case safetensors_dtype::F64:
+            return 8;
     }
     return 1;
 }
 
 namespace detail {
-inline constexpr std::string_view safetensors_dtype_names[] = {"BOOL", "U8",  "I8",  "F8_E5M2", "F8_E4M3",
-                                                               "I16",  "U16", "F16", "BF16",    "I32",
-                                                               "U32",  "F32", "I64", "U64",     "F64"};
+inline constexpr std::string_view safetensors_dtype_names[] = {
+    "BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "I16", "U16", "F16", "BF16", "I32", "U32", "F32", "I64", "U64", "F64"};
 }  // namespace detail
 
 /// The name used in files ("F32", "BF16", "BOOL", ...).
@@ -74,21 +102,30 @@ inline constexpr std::string_view safetensors_dtype_names[] = {"BOOL", "U8",  "I
 /// The nnprune element type of a floating-point file dtype (F32, F64, BF16, F16), if any.
 [[nodiscard]] constexpr std::optional<dtype> element_dtype(safetensors_dtype t) noexcept {
     switch (t) {
-        case safetensors_dtype::F32: return dtype::f32;
-        case safetensors_dtype::F64: return dtype::f64;
-        case safetensors_dtype::BF16: return dtype::bf16;
-        case safetensors_dtype::F16: return dtype::f16;
-        default: return std::nullopt;
+        case safetensors_dtype::F32:
+            return dtype::f32;
+        case safetensors_dtype::F64:
+            return dtype::f64;
+        case safetensors_dtype::BF16:
+            return dtype::bf16;
+        case safetensors_dtype::F16:
+            return dtype::f16;
+        default:
+            return std::nullopt;
     }
 }
 
 /// The file dtype of an nnprune element type.
 [[nodiscard]] constexpr safetensors_dtype safetensors_dtype_of(dtype t) noexcept {
     switch (t) {
-        case dtype::f64: return safetensors_dtype::F64;
-        case dtype::bf16: return safetensors_dtype::BF16;
-        case dtype::f16: return safetensors_dtype::F16;
-        case dtype::f32: break;
+        case dtype::f64:
+            return safetensors_dtype::F64;
+        case dtype::bf16:
+            return safetensors_dtype::BF16;
+        case dtype::f16:
+            return safetensors_dtype::F16;
+        case dtype::f32:
+            break;
     }
     return safetensors_dtype::F32;
 }
@@ -128,7 +165,8 @@ namespace detail {
     std::vector<std::set<std::string>> keys;  // keys seen in each open object
     std::optional<std::string> duplicate;
     const json::parser_callback_t cb = [&](int, json::parse_event_t ev, json& parsed) {
-        if (ev == json::parse_event_t::object_start) keys.emplace_back();
+        if (ev == json::parse_event_t::object_start)
+            keys.emplace_back();
         else if (ev == json::parse_event_t::object_end) {
             if (!keys.empty()) keys.pop_back();
         } else if (ev == json::parse_event_t::key && !keys.empty() && !duplicate) {
@@ -177,10 +215,12 @@ inline safetensors_entry parse_entry(const std::string& name, const nlohmann::js
         e.shape.push_back(ext);
     }
     e.numel = 1;
-    if (has_zero) e.numel = 0;
+    if (has_zero)
+        e.numel = 0;
     else
         for (auto ext : e.shape)
-            if (mul_overflows(e.numel, ext, e.numel)) fail(str("shape ", sh->dump(), ": element count overflows 64 bits"));
+            if (mul_overflows(e.numel, ext, e.numel))
+                fail(str("shape ", sh->dump(), ": element count overflows 64 bits"));
     std::uint64_t nbytes = 0;
     if (mul_overflows(e.numel, size_of(e.dtype), nbytes))
         fail(str("shape ", sh->dump(), " x ", size_of(e.dtype), " bytes overflows 64 bits"));
@@ -195,8 +235,8 @@ inline safetensors_entry parse_entry(const std::string& name, const nlohmann::js
     if (e.end > data_size)
         fail(str("data_offsets [", e.begin, ", ", e.end, "] lie outside the data section of ", data_size, " bytes"));
     if (e.end - e.begin != nbytes)
-        fail(str("data_offsets [", e.begin, ", ", e.end, "] hold ", e.end - e.begin, " bytes, shape ", sh->dump(), " x ",
-                 name_of(e.dtype), " needs ", nbytes));
+        fail(str("data_offsets [", e.begin, ", ", e.end, "] hold ", e.end - e.begin, " bytes, shape ", sh->dump(),
+                 " x ", name_of(e.dtype), " needs ", nbytes));
     return e;
 }
 
@@ -214,17 +254,22 @@ inline safetensors_entry parse_entry(const std::string& name, const nlohmann::js
 [[nodiscard]] inline safetensors_header parse_safetensors_header(std::span<const std::byte> file_bytes,
                                                                  std::string_view file) {
     using detail::throw_format;
-    if (file_bytes.size() < 8) throw_format(file, detail::str("file has ", file_bytes.size(), " bytes, fewer than the 8-byte header length"));
+    if (file_bytes.size() < 8)
+        throw_format(file, detail::str("file has ", file_bytes.size(), " bytes, fewer than the 8-byte header length"));
     std::uint64_t n = 0;
     for (std::size_t i = 0; i < 8; ++i) n |= static_cast<std::uint64_t>(file_bytes[i]) << (8 * i);
     const std::uint64_t avail = file_bytes.size() - 8;
-    if (n > safetensors_max_header) throw_format(file, detail::str("header length ", n, " exceeds the limit of ", safetensors_max_header, " bytes"));
-    if (n > avail) throw_format(file, detail::str("header length ", n, " exceeds the ", avail, " bytes after the length field"));
+    if (n > safetensors_max_header)
+        throw_format(file,
+                     detail::str("header length ", n, " exceeds the limit of ", safetensors_max_header, " bytes"));
+    if (n > avail)
+        throw_format(file, detail::str("header length ", n, " exceeds the ", avail, " bytes after the length field"));
     if (n < 2) throw_format(file, detail::str("header length ", n, " is too small for a JSON object"));
     const char* text = reinterpret_cast<const char*>(file_bytes.data() + 8);
     if (text[0] != '{') throw_format(file, "header does not start with '{'");
 
-    const nlohmann::json j = detail::parse_json_strict(std::string_view(text, static_cast<std::size_t>(n)), file, "safetensors");
+    const nlohmann::json j =
+        detail::parse_json_strict(std::string_view(text, static_cast<std::size_t>(n)), file, "safetensors");
     if (!j.is_object()) throw_format(file, detail::str("header is a JSON ", j.type_name(), ", expected an object"));
 
     safetensors_header h;
@@ -232,10 +277,12 @@ inline safetensors_entry parse_entry(const std::string& name, const nlohmann::js
     h.data_size = avail - n;
     for (const auto& [key, value] : j.items()) {
         if (key == "__metadata__") {
-            if (!value.is_object()) throw_format(file, detail::str("__metadata__ is a JSON ", value.type_name(), ", expected an object"));
+            if (!value.is_object())
+                throw_format(file, detail::str("__metadata__ is a JSON ", value.type_name(), ", expected an object"));
             for (const auto& [mk, mv] : value.items()) {
                 if (!mv.is_string())
-                    throw_format(file, detail::str("__metadata__['", mk, "'] is a JSON ", mv.type_name(), ", expected a string"));
+                    throw_format(file, detail::str("__metadata__['", mk, "'] is a JSON ", mv.type_name(),
+                                                   ", expected a string"));
                 h.metadata.emplace(mk, mv.get<std::string>());
             }
             continue;
@@ -250,16 +297,18 @@ inline safetensors_entry parse_entry(const std::string& name, const nlohmann::js
     const safetensors_entry* prev = nullptr;
     for (const auto& e : h.tensors) {
         if (e.begin < cursor)
-            throw_format(file, detail::str("tensor '", e.name, "': data_offsets [", e.begin, ", ", e.end, "] overlap tensor '",
-                                           prev->name, "' [", prev->begin, ", ", prev->end, "]"));
+            throw_format(file, detail::str("tensor '", e.name, "': data_offsets [", e.begin, ", ", e.end,
+                                           "] overlap tensor '", prev->name, "' [", prev->begin, ", ", prev->end, "]"));
         if (e.begin > cursor)
-            throw_format(file, detail::str("tensor '", e.name, "': hole of ", e.begin - cursor, " bytes before its data at ", e.begin));
+            throw_format(file, detail::str("tensor '", e.name, "': hole of ", e.begin - cursor,
+                                           " bytes before its data at ", e.begin));
         cursor = e.end;
         prev = &e;
     }
     if (cursor != h.data_size)
-        throw_format(file, detail::str("data section has ", h.data_size - cursor, " trailing bytes not covered by any tensor (",
-                                       h.data_size, " bytes, tensors end at ", cursor, ")"));
+        throw_format(
+            file, detail::str("data section has ", h.data_size - cursor, " trailing bytes not covered by any tensor (",
+                              h.data_size, " bytes, tensors end at ", cursor, ")"));
     return h;
 }
 

@@ -45,8 +45,10 @@ struct safetensors_index {
     safetensors_index out;
     if (const auto md = j.find("metadata"); md != j.end() && md->is_object()) {
         for (const auto& [k, v] : md->items())
-            if (v.is_string()) out.metadata.emplace(k, v.get<std::string>());
-            else if (v.is_number()) out.metadata.emplace(k, v.dump());
+            if (v.is_string())
+                out.metadata.emplace(k, v.get<std::string>());
+            else if (v.is_number())
+                out.metadata.emplace(k, v.dump());
     }
     for (const auto& [name, shard] : wm->items()) {
         if (!shard.is_string())
@@ -66,7 +68,8 @@ public:
     /// @throws format_error (malformed index or shard), io_error (a file cannot be mapped).
     explicit safetensors_model(const std::filesystem::path& path) {
         const std::string p = path.string();
-        if (p.size() >= 5 && p.compare(p.size() - 5, 5, ".json") == 0) open_index(path);
+        if (p.size() >= 5 && p.compare(p.size() - 5, 5, ".json") == 0)
+            open_index(path);
         else {
             m_shards.emplace_back(path);
             for (const auto& name : m_shards[0].names()) m_where.emplace(name, 0);
@@ -74,15 +77,19 @@ public:
     }
 
     [[nodiscard]] std::size_t size() const noexcept { return m_where.size(); }
+
     [[nodiscard]] bool contains(std::string_view name) const { return m_where.find(name) != m_where.end(); }
+
     /// Tensor names, sorted.
     [[nodiscard]] std::vector<std::string> names() const {
         std::vector<std::string> out;
         for (const auto& kv : m_where) out.push_back(kv.first);
         return out;
     }
+
     /// The shard files, in the order first named by the (sorted) weight map.
     [[nodiscard]] const std::vector<safetensors_file>& shards() const noexcept { return m_shards; }
+
     /// The index's "metadata" entries whose values are strings or numbers (as text), or the single file's __metadata__.
     [[nodiscard]] const std::map<std::string, std::string>& metadata() const noexcept {
         return m_index_metadata ? m_metadata : m_shards[0].metadata();
@@ -91,7 +98,8 @@ public:
     /// The tensor named `name`. @throws precondition_error when the model has none.
     [[nodiscard]] safetensors_tensor tensor(std::string_view name) const {
         const auto it = m_where.find(name);
-        NNPRUNE_CHECK(it != m_where.end(), precondition_error, detail::str("safetensors_model: no tensor named '", name, "'"));
+        NNPRUNE_CHECK(it != m_where.end(), precondition_error,
+                      detail::str("safetensors_model: no tensor named '", name, "'"));
         return m_shards[it->second].tensor(name);
     }
 
@@ -115,8 +123,8 @@ private:
                 it = shard_of_file.emplace(shard, m_shards.size() - 1).first;
             }
             NNPRUNE_CHECK(m_shards[it->second].contains(name), format_error,
-                          detail::str("safetensors index: ", path.string(), ": tensor '", name, "' is mapped to shard '", shard,
-                                      "', which does not contain it"));
+                          detail::str("safetensors index: ", path.string(), ": tensor '", name,
+                                      "' is mapped to shard '", shard, "', which does not contain it"));
             m_where.emplace(name, it->second);
         }
     }

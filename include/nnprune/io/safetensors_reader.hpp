@@ -41,20 +41,34 @@ template <class T>
 [[nodiscard]] constexpr bool safetensors_holds(safetensors_dtype d) noexcept {
     using U = std::remove_cv_t<T>;
     using D = safetensors_dtype;
-    if constexpr (std::is_same_v<U, float>) return d == D::F32;
-    else if constexpr (std::is_same_v<U, double>) return d == D::F64;
-    else if constexpr (std::is_same_v<U, bfloat16>) return d == D::BF16;
-    else if constexpr (std::is_same_v<U, float16>) return d == D::F16;
-    else if constexpr (std::is_same_v<U, bool>) return d == D::BOOL;
-    else if constexpr (std::is_same_v<U, std::uint8_t>) return d == D::U8 || d == D::BOOL || d == D::F8_E4M3 || d == D::F8_E5M2;
-    else if constexpr (std::is_same_v<U, std::int8_t>) return d == D::I8;
-    else if constexpr (std::is_same_v<U, std::int16_t>) return d == D::I16;
-    else if constexpr (std::is_same_v<U, std::uint16_t>) return d == D::U16;
-    else if constexpr (std::is_same_v<U, std::int32_t>) return d == D::I32;
-    else if constexpr (std::is_same_v<U, std::uint32_t>) return d == D::U32;
-    else if constexpr (std::is_same_v<U, std::int64_t>) return d == D::I64;
-    else if constexpr (std::is_same_v<U, std::uint64_t>) return d == D::U64;
-    else return false;
+    if constexpr (std::is_same_v<U, float>)
+        return d == D::F32;
+    else if constexpr (std::is_same_v<U, double>)
+        return d == D::F64;
+    else if constexpr (std::is_same_v<U, bfloat16>)
+        return d == D::BF16;
+    else if constexpr (std::is_same_v<U, float16>)
+        return d == D::F16;
+    else if constexpr (std::is_same_v<U, bool>)
+        return d == D::BOOL;
+    else if constexpr (std::is_same_v<U, std::uint8_t>)
+        return d == D::U8 || d == D::BOOL || d == D::F8_E4M3 || d == D::F8_E5M2;
+    else if constexpr (std::is_same_v<U, std::int8_t>)
+        return d == D::I8;
+    else if constexpr (std::is_same_v<U, std::int16_t>)
+        return d == D::I16;
+    else if constexpr (std::is_same_v<U, std::uint16_t>)
+        return d == D::U16;
+    else if constexpr (std::is_same_v<U, std::int32_t>)
+        return d == D::I32;
+    else if constexpr (std::is_same_v<U, std::uint32_t>)
+        return d == D::U32;
+    else if constexpr (std::is_same_v<U, std::int64_t>)
+        return d == D::I64;
+    else if constexpr (std::is_same_v<U, std::uint64_t>)
+        return d == D::U64;
+    else
+        return false;
 }
 }  // namespace detail
 
@@ -65,12 +79,18 @@ public:
         : m_entry(&e), m_bytes(bytes), m_file(file) {}
 
     [[nodiscard]] const std::string& name() const noexcept { return m_entry->name; }
+
     [[nodiscard]] safetensors_dtype dtype() const noexcept { return m_entry->dtype; }
+
     [[nodiscard]] const std::vector<std::uint64_t>& shape() const noexcept { return m_entry->shape; }
+
     [[nodiscard]] std::size_t rank() const noexcept { return m_entry->shape.size(); }
+
     [[nodiscard]] std::uint64_t numel() const noexcept { return m_entry->numel; }
+
     /// The raw little-endian bytes (always available, any dtype, any rank, any alignment).
     [[nodiscard]] std::span<const std::byte> bytes() const noexcept { return m_bytes; }
+
     /// True for F32, F64, BF16, F16 (the dtypes ref() and view() accept).
     [[nodiscard]] bool is_element() const noexcept { return element_dtype(dtype()).has_value(); }
 
@@ -98,17 +118,25 @@ public:
             using T = const decltype(tag);
             const T* p = reinterpret_cast<T*>(m_bytes.data());
             switch (s.rank()) {
-                case 1: return tensor_view<T, 1>(p, s[0]);
-                case 2: return tensor_view<T, 2>(p, s[0], s[1]);
-                case 3: return tensor_view<T, 3>(p, s[0], s[1], s[2]);
-                default: return tensor_view<T, 4>(p, s[0], s[1], s[2], s[3]);
+                case 1:
+                    return tensor_view<T, 1>(p, s[0]);
+                case 2:
+                    return tensor_view<T, 2>(p, s[0], s[1]);
+                case 3:
+                    return tensor_view<T, 3>(p, s[0], s[1], s[2]);
+                default:
+                    return tensor_view<T, 4>(p, s[0], s[1], s[2], s[3]);
             }
         };
         switch (*et) {
-            case nnprune::dtype::f64: return make(double{});
-            case nnprune::dtype::bf16: return make(bfloat16{});
-            case nnprune::dtype::f16: return make(float16{});
-            case nnprune::dtype::f32: break;
+            case nnprune::dtype::f64:
+                return make(double{});
+            case nnprune::dtype::bf16:
+                return make(bfloat16{});
+            case nnprune::dtype::f16:
+                return make(float16{});
+            case nnprune::dtype::f32:
+                break;
         }
         return make(float{});
     }
@@ -170,9 +198,13 @@ public:
     safetensors_view& operator=(const safetensors_view&) = delete;
 
     [[nodiscard]] const std::string& file() const noexcept { return *m_file; }
+
     [[nodiscard]] std::size_t size() const noexcept { return m_header.tensors.size(); }
+
     [[nodiscard]] bool contains(std::string_view name) const { return m_index.find(name) != m_index.end(); }
+
     [[nodiscard]] const std::map<std::string, std::string>& metadata() const noexcept { return m_header.metadata; }
+
     [[nodiscard]] const safetensors_header& header() const noexcept { return m_header; }
 
     /// Tensor names in data order.
@@ -185,8 +217,10 @@ public:
     /// The i-th tensor in data order. @pre i < size()
     [[nodiscard]] safetensors_tensor at(std::size_t i) const {
         const auto& e = m_header.tensors[i];
-        return safetensors_tensor(e, m_bytes.subspan(static_cast<std::size_t>(m_header.data_start + e.begin),
-                                                     static_cast<std::size_t>(e.end - e.begin)), *m_file);
+        return safetensors_tensor(e,
+                                  m_bytes.subspan(static_cast<std::size_t>(m_header.data_start + e.begin),
+                                                  static_cast<std::size_t>(e.end - e.begin)),
+                                  *m_file);
     }
 
     /// The tensor named `name`. @throws precondition_error when there is none.
@@ -214,16 +248,22 @@ private:
 class safetensors_file {
 public:
     /// @throws io_error when the file cannot be mapped, format_error when it is malformed.
-    explicit safetensors_file(const std::filesystem::path& path)
-        : m_map(path), m_view(m_map.bytes(), path.string()) {}
+    explicit safetensors_file(const std::filesystem::path& path) : m_map(path), m_view(m_map.bytes(), path.string()) {}
 
     [[nodiscard]] const safetensors_view& view() const noexcept { return m_view; }
+
     [[nodiscard]] const std::filesystem::path& path() const noexcept { return m_map.path(); }
+
     [[nodiscard]] std::size_t size() const noexcept { return m_view.size(); }
+
     [[nodiscard]] bool contains(std::string_view name) const { return m_view.contains(name); }
+
     [[nodiscard]] const std::map<std::string, std::string>& metadata() const noexcept { return m_view.metadata(); }
+
     [[nodiscard]] std::vector<std::string> names() const { return m_view.names(); }
+
     [[nodiscard]] safetensors_tensor at(std::size_t i) const { return m_view.at(i); }
+
     [[nodiscard]] safetensors_tensor tensor(std::string_view name) const { return m_view.tensor(name); }
 
 private:

@@ -47,15 +47,17 @@ public:
     /// Adds a tensor of any dtype from its raw little-endian bytes (not copied).
     /// @throws precondition_error on a duplicate or invalid name, or when bytes.size() is not
     /// the product of `shape` times the dtype size.
-    void add_raw(std::string name, safetensors_dtype dt, std::vector<std::uint64_t> shape, std::span<const std::byte> bytes) {
+    void add_raw(std::string name, safetensors_dtype dt, std::vector<std::uint64_t> shape,
+                 std::span<const std::byte> bytes) {
         check_name(name, "add_raw");
         std::uint64_t n = 1, nbytes = 0;
         bool overflow = false;
         for (auto e : shape) overflow = detail::mul_overflows(n, e, n) || overflow;
         overflow = detail::mul_overflows(n, size_of(dt), nbytes) || overflow;
-        NNPRUNE_CHECK(!overflow && nbytes == bytes.size(), precondition_error,
-                      detail::str("safetensors_writer::add_raw: tensor '", name, "' has ", bytes.size(), " bytes, its shape x ",
-                                  name_of(dt), " needs ", overflow ? std::string("more than 2^64") : std::to_string(nbytes)));
+        NNPRUNE_CHECK(
+            !overflow && nbytes == bytes.size(), precondition_error,
+            detail::str("safetensors_writer::add_raw: tensor '", name, "' has ", bytes.size(), " bytes, its shape x ",
+                        name_of(dt), " needs ", overflow ? std::string("more than 2^64") : std::to_string(nbytes)));
         remember(name);
         m_items.push_back({std::move(name), dt, std::move(shape), bytes, {}, false});
     }
@@ -64,8 +66,8 @@ public:
     template <class T>
     void add_span(std::string name, safetensors_dtype dt, std::vector<std::uint64_t> shape, std::span<const T> values) {
         NNPRUNE_CHECK(sizeof(T) == size_of(dt), precondition_error,
-                      detail::str("safetensors_writer::add_span: tensor '", name, "': ", sizeof(T), "-byte elements given for ",
-                                  name_of(dt)));
+                      detail::str("safetensors_writer::add_span: tensor '", name, "': ", sizeof(T),
+                                  "-byte elements given for ", name_of(dt)));
         add_raw(std::move(name), dt, std::move(shape), std::as_bytes(values));
     }
 
@@ -75,7 +77,9 @@ public:
         check_utf8(value, "set_metadata");
         m_metadata[std::move(key)] = std::move(value);
     }
+
     [[nodiscard]] const std::map<std::string, std::string>& metadata() const noexcept { return m_metadata; }
+
     [[nodiscard]] std::size_t size() const noexcept { return m_items.size(); }
 
     /// The header bytes (8-byte length + padded JSON) the file will start with.
@@ -90,7 +94,8 @@ public:
         for (const std::size_t i : order) {
             const item& it = m_items[i];
             const std::uint64_t nbytes = bytes_of(it);
-            j[it.name] = {{"dtype", std::string(name_of(it.dtype))}, {"shape", it.shape}, {"data_offsets", {off, off + nbytes}}};
+            j[it.name] = {
+                {"dtype", std::string(name_of(it.dtype))}, {"shape", it.shape}, {"data_offsets", {off, off + nbytes}}};
             off += nbytes;
         }
         std::string text = j.dump();
@@ -163,7 +168,8 @@ private:
         try {
             (void)nlohmann::json(s).dump();
         } catch (const nlohmann::json::exception&) {
-            NNPRUNE_THROW(precondition_error, detail::str("safetensors_writer::", fn, ": '", s, "' is not valid UTF-8"));
+            NNPRUNE_THROW(precondition_error,
+                          detail::str("safetensors_writer::", fn, ": '", s, "' is not valid UTF-8"));
         }
     }
 

@@ -32,14 +32,19 @@ namespace detail {
 
 template <class T>
 [[nodiscard]] safetensors_dtype st_dtype_of() noexcept {
-    if constexpr (std::is_same_v<T, std::int32_t>) return safetensors_dtype::I32;
-    else if constexpr (std::is_same_v<T, std::int64_t>) return safetensors_dtype::I64;
-    else if constexpr (std::is_same_v<T, std::uint8_t>) return safetensors_dtype::U8;
-    else return safetensors_dtype_of(dtype_of<T>);
+    if constexpr (std::is_same_v<T, std::int32_t>)
+        return safetensors_dtype::I32;
+    else if constexpr (std::is_same_v<T, std::int64_t>)
+        return safetensors_dtype::I64;
+    else if constexpr (std::is_same_v<T, std::uint8_t>)
+        return safetensors_dtype::U8;
+    else
+        return safetensors_dtype_of(dtype_of<T>);
 }
 
 template <class T>
-void add_vec(safetensors_writer& w, const std::string& name, std::vector<std::uint64_t> shape, const std::vector<T>& v) {
+void add_vec(safetensors_writer& w, const std::string& name, std::vector<std::uint64_t> shape,
+             const std::vector<T>& v) {
     w.add_span<T>(name, st_dtype_of<T>(), std::move(shape), std::span<const T>(v));
 }
 
@@ -72,7 +77,8 @@ struct sparse_header {
     std::size_t n = 0, m = 0, rows = 0, cols = 0;
 };
 
-[[nodiscard]] inline sparse_header read_sparse_header(const safetensors_view& f, const std::string& matrix, const char* kind) {
+[[nodiscard]] inline sparse_header read_sparse_header(const safetensors_view& f, const std::string& matrix,
+                                                      const char* kind) {
     const auto fail = [&](const std::string& what) {
         NNPRUNE_THROW(format_error, str("read_sparse: ", f.file(), ": matrix '", matrix, "': ", what));
     };
@@ -83,10 +89,13 @@ struct sparse_header {
     char k[16] = {};
     int used = 0;
     const std::string& s = it->second;
-    if (s.rfind("nm ", 0) == 0 && std::sscanf(s.c_str(), "nm %llu:%llu %llux%llu%n", &a, &b, &r, &c, &used) == 4) h.kind = "nm";
-    else if (std::sscanf(s.c_str(), "%15s %llux%llu%n", k, &r, &c, &used) == 3) h.kind = k;
+    if (s.rfind("nm ", 0) == 0 && std::sscanf(s.c_str(), "nm %llu:%llu %llux%llu%n", &a, &b, &r, &c, &used) == 4)
+        h.kind = "nm";
+    else if (std::sscanf(s.c_str(), "%15s %llux%llu%n", k, &r, &c, &used) == 3)
+        h.kind = k;
     if (h.kind != kind || used != static_cast<int>(s.size()) || s.find('-') != std::string::npos)
-        fail(str("__metadata__ says '", s, "', expected \"", kind, kind == std::string("nm") ? " N:M RxC\"" : " RxC\""));
+        fail(
+            str("__metadata__ says '", s, "', expected \"", kind, kind == std::string("nm") ? " N:M RxC\"" : " RxC\""));
     if (r > (1ull << 48) || c > (1ull << 48) || (r != 0 && c > (1ull << 48) / r) || a > 256 || b > 256)
         fail(str("sizes in '", s, "' are out of range"));
     h.n = static_cast<std::size_t>(a);

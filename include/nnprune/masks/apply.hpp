@@ -27,8 +27,8 @@ namespace nnprune {
  * @endcode
  */
 template <element T, std::size_t Rank>
-    requires(!std::is_const_v<T>)
-void apply(const tensor_view<T, Rank>& t, const_mask_view m) {
+
+requires(!std::is_const_v<T>) void apply(const tensor_view<T, Rank>& t, const_mask_view m) {
     NNPRUNE_CHECK(t.shape() == m.shape(), shape_error,
                   detail::str("apply: mask has ", m.shape(), " elements, tensor has ", t.shape()));
     const T zero{};

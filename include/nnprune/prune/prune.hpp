@@ -83,8 +83,7 @@ inline prune_result start_result(const layer_index& x, const prune_options& o) {
     return r;
 }
 
-inline select_options select_opts(const prune_options& o, std::size_t i, std::string_view name,
-                                  select_workspace& ws) {
+inline select_options select_opts(const prune_options& o, std::size_t i, std::string_view name, select_workspace& ws) {
     select_options so;
     so.round = o.round;
     so.nans = o.nans;
@@ -100,8 +99,10 @@ inline select_options select_opts(const prune_options& o, std::size_t i, std::st
 /// prune their own ratio.
 inline void apply_filter(std::vector<layer_plan>& plan, const layer_index& x) {
     for (std::size_t i = 0; i < plan.size(); ++i) {
-        if (x.choices[i].excluded) plan[i] = layer_plan::excluded();
-        else if (x.choices[i].sparsity) plan[i] = layer_plan::ratio(*x.choices[i].sparsity);
+        if (x.choices[i].excluded)
+            plan[i] = layer_plan::excluded();
+        else if (x.choices[i].sparsity)
+            plan[i] = layer_plan::ratio(*x.choices[i].sparsity);
     }
 }
 
@@ -113,7 +114,8 @@ inline void finish_report(prune_result& r, std::size_t i) {
 template <layer_source Src, scorer S, pattern P, class A>
 prune_result prune_source(Src& src, const S& s, const P& p, const A& alloc, const prune_options& o) {
     constexpr const char* fn = "prune";
-    static_assert(allocation<A> || joint_allocation<A>, "prune: the allocation needs plan(ctx) or select(ctx, masks, reports)");
+    static_assert(allocation<A> || joint_allocation<A>,
+                  "prune: the allocation needs plan(ctx) or select(ctx, masks, reports)");
     static_assert(!per_tensor_only<A> || std::is_same_v<P, per_tensor>,
                   "prune: global and lamp_global allocations need the per_tensor pattern");
     NNPRUNE_PRECONDITION(src.size() > 0, detail::str(fn, ": empty layer list"));
@@ -186,7 +188,8 @@ prune_result prune_source(Src& src, const S& s, const P& p, const A& alloc, cons
 /// Fixed patterns (N:M) decide their own amount: every layer takes part.
 struct whole_pattern {
     [[nodiscard]] std::vector<layer_plan> plan(prune_context& c) const {
-        return std::vector<layer_plan>(c.size(), layer_plan{nnprune::amount(0.0), std::numeric_limits<double>::quiet_NaN()});
+        return std::vector<layer_plan>(c.size(),
+                                       layer_plan{nnprune::amount(0.0), std::numeric_limits<double>::quiet_NaN()});
     }
 };
 
@@ -199,16 +202,18 @@ struct whole_pattern {
  * @throws precondition_error, shape_error, value_error; nothing is written then.
  */
 template <class Src, scorer S, pattern P, class A>
-    requires(layers_or_source<Src> && (allocation<A> || joint_allocation<A>))
-prune_result prune(Src&& layers, const S& s, const P& p, const A& a, const prune_options& o = {}) {
+
+requires(layers_or_source<Src> && (allocation<A> || joint_allocation<A>)) prune_result
+    prune(Src&& layers, const S& s, const P& p, const A& a, const prune_options& o = {}) {
     auto&& src = detail::source_of(std::forward<Src>(layers));
     return detail::prune_source(src, s, p, a, o);
 }
 
 /// Every layer at the same sparsity.
 template <class Src, scorer S, amount_pattern P>
-    requires layers_or_source<Src>
-prune_result prune(Src&& layers, const S& s, const P& p, double sparsity, const prune_options& o = {}) {
+
+requires layers_or_source<Src> prune_result prune(Src&& layers, const S& s, const P& p, double sparsity,
+                                                  const prune_options& o = {}) {
     return prune(std::forward<Src>(layers), s, p, uniform{sparsity}, o);
 }
 
@@ -218,8 +223,8 @@ prune_result prune(Src&& layers, const S& s, const P& p, double sparsity, const 
  * exclude patterns stay dense.
  */
 template <class Src, scorer S, fixed_pattern P>
-    requires layers_or_source<Src>
-prune_result prune(Src&& layers, const S& s, const P& p, const prune_options& o = {}) {
+
+requires layers_or_source<Src> prune_result prune(Src&& layers, const S& s, const P& p, const prune_options& o = {}) {
     return prune(std::forward<Src>(layers), s, p, detail::whole_pattern{}, o);
 }
 

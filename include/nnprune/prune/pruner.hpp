@@ -45,15 +45,17 @@ struct pruner_state {
 /// What one step() did.
 struct step_report {
     std::int64_t step = 0;
-    bool pruned = false;      ///< a pruning step (masks were recomputed)
-    double target = 0.0;      ///< the schedule's target at this step
-    prune_result result;      ///< masks' reports (masks left empty to avoid copies: see state())
+    bool pruned = false;  ///< a pruning step (masks were recomputed)
+    double target = 0.0;  ///< the schedule's target at this step
+    prune_result result;  ///< masks' reports (masks left empty to avoid copies: see state())
 };
 
 namespace detail {
 /// An allocation whose sparsity can be set to a schedule's target.
 template <class A>
-concept retargetable = (allocation<A> || joint_allocation<A>) && requires(A a) { a.sparsity = 0.5; };
+concept retargetable = (allocation<A> || joint_allocation<A>)&&requires(A a) {
+    a.sparsity = 0.5;
+};
 
 /**
  * The pruner's allocation at one step: the user's allocation (its sparsity set to the target)
@@ -84,18 +86,23 @@ struct relative_to_previous {
 }  // namespace detail
 
 template <scorer S, schedule Sch, class Pattern = per_tensor, class Alloc = uniform>
-    requires((joint_allocation<Pattern> && detail::retargetable<Pattern>) ||
-             (amount_pattern<Pattern> && pattern_traits<Pattern>::has_groups && detail::retargetable<Alloc>))
-class pruner {
+
+requires((joint_allocation<Pattern> && detail::retargetable<Pattern>) ||
+         (amount_pattern<Pattern> && pattern_traits<Pattern>::has_groups && detail::retargetable<Alloc>)) class pruner {
 public:
     pruner(S s, Sch sch, Pattern p = {}, prune_options o = {}, Alloc a = {})
-        : m_scorer(std::move(s)), m_schedule(std::move(sch)), m_pattern(p), m_options(std::move(o)),
+        : m_scorer(std::move(s)),
+          m_schedule(std::move(sch)),
+          m_pattern(p),
+          m_options(std::move(o)),
           m_alloc(std::move(a)) {
         if constexpr (requires { m_schedule.validate(); }) m_schedule.validate();
-        NNPRUNE_PRECONDITION(m_options.previous.empty(), "pruner: pass earlier masks with restore(), not options.previous");
+        NNPRUNE_PRECONDITION(m_options.previous.empty(),
+                             "pruner: pass earlier masks with restore(), not options.previous");
     }
 
     [[nodiscard]] const pruner_state& state() const noexcept { return m_state; }
+
     [[nodiscard]] const Sch& schedule_() const noexcept { return m_schedule; }
 
     /// Restores a state (e.g. loaded from a mask file); its names and shapes are checked at the next step().
@@ -143,17 +150,19 @@ public:
     }
 
     step_report step(const std::vector<layer>& layers) { return step(std::span<const layer>(layers)); }
+
     void reapply(const std::vector<layer>& layers) const { reapply(std::span<const layer>(layers)); }
 
 private:
     void check_layers(std::span<const layer> layers, const char* fn) const {
         if (m_state.masks.empty()) return;
-        NNPRUNE_CHECK(layers.size() == m_state.masks.size(), shape_error,
-                      detail::str(fn, ": ", layers.size(), " layers, the pruner holds ", m_state.masks.size(), " masks"));
+        NNPRUNE_CHECK(
+            layers.size() == m_state.masks.size(), shape_error,
+            detail::str(fn, ": ", layers.size(), " layers, the pruner holds ", m_state.masks.size(), " masks"));
         for (std::size_t i = 0; i < layers.size(); ++i) {
-            NNPRUNE_PRECONDITION(m_state.names.size() != layers.size() || m_state.names[i] == layers[i].name,
-                                 detail::str(fn, ": layer ", i, " is '", layers[i].name, "', the pruner's is '",
-                                             m_state.names[i], "'"));
+            NNPRUNE_PRECONDITION(
+                m_state.names.size() != layers.size() || m_state.names[i] == layers[i].name,
+                detail::str(fn, ": layer ", i, " is '", layers[i].name, "', the pruner's is '", m_state.names[i], "'"));
             NNPRUNE_CHECK(m_state.masks[i].shape() == layers[i].weights.shape(), shape_error,
                           detail::str(fn, ": layer '", layers[i].name, "': mask has ", m_state.masks[i].shape(),
                                       " elements, weights have ", layers[i].weights.shape()));
@@ -176,7 +185,9 @@ private:
             }
             const std::size_t want = count_to_prune(total, target, o.round);
             const std::size_t remaining = total - pruned;
-            const double rel = remaining ? static_cast<double>(want > pruned ? want - pruned : 0) / static_cast<double>(remaining) : 0.0;
+            const double rel =
+                remaining ? static_cast<double>(want > pruned ? want - pruned : 0) / static_cast<double>(remaining)
+                          : 0.0;
             // exact count via the ratio of the remaining weights, rounded back by half_even: use
             // an exact-fraction ratio so that round(rel * remaining) == want - pruned
             o.round = rounding::half_even;

@@ -28,12 +28,12 @@
 #include "../detail/parallel.hpp"
 #include "../masks/apply.hpp"
 #include "../masks/mask.hpp"
-#include "report.hpp"
 #include "../scorers/bind.hpp"
 #include "../scorers/scorer.hpp"
 #include "../select/group.hpp"
 #include "../select/options.hpp"
 #include "../select/row_selector.hpp"
+#include "report.hpp"
 
 namespace nnprune::detail {
 

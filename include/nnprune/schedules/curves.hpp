@@ -35,12 +35,15 @@ struct exponential_schedule {
         if (p >= 1.0) return final_sparsity;
         return 1.0 - di * std::pow(df / di, p);
     }
+
     [[nodiscard]] constexpr bool should_prune(std::int64_t step) const noexcept {
         return cadence{begin_step, end_step, frequency}.should_prune(step);
     }
+
     void validate() const {
-        NNPRUNE_PRECONDITION(initial_sparsity >= 0.0 && initial_sparsity < 1.0,
-                             detail::str("exponential_schedule: initial_sparsity must be in [0, 1), got ", initial_sparsity));
+        NNPRUNE_PRECONDITION(
+            initial_sparsity >= 0.0 && initial_sparsity < 1.0,
+            detail::str("exponential_schedule: initial_sparsity must be in [0, 1), got ", initial_sparsity));
         detail::check_sparsity(final_sparsity, "exponential_schedule", "final_sparsity");
         cadence{begin_step, end_step, frequency}.validate("exponential_schedule");
     }
@@ -56,9 +59,11 @@ struct cosine_schedule {
         if (p >= 1.0) return final_sparsity;
         return final_sparsity + (initial_sparsity - final_sparsity) * 0.5 * (1.0 + std::cos(std::numbers::pi * p));
     }
+
     [[nodiscard]] constexpr bool should_prune(std::int64_t step) const noexcept {
         return cadence{begin_step, end_step, frequency}.should_prune(step);
     }
+
     void validate() const {
         detail::check_sparsity(initial_sparsity, "cosine_schedule", "initial_sparsity");
         detail::check_sparsity(final_sparsity, "cosine_schedule", "final_sparsity");

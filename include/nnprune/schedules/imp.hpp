@@ -34,21 +34,24 @@ struct imp_schedule {
         const std::int64_t r = (step - begin_step) / steps_per_round + 1;
         return r < rounds ? r : rounds;
     }
+
     [[nodiscard]] double operator()(std::int64_t step) const {
         const std::int64_t r = round(step);
         if (r >= rounds) return target;
         return 1.0 - std::pow(1.0 - imp_rate(target, rounds), static_cast<double>(r));
     }
+
     [[nodiscard]] constexpr bool should_prune(std::int64_t step) const noexcept {
         if (step < begin_step || steps_per_round <= 0) return false;
         const std::int64_t d = step - begin_step;
         return d % steps_per_round == 0 && d / steps_per_round < rounds;
     }
+
     void validate() const {
         detail::check_sparsity(target, "imp_schedule", "target");
         NNPRUNE_PRECONDITION(rounds > 0 && steps_per_round > 0 && begin_step >= 0,
-                             detail::str("imp_schedule: need rounds > 0, steps_per_round > 0, begin_step >= 0, got ", rounds,
-                                         ", ", steps_per_round, ", ", begin_step));
+                             detail::str("imp_schedule: need rounds > 0, steps_per_round > 0, begin_step >= 0, got ",
+                                         rounds, ", ", steps_per_round, ", ", begin_step));
     }
 };
 

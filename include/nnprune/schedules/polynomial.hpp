@@ -29,6 +29,7 @@ struct polynomial_schedule {
         const float p = static_cast<float>(step - begin_step) / static_cast<float>(end_step - begin_step);
         return p < 0.0f ? 0.0f : p > 1.0f ? 1.0f : p;
     }
+
     [[nodiscard]] constexpr float operator()(std::int64_t step) const noexcept {
         const float q = 1.0f - progress(step);
         float r = 1.0f;
@@ -36,15 +37,19 @@ struct polynomial_schedule {
         // TF: (initial - final) is a Python double made float32; the product and sum are float32
         return static_cast<float>(initial_sparsity - final_sparsity) * r + static_cast<float>(final_sparsity);
     }
+
     [[nodiscard]] constexpr bool should_prune(std::int64_t step) const noexcept {
         return cadence{begin_step, end_step, frequency}.should_prune(step);
     }
+
     /// TF-MOT's validation. @throws precondition_error.
     void validate() const {
-        NNPRUNE_PRECONDITION(initial_sparsity >= 0.0 && initial_sparsity < 1.0,
-                             detail::str("polynomial_schedule: initial_sparsity must be in [0, 1), got ", initial_sparsity));
-        NNPRUNE_PRECONDITION(final_sparsity >= 0.0 && final_sparsity < 1.0,
-                             detail::str("polynomial_schedule: final_sparsity must be in [0, 1), got ", final_sparsity));
+        NNPRUNE_PRECONDITION(
+            initial_sparsity >= 0.0 && initial_sparsity < 1.0,
+            detail::str("polynomial_schedule: initial_sparsity must be in [0, 1), got ", initial_sparsity));
+        NNPRUNE_PRECONDITION(
+            final_sparsity >= 0.0 && final_sparsity < 1.0,
+            detail::str("polynomial_schedule: final_sparsity must be in [0, 1), got ", final_sparsity));
         NNPRUNE_PRECONDITION(power >= 0, detail::str("polynomial_schedule: power must be >= 0, got ", power));
         cadence{begin_step, end_step, frequency}.validate("polynomial_schedule");
     }

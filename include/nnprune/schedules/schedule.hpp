@@ -32,6 +32,7 @@ struct cadence {
         const std::int64_t d = step - begin_step;
         return ((d % frequency) + frequency) % frequency == 0;  // floormod
     }
+
     /// @throws precondition_error unless begin >= 0, frequency > 0 and (end < 0 or end >= begin).
     void validate(const char* fn) const {
         NNPRUNE_PRECONDITION(begin_step >= 0, detail::str(fn, ": begin_step must be >= 0, got ", begin_step));
@@ -53,7 +54,9 @@ struct constant_schedule {
     nnprune::cadence when{0, 0, 1};
 
     [[nodiscard]] constexpr double operator()(std::int64_t) const noexcept { return sparsity; }
+
     [[nodiscard]] constexpr bool should_prune(std::int64_t step) const noexcept { return when.should_prune(step); }
+
     void validate() const {
         detail::check_sparsity(sparsity, "constant_schedule", "sparsity");
         when.validate("constant_schedule");

@@ -28,8 +28,8 @@ namespace detail {
 inline void check_flap(const tensor_ref& w_out, const flap_accumulator& acc, const char* fn) {
     NNPRUNE_CHECK(acc.samples() > 0, precondition_error, detail::str(fn, ": statistics from zero samples"));
     NNPRUNE_CHECK(w_out.shape().cols() == acc.channels(), shape_error,
-                  detail::str(fn, ": W_out ", w_out.shape(), " has ", w_out.shape().cols(), " input channels, the accumulator has ",
-                              acc.channels()));
+                  detail::str(fn, ": W_out ", w_out.shape(), " has ", w_out.shape().cols(),
+                              " input channels, the accumulator has ", acc.channels()));
 }
 }  // namespace detail
 
@@ -38,7 +38,8 @@ inline void check_flap(const tensor_ref& w_out, const flap_accumulator& acc, con
  * @throws shape_error, precondition_error (zero samples).
  */
 [[nodiscard]] inline std::vector<float> flap_metric(const tensor_ref& w_out, const flap_accumulator& acc,
-                                                    flap_metric_kind kind = flap_metric_kind::wifv, bool squared = false) {
+                                                    flap_metric_kind kind = flap_metric_kind::wifv,
+                                                    bool squared = false) {
     detail::check_flap(w_out, acc, "flap_metric");
     const std::size_t rows = w_out.shape().rows(), cols = w_out.shape().cols();
     std::vector<double> col_sq(cols, 0.0), col_abs(cols, 0.0);
@@ -57,8 +58,12 @@ inline void check_flap(const tensor_ref& w_out, const flap_accumulator& acc, con
         const float fl = acc.fluctuation()[j];
         float v = 0;
         switch (kind) {
-            case flap_metric_kind::wifv: v = fl * static_cast<float>(col_sq[j]); break;
-            case flap_metric_kind::ifv: v = fl; break;
+            case flap_metric_kind::wifv:
+                v = fl * static_cast<float>(col_sq[j]);
+                break;
+            case flap_metric_kind::ifv:
+                v = fl;
+                break;
             case flap_metric_kind::wifn:
                 v = static_cast<float>(col_abs[j] / static_cast<double>(rows)) * std::sqrt(acc.squares()[j]);
                 break;
@@ -83,9 +88,11 @@ inline void flap_standardize(std::span<float> x) {
 
 /// Head scores: the mean of each head's head_dim standardised channel scores (upstream hard-codes 128).
 /// @throws precondition_error when the channel count is not a multiple of head_dim.
-[[nodiscard]] inline std::vector<float> flap_head_scores(std::span<const float> channel_scores, std::size_t head_dim = 128) {
-    NNPRUNE_PRECONDITION(head_dim > 0 && channel_scores.size() % head_dim == 0,
-                         detail::str("flap_head_scores: ", channel_scores.size(), " channels is not a multiple of head_dim ", head_dim));
+[[nodiscard]] inline std::vector<float> flap_head_scores(std::span<const float> channel_scores,
+                                                         std::size_t head_dim = 128) {
+    NNPRUNE_PRECONDITION(
+        head_dim > 0 && channel_scores.size() % head_dim == 0,
+        detail::str("flap_head_scores: ", channel_scores.size(), " channels is not a multiple of head_dim ", head_dim));
     std::vector<float> h(channel_scores.size() / head_dim);
     for (std::size_t k = 0; k < h.size(); ++k) {
         double s = 0.0;
@@ -106,7 +113,8 @@ inline void flap_standardize(std::span<float> x) {
     detail::check_flap(w_out, acc, "flap_bias");
     const std::size_t rows = w_out.shape().rows(), cols = w_out.shape().cols();
     NNPRUNE_CHECK(kept_channels.size() == cols, shape_error,
-                  detail::str("flap_bias: channel mask has ", kept_channels.size(), " elements, W_out has ", cols, " input channels"));
+                  detail::str("flap_bias: channel mask has ", kept_channels.size(), " elements, W_out has ", cols,
+                              " input channels"));
     std::vector<float> mu(cols);
     for (std::size_t j = 0; j < cols; ++j)
         mu[j] = round_mean_to_fp16 ? static_cast<float>(float16(acc.mean()[j])) : acc.mean()[j];

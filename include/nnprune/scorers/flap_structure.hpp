@@ -108,11 +108,11 @@ inline void check_flap_layers(std::size_t a, std::size_t b, const char* fn) {
 }
 
 /// Per-head sums of the attention channel scores (double, rounded once).
-[[nodiscard]] inline std::vector<float> flap_head_sums(std::span<const float> channels, std::size_t head_dim, std::size_t layer,
-                                                       const char* fn) {
+[[nodiscard]] inline std::vector<float> flap_head_sums(std::span<const float> channels, std::size_t head_dim,
+                                                       std::size_t layer, const char* fn) {
     NNPRUNE_CHECK(head_dim > 0 && channels.size() % head_dim == 0, shape_error,
-                  detail::str(fn, ": layer ", layer, ": ", channels.size(), " attention channels is not a multiple of head_dim ",
-                              head_dim));
+                  detail::str(fn, ": layer ", layer, ": ", channels.size(),
+                              " attention channels is not a multiple of head_dim ", head_dim));
     std::vector<float> h(channels.size() / head_dim);
     for (std::size_t k = 0; k < h.size(); ++k) {
         double s = 0.0;
@@ -134,8 +134,9 @@ inline void check_flap_layers(std::size_t a, std::size_t b, const char* fn) {
  * @throws value_error (ratio outside [0, 1], a negative result: more heads than the ratio allows),
  *         precondition_error (hidden == 0).
  */
-[[nodiscard]] inline std::size_t flap_remove_channels(std::size_t layers, double ratio, std::size_t hidden, std::size_t intermediate,
-                                                      std::size_t remove_heads, std::size_t head_dim = 128) {
+[[nodiscard]] inline std::size_t flap_remove_channels(std::size_t layers, double ratio, std::size_t hidden,
+                                                      std::size_t intermediate, std::size_t remove_heads,
+                                                      std::size_t head_dim = 128) {
     constexpr const char* fn = "flap_remove_channels";
     detail::check_flap_ratio(ratio, fn);
     NNPRUNE_PRECONDITION(hidden > 0, detail::str(fn, ": hidden size 0"));
@@ -174,7 +175,8 @@ inline void check_flap_layers(std::size_t a, std::size_t b, const char* fn) {
         std::vector<std::size_t> order(all.size());
         std::iota(order.begin(), order.end(), std::size_t{0});
         // descending (NaN first), ties by position: a stable descending sort
-        std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return detail::flap_less(all[b], all[a]); });
+        std::stable_sort(order.begin(), order.end(),
+                         [&](std::size_t a, std::size_t b) { return detail::flap_less(all[b], all[a]); });
         std::int64_t total = 0;
         for (std::size_t p = 0; p < all.size(); ++p) total += p < n_heads ? head_weight : 1;
         // torch: int64 sum * python float -> float32; int64 cumsum - float32 0-dim -> float32
@@ -205,8 +207,8 @@ inline void check_flap_layers(std::size_t a, std::size_t b, const char* fn) {
  * @throws value_error (a count above the number of heads / channels), shape_error (layer counts).
  */
 [[nodiscard]] inline flap_masks flap_al_mm_masks(std::span<const std::vector<float>> head_scores,
-                                                 std::span<const std::vector<float>> mlp_scores, std::size_t remove_heads,
-                                                 std::size_t remove_channels) {
+                                                 std::span<const std::vector<float>> mlp_scores,
+                                                 std::size_t remove_heads, std::size_t remove_channels) {
     constexpr const char* fn = "flap_al_mm_masks";
     detail::check_flap_layers(head_scores.size(), mlp_scores.size(), fn);
     std::vector<float> heads, chans;
@@ -214,8 +216,9 @@ inline void check_flap_layers(std::size_t a, std::size_t b, const char* fn) {
     for (const auto& c : mlp_scores) chans.insert(chans.end(), c.begin(), c.end());
     NNPRUNE_CHECK(remove_heads <= heads.size(), value_error,
                   detail::str(fn, ": remove_heads ", remove_heads, " is above the ", heads.size(), " heads"));
-    NNPRUNE_CHECK(remove_channels <= chans.size(), value_error,
-                  detail::str(fn, ": remove_channels ", remove_channels, " is above the ", chans.size(), " MLP channels"));
+    NNPRUNE_CHECK(
+        remove_channels <= chans.size(), value_error,
+        detail::str(fn, ": remove_channels ", remove_channels, " is above the ", chans.size(), " MLP channels"));
     const auto masks = [](std::span<const std::vector<float>> layers, const std::vector<float>& all, std::size_t k) {
         std::vector<mask> out;
         if (k == 0) {
@@ -251,7 +254,8 @@ inline void check_flap_layers(std::size_t a, std::size_t b, const char* fn) {
     for (const auto& h : heads)
         out.heads.push_back(detail::flap_keep_from(h, static_cast<std::size_t>(ratio * static_cast<double>(h.size()))));
     for (const auto& c : mlp_scores)
-        out.channels.push_back(detail::flap_keep_from(c, static_cast<std::size_t>(static_cast<double>(c.size()) * ratio)));
+        out.channels.push_back(
+            detail::flap_keep_from(c, static_cast<std::size_t>(static_cast<double>(c.size()) * ratio)));
     return out;
 }
 
@@ -264,8 +268,9 @@ inline void check_flap_layers(std::size_t a, std::size_t b, const char* fn) {
  *         channels not a multiple of head_dim).
  */
 [[nodiscard]] inline flap_masks flap_ul_mm_masks(std::span<const std::vector<float>> attn_channel_scores,
-                                                 std::span<const std::vector<float>> mlp_scores, std::size_t heads_per_layer,
-                                                 std::size_t channels_per_layer, std::size_t head_dim = 128) {
+                                                 std::span<const std::vector<float>> mlp_scores,
+                                                 std::size_t heads_per_layer, std::size_t channels_per_layer,
+                                                 std::size_t head_dim = 128) {
     constexpr const char* fn = "flap_ul_mm_masks";
     detail::check_flap_layers(attn_channel_scores.size(), mlp_scores.size(), fn);
     std::vector<std::vector<float>> heads;
@@ -273,7 +278,8 @@ inline void check_flap_layers(std::size_t a, std::size_t b, const char* fn) {
         heads.push_back(detail::flap_head_sums(attn_channel_scores[l], head_dim, l, fn));
     for (std::size_t l = 0; l < heads.size(); ++l) {
         NNPRUNE_CHECK(heads_per_layer <= heads[l].size(), value_error,
-                      detail::str(fn, ": layer ", l, ": heads_per_layer ", heads_per_layer, " is above its ", heads[l].size(), " heads"));
+                      detail::str(fn, ": layer ", l, ": heads_per_layer ", heads_per_layer, " is above its ",
+                                  heads[l].size(), " heads"));
         NNPRUNE_CHECK(channels_per_layer <= mlp_scores[l].size(), value_error,
                       detail::str(fn, ": layer ", l, ": channels_per_layer ", channels_per_layer, " is above its ",
                                   mlp_scores[l].size(), " MLP channels"));

@@ -38,6 +38,7 @@ struct lamp_scorer {
         }
     }
 };
+
 inline constexpr lamp_scorer lamp{};
 
 static_assert(scorer<lamp_scorer>);

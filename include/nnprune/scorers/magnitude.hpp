@@ -24,6 +24,7 @@ struct magnitude_scorer {
     struct rows {
         tensor_ref w;
         bool squared = false;
+
         void operator()(std::size_t first_row, matrix_view<float> out) const {
             const std::size_t cols = out.extent(1);
             detail::visit_matrix(w, [&](auto wm) {
@@ -35,10 +36,14 @@ struct magnitude_scorer {
             });
         }
     };
+
     [[nodiscard]] rows bind(const layer& l) const { return rows{l.weights, squared}; }
+
     void operator()(const layer& l, matrix_view<float> out) const { bind(l)(0, out); }
 };
+
 inline constexpr magnitude_scorer magnitude{};
+
 template <>
 struct scorer_traits<magnitude_scorer> {
     static constexpr bool row_local = true, finite_scores = true;
@@ -51,20 +56,28 @@ struct taylor_scorer {
     struct rows {
         tensor_ref w, g;
         std::vector<float> gbuf;
+
         void operator()(std::size_t first_row, matrix_view<float> out) {
-            detail::for_each_weight_gradient_row(w, g, first_row, out, gbuf, [](float* o, const float* gr, std::size_t cols) {
-                for (std::size_t j = 0; j < cols; ++j) o[j] = std::fabs(o[j] * gr[j]);
-            });
+            detail::for_each_weight_gradient_row(w, g, first_row, out, gbuf,
+                                                 [](float* o, const float* gr, std::size_t cols) {
+                                                     for (std::size_t j = 0; j < cols; ++j)
+                                                         o[j] = std::fabs(o[j] * gr[j]);
+                                                 });
         }
     };
+
     void check(const layer& l) const { detail::require_gradient(l, "taylor_scorer"); }
+
     [[nodiscard]] rows bind(const layer& l) const {
         check(l);
         return rows{l.weights, *l.gradient, {}};
     }
+
     void operator()(const layer& l, matrix_view<float> out) const { bind(l)(0, out); }
 };
+
 inline constexpr taylor_scorer taylor{};
+
 template <>
 struct scorer_traits<taylor_scorer> {
     static constexpr bool row_local = true, finite_scores = true;

@@ -20,12 +20,14 @@ namespace nnprune {
 class splitmix64 {
 public:
     constexpr explicit splitmix64(std::uint64_t seed) noexcept : m_state(seed) {}
+
     constexpr std::uint64_t operator()() noexcept {
         std::uint64_t z = (m_state += 0x9E3779B97F4A7C15ull);
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
         return z ^ (z >> 31);
     }
+
     /// Uniform float in [0, 1) with 24 random bits (exact, platform independent).
     constexpr float uniform() noexcept { return static_cast<float>((*this)() >> 40) * 0x1.0p-24f; }
 

@@ -11,8 +11,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <type_traits>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -32,11 +32,15 @@ namespace nnprune {
  * lacks what it needs; the prune loop calls it for every layer before any score is computed.
  */
 template <class S>
-concept scorer = requires(const S& s, const layer& l, matrix_view<float> out) { s(l, out); };
+concept scorer = requires(const S& s, const layer& l, matrix_view<float> out) {
+    s(l, out);
+};
 
 /// A scorer with a validation hook.
 template <class S>
-concept checked_scorer = scorer<S> && requires(const S& s, const layer& l) { s.check(l); };
+concept checked_scorer = scorer<S> && requires(const S& s, const layer& l) {
+    s.check(l);
+};
 
 /**
  * @brief What the prune loop may assume of a scorer; specialise it for your scorer (the defaults
@@ -53,12 +57,16 @@ concept checked_scorer = scorer<S> && requires(const S& s, const layer& l) { s.c
 template <class S>
 struct scorer_traits {
     static constexpr bool row_local = [] {
-        if constexpr (requires { S::row_local; }) return static_cast<bool>(S::row_local);
-        else return false;
+        if constexpr (requires { S::row_local; })
+            return static_cast<bool>(S::row_local);
+        else
+            return false;
     }();
     static constexpr bool finite_scores = [] {
-        if constexpr (requires { S::finite_scores; }) return static_cast<bool>(S::finite_scores);
-        else return false;
+        if constexpr (requires { S::finite_scores; })
+            return static_cast<bool>(S::finite_scores);
+        else
+            return false;
     }();
 };
 
@@ -80,12 +88,15 @@ void check_scorer_input(const S& s, const layer& l) {
 class score_tensor {
 public:
     score_tensor() = default;
+
     explicit score_tensor(const nnprune::shape& s) : m_data(s.numel()), m_shape(s) {}
+
     /// Reuses `storage` (e.g. the previous layer's scores): no new allocation or page faults when
     /// it is already large enough. The contents are unspecified until a scorer writes them.
     score_tensor(std::vector<float>&& storage, const nnprune::shape& s) : m_data(std::move(storage)), m_shape(s) {
         m_data.resize(s.numel());
     }
+
     /// Gives the storage back (for reuse); the score tensor is empty afterwards.
     [[nodiscard]] std::vector<float> release() noexcept {
         m_shape = nnprune::shape{};
@@ -93,24 +104,34 @@ public:
     }
 
     [[nodiscard]] const nnprune::shape& shape() const noexcept { return m_shape; }
+
     [[nodiscard]] std::size_t size() const noexcept { return m_data.size(); }
+
     [[nodiscard]] float* data() noexcept { return m_data.data(); }
+
     [[nodiscard]] const float* data() const noexcept { return m_data.data(); }
+
     [[nodiscard]] std::vector<float>& values() noexcept { return m_data; }
+
     [[nodiscard]] const std::vector<float>& values() const noexcept { return m_data; }
 
     /// The [rows, cols] matrix interpretation a scorer writes.
     [[nodiscard]] matrix_view<float> matrix() noexcept {
         return matrix_view<float>(m_data.data(), m_shape.rows(), m_shape.cols());
     }
+
     /// A read-only type-erased ref with the weights' shape (what select_mask takes).
     [[nodiscard]] tensor_ref ref() const {
         const float* p = m_data.data();
         switch (m_shape.rank()) {
-            case 1: return tensor_view<const float, 1>(p, m_shape[0]);
-            case 2: return tensor_view<const float, 2>(p, m_shape[0], m_shape[1]);
-            case 3: return tensor_view<const float, 3>(p, m_shape[0], m_shape[1], m_shape[2]);
-            default: return tensor_view<const float, 4>(p, m_shape[0], m_shape[1], m_shape[2], m_shape[3]);
+            case 1:
+                return tensor_view<const float, 1>(p, m_shape[0]);
+            case 2:
+                return tensor_view<const float, 2>(p, m_shape[0], m_shape[1]);
+            case 3:
+                return tensor_view<const float, 3>(p, m_shape[0], m_shape[1], m_shape[2]);
+            default:
+                return tensor_view<const float, 4>(p, m_shape[0], m_shape[1], m_shape[2], m_shape[3]);
         }
     }
 
@@ -135,10 +156,14 @@ namespace detail {
 template <class F>
 decltype(auto) visit_matrix(const tensor_ref& r, F&& f) {
     switch (r.dtype()) {
-        case dtype::f64: return f(r.as_matrix<const double>());
-        case dtype::bf16: return f(r.as_matrix<const bfloat16>());
-        case dtype::f16: return f(r.as_matrix<const float16>());
-        case dtype::f32: break;
+        case dtype::f64:
+            return f(r.as_matrix<const double>());
+        case dtype::bf16:
+            return f(r.as_matrix<const bfloat16>());
+        case dtype::f16:
+            return f(r.as_matrix<const float16>());
+        case dtype::f32:
+            break;
     }
     return f(r.as_matrix<const float>());
 }
@@ -196,11 +221,12 @@ inline std::vector<float> to_float_vector(const tensor_ref& r) {
 /// branch-free on the exponent bits (vectorised), only a chunk with a hit element by element.
 template <class T>
 [[nodiscard]] std::size_t first_non_finite(const T* p, std::size_t n) noexcept {
-    using U = std::conditional_t<sizeof(T) == 8, std::uint64_t, std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint16_t>>;
-    constexpr U exp = std::is_same_v<T, double>      ? U(0x7ff0000000000000ull)
-                      : std::is_same_v<T, float>     ? U(0x7f800000u)
-                      : std::is_same_v<T, bfloat16>  ? U(0x7f80u)
-                                                     : U(0x7c00u);  // float16
+    using U = std::conditional_t<sizeof(T) == 8, std::uint64_t,
+                                 std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint16_t>>;
+    constexpr U exp = std::is_same_v<T, double>     ? U(0x7ff0000000000000ull)
+                      : std::is_same_v<T, float>    ? U(0x7f800000u)
+                      : std::is_same_v<T, bfloat16> ? U(0x7f80u)
+                                                    : U(0x7c00u);  // float16
     constexpr std::size_t chunk = 2048;
     for (std::size_t b = 0; b < n; b += chunk) {
         const std::size_t e = n - b < chunk ? n : b + chunk;
@@ -228,8 +254,9 @@ inline void check_finite(const tensor_ref& r, std::string_view fn, std::string_v
             bad = first_non_finite(p, r.size());
             nan = bad < r.size() && is_nan(p[bad]);
         });
-        NNPRUNE_CHECK(bad == r.size(), value_error,
-                      detail::str(fn, ": layer '", name, "': ", what, " has ", nan ? "NaN" : "Inf", " at flat index ", bad));
+        NNPRUNE_CHECK(
+            bad == r.size(), value_error,
+            detail::str(fn, ": layer '", name, "': ", what, " has ", nan ? "NaN" : "Inf", " at flat index ", bad));
         return;
     }
     visit(r, [&](auto tv) {
@@ -240,14 +267,16 @@ inline void check_finite(const tensor_ref& r, std::string_view fn, std::string_v
             }
         });
     });
-    NNPRUNE_CHECK(bad == r.size(), value_error,
-                  detail::str(fn, ": layer '", name, "': ", what, " has ", nan ? "NaN" : "Inf", " at flat index ", bad));
+    NNPRUNE_CHECK(
+        bad == r.size(), value_error,
+        detail::str(fn, ": layer '", name, "': ", what, " has ", nan ? "NaN" : "Inf", " at flat index ", bad));
 }
 
 /// Requires the layer's input statistic (for activation-aware scorers).
 inline void require_input_stat(const layer& l, std::string_view fn) {
-    NNPRUNE_PRECONDITION(l.input_stat.has_value(),
-                         detail::str(fn, ": layer '", l.name, "' has no input statistic (accumulate activations first)"));
+    NNPRUNE_PRECONDITION(
+        l.input_stat.has_value(),
+        detail::str(fn, ": layer '", l.name, "' has no input statistic (accumulate activations first)"));
     validate(l);
 }
 

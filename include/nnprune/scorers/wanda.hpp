@@ -43,8 +43,10 @@ public:
                 float* o = out.data_handle() + i * cols;
                 const float* src = o;
                 if constexpr (std::is_same_v<T, float>) {
-                    if (w.stride(1) == 1) src = w.data_handle() + static_cast<std::ptrdiff_t>(r) * w.stride(0);
-                    else detail::row_to_float(w, r, o);
+                    if (w.stride(1) == 1)
+                        src = w.data_handle() + static_cast<std::ptrdiff_t>(r) * w.stride(0);
+                    else
+                        detail::row_to_float(w, r, o);
                 } else {
                     detail::row_to_float(w, r, o);
                 }
@@ -61,13 +63,17 @@ private:
 /// Wanda importance |W_ij| * sqrt(stat_j). Needs layer::input_stat (length = weight columns).
 struct wanda_scorer {
     void check(const layer& l) const { detail::require_input_stat(l, "wanda_scorer"); }
+
     [[nodiscard]] wanda_rows bind(const layer& l) const {
         check(l);
         return wanda_rows(l);
     }
+
     void operator()(const layer& l, matrix_view<float> out) const { bind(l)(0, out); }
 };
+
 inline constexpr wanda_scorer wanda{};
+
 template <>
 struct scorer_traits<wanda_scorer> {
     static constexpr bool row_local = true, finite_scores = true;
@@ -81,15 +87,18 @@ struct gblm_scorer {
     /// GBLM bound to one layer: sqrt(stat) and the gradient row buffer made once.
     class rows {
     public:
-        rows(const layer& l, bool inverse) : m_w(l.weights), m_g(*l.gradient), m_s(detail::sqrt_stat(l)), m_inverse(inverse) {}
+        rows(const layer& l, bool inverse)
+            : m_w(l.weights), m_g(*l.gradient), m_s(detail::sqrt_stat(l)), m_inverse(inverse) {}
+
         void operator()(std::size_t first_row, matrix_view<float> out) {
-            detail::for_each_weight_gradient_row(m_w, m_g, first_row, out, m_gbuf, [&](float* o, const float* g, std::size_t cols) {
-                for (std::size_t j = 0; j < cols; ++j) {
-                    const float aw = std::fabs(o[j]);
-                    // upstream: |W|*sqrt(scaler) + |W|*|G| (two products, then the sum)
-                    o[j] = m_inverse ? aw * m_s[j] / (std::fabs(g[j]) + 1e-8f) : aw * m_s[j] + aw * std::fabs(g[j]);
-                }
-            });
+            detail::for_each_weight_gradient_row(
+                m_w, m_g, first_row, out, m_gbuf, [&](float* o, const float* g, std::size_t cols) {
+                    for (std::size_t j = 0; j < cols; ++j) {
+                        const float aw = std::fabs(o[j]);
+                        // upstream: |W|*sqrt(scaler) + |W|*|G| (two products, then the sum)
+                        o[j] = m_inverse ? aw * m_s[j] / (std::fabs(g[j]) + 1e-8f) : aw * m_s[j] + aw * std::fabs(g[j]);
+                    }
+                });
         }
 
     private:
@@ -102,13 +111,17 @@ struct gblm_scorer {
         detail::require_input_stat(l, "gblm_scorer");
         detail::require_gradient(l, "gblm_scorer");
     }
+
     [[nodiscard]] rows bind(const layer& l) const {
         check(l);
         return rows(l, inverse);
     }
+
     void operator()(const layer& l, matrix_view<float> out) const { bind(l)(0, out); }
 };
+
 inline constexpr gblm_scorer gblm{};
+
 template <>
 struct scorer_traits<gblm_scorer> {
     static constexpr bool row_local = true, finite_scores = true;

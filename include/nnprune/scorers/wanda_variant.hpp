@@ -24,8 +24,8 @@ namespace nnprune {
 
 /// What the variant search found.
 struct wanda_variant_result {
-    double alpha = 0.0;        ///< the final alpha
-    double sparsity = 0.0;     ///< the achieved layer sparsity
+    double alpha = 0.0;     ///< the final alpha
+    double sparsity = 0.0;  ///< the achieved layer sparsity
     std::size_t iterations = 0;
 };
 
@@ -34,14 +34,17 @@ struct wanda_variant_result {
  * @throws precondition_error (sparsity outside [0, 1]), shape_error (mask shape), value_error
  *         (NaN or negative scores: the cumulative-sum rule needs non-negative scores).
  */
-inline wanda_variant_result wanda_variant_mask(const float* s, const nnprune::shape& shape, double sparsity, mask_view out) {
+inline wanda_variant_result wanda_variant_mask(const float* s, const nnprune::shape& shape, double sparsity,
+                                               mask_view out) {
     constexpr const char* fn = "wanda_variant_mask";
-    NNPRUNE_PRECONDITION(sparsity >= 0.0 && sparsity <= 1.0, detail::str(fn, ": sparsity must be in [0, 1], got ", sparsity));
+    NNPRUNE_PRECONDITION(sparsity >= 0.0 && sparsity <= 1.0,
+                         detail::str(fn, ": sparsity must be in [0, 1], got ", sparsity));
     NNPRUNE_CHECK(out.shape() == shape, shape_error,
                   detail::str(fn, ": mask has ", out.shape(), " elements, scores have ", shape));
     const std::size_t rows = shape.rows(), cols = shape.cols(), n = shape.numel();
     for (std::size_t i = 0; i < n; ++i)
-        NNPRUNE_CHECK(s[i] >= 0.0f, value_error, detail::str(fn, ": score ", s[i], " at flat index ", i, " (need >= 0, not NaN)"));
+        NNPRUNE_CHECK(s[i] >= 0.0f, value_error,
+                      detail::str(fn, ": score ", s[i], " at flat index ", i, " (need >= 0, not NaN)"));
     // per row: stable ascending order, float32 cumulative sum, float32 row sum
     std::vector<float> sorted(n), cs(n), rowsum(rows);
     std::vector<std::size_t> idx(cols);

@@ -38,18 +38,18 @@ namespace detail {
 
 template <class T, class K>
 selection select_global_as(std::span<const tensor_ref> scores, std::size_t k, std::span<const mask_view> outs,
-                           const global_options& o, const std::vector<std::size_t>& comp, const std::vector<std::size_t>& cap,
-                           bool capped, const error_context& err) {
+                           const global_options& o, const std::vector<std::size_t>& comp,
+                           const std::vector<std::size_t>& cap, bool capped, const error_context& err) {
     const std::size_t T_n = scores.size();
     select_workspace local;
     select_workspace& ws = o.workspace ? *o.workspace : local;
     std::vector<std::vector<run>> runs(T_n);
     std::size_t total = 0;
     for (std::size_t t = 0; t < T_n; ++t) {
-        const std::uint64_t* prev = o.previous_masks.empty() || o.previous_masks[t].size() == 0
-                                        ? nullptr
-                                        : o.previous_masks[t].words().data();
-        append_runs(scores[t], 0, scores[t].size(), prev, outs[t].words().data(), static_cast<std::uint32_t>(t), runs[t]);
+        const std::uint64_t* prev =
+            o.previous_masks.empty() || o.previous_masks[t].size() == 0 ? nullptr : o.previous_masks[t].words().data();
+        append_runs(scores[t], 0, scores[t].size(), prev, outs[t].words().data(), static_cast<std::uint32_t>(t),
+                    runs[t]);
         total += scores[t].size();
     }
     auto gather = [&](const std::vector<unsigned char>& active, std::size_t& n_total) {
@@ -155,8 +155,9 @@ inline global_budget global_budget_for(std::span<const std::size_t> sizes, std::
         capacity += b.cap[t];
     }
     b.k = a.k_for(all_comp, o.round, fn);
-    NNPRUNE_PRECONDITION(b.k <= capacity,
-                         detail::str(fn, ": ", b.k, " must be pruned but the minimum kept per tensor allows only ", capacity));
+    NNPRUNE_PRECONDITION(
+        b.k <= capacity,
+        detail::str(fn, ": ", b.k, " must be pruned but the minimum kept per tensor allows only ", capacity));
     return b;
 }
 
@@ -175,8 +176,9 @@ inline selection select_global(std::span<const tensor_ref> scores, const amount&
     NNPRUNE_PRECONDITION(!scores.empty(), detail::str(fn, ": no tensors"));
     NNPRUNE_CHECK(outs.size() == scores.size(), shape_error,
                   detail::str(fn, ": ", scores.size(), " score tensors but ", outs.size(), " masks"));
-    NNPRUNE_CHECK(o.previous_masks.empty() || o.previous_masks.size() == scores.size(), shape_error,
-                  detail::str(fn, ": ", scores.size(), " score tensors but ", o.previous_masks.size(), " previous masks"));
+    NNPRUNE_CHECK(
+        o.previous_masks.empty() || o.previous_masks.size() == scores.size(), shape_error,
+        detail::str(fn, ": ", scores.size(), " score tensors but ", o.previous_masks.size(), " previous masks"));
     const std::size_t T_n = scores.size();
     std::vector<std::size_t> sizes(T_n), competing(T_n);
     bool mixed = false;

@@ -23,8 +23,8 @@ namespace nnprune::detail {
 
 template <class K>
 struct group_done {
-    K kth{};                 ///< the largest key pruned (meaningful when k > 0)
-    std::size_t kept = 0;    ///< kept bits written
+    K kth{};               ///< the largest key pruned (meaningful when k > 0)
+    std::size_t kept = 0;  ///< kept bits written
 };
 
 /// One-pass mode's second half: the bits of the logged keys (those inside the counting pass's
@@ -42,8 +42,10 @@ std::size_t fix_logged(const std::vector<run>& runs, const std::vector<std::size
             ++kept;
             const std::size_t b = r.bit0 + where[at], w = b >> 6;
             const std::uint64_t bit = std::uint64_t{1} << (b & 63);
-            if (w == first || w == last) std::atomic_ref<std::uint64_t>(r.out[w]).fetch_or(bit, std::memory_order_relaxed);
-            else r.out[w] |= bit;
+            if (w == first || w == last)
+                std::atomic_ref<std::uint64_t>(r.out[w]).fetch_or(bit, std::memory_order_relaxed);
+            else
+                r.out[w] |= bit;
         }
     }
     return kept;
@@ -73,7 +75,8 @@ group_done<K> select_group(const std::vector<std::vector<run>>& parts, std::size
         const K* cand = static_cast<const K*>(log.cand);
         parallel_for(P, P, [&](std::size_t b, std::size_t e, unsigned) {
             for (std::size_t p = b; p < e; ++p)
-                (void)fix_logged<K>(parts[p], log.per_run[p], cand + p * log.stride, log.where + p * log.stride, r.key, ties[p]);
+                (void)fix_logged<K>(parts[p], log.per_run[p], cand + p * log.stride, log.where + p * log.stride, r.key,
+                                    ties[p]);
         });
         return {r.key, n_comp - k};
     }
@@ -81,7 +84,8 @@ group_done<K> select_group(const std::vector<std::vector<run>>& parts, std::size
         for (std::size_t p = b; p < e; ++p)
             for (const auto& rn : parts[p])
                 with_type(rn.type, rn.p, [&](auto ptr) {
-                    kept[p] += simd::write_kept<K>(ptr, rn.n, rn.stride, rn.prev, rn.bit0, rn.step, r.key, ties[p], np, rn.out);
+                    kept[p] += simd::write_kept<K>(ptr, rn.n, rn.stride, rn.prev, rn.bit0, rn.step, r.key, ties[p], np,
+                                                   rn.out);
                 });
     });
     group_done<K> d;
@@ -100,8 +104,9 @@ inline void check_out(const tensor_ref& scores, const_mask_view out, const_mask_
     NNPRUNE_CHECK(out.shape() == scores.shape(), shape_error,
                   detail::str(fn, ": mask has ", out.shape(), " elements, scores have ", scores.shape()));
     if (previous.size())
-        NNPRUNE_CHECK(previous.shape() == scores.shape(), shape_error,
-                      detail::str(fn, ": previous mask has ", previous.shape(), " elements, scores have ", scores.shape()));
+        NNPRUNE_CHECK(
+            previous.shape() == scores.shape(), shape_error,
+            detail::str(fn, ": previous mask has ", previous.shape(), " elements, scores have ", scores.shape()));
 }
 
 /// Where group writers put their bits: the output, or (when a later group may still throw) a
@@ -117,13 +122,16 @@ public:
             m_words = out.words().data();
         }
     }
+
     [[nodiscard]] std::uint64_t* words() const noexcept { return m_words; }
+
     void commit() const {
         if (m_words != out_words()) std::copy(m_words, m_words + mask_words(m_out.size()), out_words());
     }
 
 private:
     [[nodiscard]] std::uint64_t* out_words() const noexcept { return m_out.words().data(); }
+
     mask_view m_out;
     std::uint64_t* m_words = nullptr;
 };

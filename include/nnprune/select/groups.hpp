@@ -17,8 +17,10 @@ namespace nnprune {
 
 /// The whole tensor is one group (torch l1_unstructured).
 struct per_tensor {};
+
 /// Each row (output neuron) is a group (Wanda).
 struct per_row {};
+
 /// Each column (input feature) is a group.
 struct per_column {};
 

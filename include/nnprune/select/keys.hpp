@@ -47,9 +47,12 @@ template <class T>
 template <class K, class T>
 [[nodiscard]] constexpr K key_as_score(T x, nan_policy p) noexcept {
     if (is_nan(x)) return p == nan_policy::as_highest ? std::numeric_limits<K>::max() : K(0);
-    if constexpr (std::is_same_v<K, key_of_t<T>>) return raw_key(x);
-    else if constexpr (std::is_same_v<K, std::uint64_t>) return raw_key(to_double(x));  // mixed lists
-    else return K(0);  // unreachable: a group of narrower keys holds one element type
+    if constexpr (std::is_same_v<K, key_of_t<T>>)
+        return raw_key(x);
+    else if constexpr (std::is_same_v<K, std::uint64_t>)
+        return raw_key(to_double(x));  // mixed lists
+    else
+        return K(0);  // unreachable: a group of narrower keys holds one element type
 }
 
 /// Key of a score, or a key itself (unsigned T: candidate buffers hold keys).
@@ -66,8 +69,10 @@ template <class K, class T>
 /// True when x is a NaN score (keys are never NaN).
 template <class T>
 [[nodiscard]] constexpr bool is_nan_score(T x) noexcept {
-    if constexpr (std::is_unsigned_v<T>) return (void)x, false;
-    else return is_nan(x);
+    if constexpr (std::is_unsigned_v<T>)
+        return (void)x, false;
+    else
+        return is_nan(x);
 }
 
 /// The score a key stands for, as a double (NaN for the two NaN keys).
@@ -76,10 +81,14 @@ template <class T, class K>
     if (k == K(0) || k == std::numeric_limits<K>::max()) return std::numeric_limits<double>::quiet_NaN();
     constexpr K top = K(K{1} << (sizeof(K) * 8 - 1));
     const K u = (k & top) ? K(k & ~top) : K(~k);
-    if constexpr (std::is_same_v<K, std::uint64_t>) return std::bit_cast<double>(u);
-    else if constexpr (std::is_same_v<K, std::uint32_t>) return static_cast<double>(std::bit_cast<float>(u));
-    else if constexpr (std::is_same_v<T, bfloat16>) return to_double(bfloat16::from_bits(u));
-    else return to_double(float16::from_bits(u));
+    if constexpr (std::is_same_v<K, std::uint64_t>)
+        return std::bit_cast<double>(u);
+    else if constexpr (std::is_same_v<K, std::uint32_t>)
+        return static_cast<double>(std::bit_cast<float>(u));
+    else if constexpr (std::is_same_v<T, bfloat16>)
+        return to_double(bfloat16::from_bits(u));
+    else
+        return to_double(float16::from_bits(u));
 }
 
 }  // namespace nnprune::detail

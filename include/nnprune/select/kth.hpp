@@ -38,23 +38,23 @@ namespace nnprune::detail {
 
 /// Engine parameters; tests shrink them to drive every fallback path on small inputs.
 struct engine_tuning {
-    std::size_t small = 2048;           ///< groups up to this many competing elements: collect all
-    std::size_t sample = 0;             ///< sample size (0: automatic)
-    std::size_t max_candidates = 0;     ///< candidate capacity (0: automatic, at most 16 MiB of keys)
-    double margin = 4.0;                ///< bracket half-width in binomial standard deviations
+    std::size_t small = 2048;                     ///< groups up to this many competing elements: collect all
+    std::size_t sample = 0;                       ///< sample size (0: automatic)
+    std::size_t max_candidates = 0;               ///< candidate capacity (0: automatic, at most 16 MiB of keys)
+    double margin = 4.0;                          ///< bracket half-width in binomial standard deviations
     std::size_t resident = std::size_t{1} << 18;  ///< single contiguous runs up to this size: kth_resident
-    bool one_pass_any_type = false;     ///< one_pass on every element type and build (see loggable)
+    bool one_pass_any_type = false;               ///< one_pass on every element type and build (see loggable)
 };
+
 inline engine_tuning& tuning() noexcept {
     static engine_tuning t;
     return t;
 }
 
-
 /// Who is selecting, for error messages.
 struct error_context {
     std::string_view fn;
-    std::string_view name;       ///< tensor name (single tensor)
+    std::string_view name;          ///< tensor name (single tensor)
     bool per_tensor_names = false;  ///< global: name tensors "#t" unless name is given
 };
 
@@ -62,8 +62,9 @@ struct error_context {
     if (e.per_tensor_names && e.name.empty())
         NNPRUNE_THROW(value_error, detail::str(e.fn, ": NaN score at flat index ", index, " of tensor '#", tensor,
                                                "' (nan_policy::reject)"));
-    NNPRUNE_THROW(value_error, detail::str(e.fn, ": NaN score at flat index ", index, e.name.empty() ? "" : " of tensor '",
-                                           e.name, e.name.empty() ? "" : "'", " (nan_policy::reject)"));
+    NNPRUNE_THROW(value_error,
+                  detail::str(e.fn, ": NaN score at flat index ", index, e.name.empty() ? "" : " of tensor '", e.name,
+                              e.name.empty() ? "" : "'", " (nan_policy::reject)"));
 }
 
 /// Throws for the first competing NaN of the runs (call when a pass counted NaN under reject).
@@ -111,14 +112,16 @@ std::size_t sample_runs(const std::vector<std::vector<run>>& parts, std::size_t 
                     const std::size_t pos = start + q;
                     if (pos >= base + r.n) break;
                     const std::size_t j = pos - base, b = r.bit0 + j * r.step;
-                    if (!r.prev || ((r.prev[b >> 6] >> (b & 63)) & 1u)) out[got++] = key_as<K>(p[static_cast<std::ptrdiff_t>(j) * r.stride], np);
+                    if (!r.prev || ((r.prev[b >> 6] >> (b & 63)) & 1u))
+                        out[got++] = key_as<K>(p[static_cast<std::ptrdiff_t>(j) * r.stride], np);
                     if (++q == B) {
                         q = 0;
                         if (++blk < blocks) start = start_of(blk);
                         // blocks lie pages apart: fetch a few ahead so their misses overlap
                         if (blk + 8 < blocks) {
                             const std::size_t ahead = start_of(blk + 8);
-                            if (ahead < base + r.n) __builtin_prefetch(p + static_cast<std::ptrdiff_t>(ahead - base) * r.stride);
+                            if (ahead < base + r.n)
+                                __builtin_prefetch(p + static_cast<std::ptrdiff_t>(ahead - base) * r.stride);
                         }
                     }
                 }
@@ -138,8 +141,10 @@ void histogram_runs(const std::vector<run>& runs, K lo, K hi, unsigned shift, na
                 const std::size_t b = r.bit0 + j * r.step;
                 if (r.prev && !((r.prev[b >> 6] >> (b & 63)) & 1u)) continue;
                 const K key = key_as<K>(p[static_cast<std::ptrdiff_t>(j) * r.stride], np);
-                if (key < lo) ++below;
-                else if (key <= hi) ++bins[static_cast<std::size_t>((key - lo) >> shift)];
+                if (key < lo)
+                    ++below;
+                else if (key <= hi)
+                    ++bins[static_cast<std::size_t>((key - lo) >> shift)];
             }
         });
 }
@@ -151,8 +156,8 @@ void histogram_runs(const std::vector<run>& runs, K lo, K hi, unsigned shift, na
 /// candidate fitted); otherwise the mask pass runs as usual and overwrites every bit.
 struct pass_log {
     bool complete = false;
-    const void* cand = nullptr;                   ///< the candidate keys (K), part p's at p * stride
-    std::uint32_t* where = nullptr;               ///< their offsets in their runs, laid out alike
+    const void* cand = nullptr;      ///< the candidate keys (K), part p's at p * stride
+    std::uint32_t* where = nullptr;  ///< their offsets in their runs, laid out alike
     std::size_t stride = 0;
     std::vector<std::vector<std::size_t>> per_run;  ///< per part: logged keys of each run
 };
@@ -198,7 +203,8 @@ bool classify_runs(const std::vector<run>& runs, K lo, K hi, nan_policy np, K* o
                 simd::write_bits(r.out, r.bit0 + c0, above, n);
                 for (std::size_t w = 0; w < (n + 63) / 64; ++w)
                     for (std::uint64_t in = inside[w]; in; in &= in - 1)
-                        where[pos++] = static_cast<std::uint32_t>(c0 + w * 64 + static_cast<std::size_t>(std::countr_zero(in)));
+                        where[pos++] =
+                            static_cast<std::uint32_t>(c0 + w * 64 + static_cast<std::size_t>(std::countr_zero(in)));
             }
         });
         per_run[ri] = pos - start;
@@ -209,10 +215,10 @@ bool classify_runs(const std::vector<run>& runs, K lo, K hi, nan_policy np, K* o
 /// Scratch for one selection: per part a candidate region, plus shared sample/merge buffers.
 template <class K>
 struct engine_buffers {
-    K* cand = nullptr;  ///< parts regions of `region` keys each (+16 slack)
+    K* cand = nullptr;                   ///< parts regions of `region` keys each (+16 slack)
     std::size_t region = 0, stride = 0;  ///< keys per part region, and between regions
-    K* merged = nullptr;  ///< cap + 16
-    K* tmp = nullptr;     ///< cap + 16
+    K* merged = nullptr;                 ///< cap + 16
+    K* tmp = nullptr;                    ///< cap + 16
     K* sample = nullptr;
     std::size_t cap = 0, sample_cap = 0;
 
@@ -234,9 +240,9 @@ struct engine_buffers {
  * competing keys of part p equal to the result. Throws on a competing NaN under reject.
  */
 template <class K>
-kth_found<K> find_kth(const std::vector<std::vector<run>>& parts, std::size_t n_total, std::size_t n_comp, std::size_t k,
-                      nan_policy np, select_workspace& ws, std::vector<std::size_t>& eq, const error_context& err,
-                      pass_log* log = nullptr) {
+kth_found<K> find_kth(const std::vector<std::vector<run>>& parts, std::size_t n_total, std::size_t n_comp,
+                      std::size_t k, nan_policy np, select_workspace& ws, std::vector<std::size_t>& eq,
+                      const error_context& err, pass_log* log = nullptr) {
     const auto P = static_cast<unsigned>(parts.size());
     const engine_tuning& tu = tuning();
     constexpr K kmax = std::numeric_limits<K>::max();
@@ -262,7 +268,8 @@ kth_found<K> find_kth(const std::vector<std::vector<run>>& parts, std::size_t n_
     std::size_t s = tu.sample;
     if (!s) {
         const double p = std::clamp(static_cast<double>(k) / static_cast<double>(n_comp), 1e-3, 1.0 - 1e-3);
-        const double need = 2.0 * tu.margin * std::sqrt(p * (1 - p)) * static_cast<double>(n_comp) / (0.75 * static_cast<double>(cap));
+        const double need =
+            2.0 * tu.margin * std::sqrt(p * (1 - p)) * static_cast<double>(n_comp) / (0.75 * static_cast<double>(cap));
         const auto want = static_cast<std::size_t>(std::min(need * need, 4e6));
         s = std::clamp<std::size_t>(want, std::clamp<std::size_t>(n_comp / 16, 256, 65536), std::size_t{1} << 21);
     }
@@ -293,8 +300,9 @@ kth_found<K> find_kth(const std::vector<std::vector<run>>& parts, std::size_t n_
                 if (logging) {
                     constexpr std::size_t words = (std::size_t{1} << 14) / 64;
                     std::uint64_t* above = ws.part(p).scratch(0, 2 * words);
-                    logged[p] = classify_runs<K>(parts[p], lo, hi, np, buf.cand + p * buf.stride, log->where + p * buf.stride,
-                                                 pos[p], buf.region, counts[p], log->per_run[p], above, above + words);
+                    logged[p] =
+                        classify_runs<K>(parts[p], lo, hi, np, buf.cand + p * buf.stride, log->where + p * buf.stride,
+                                         pos[p], buf.region, counts[p], log->per_run[p], above, above + words);
                 } else {
                     bracket_runs<K>(parts[p], lo, hi, np, buf.cand + p * buf.stride, pos[p], buf.region, counts[p]);
                 }
@@ -327,7 +335,8 @@ kth_found<K> find_kth(const std::vector<std::vector<run>>& parts, std::size_t n_
         auto r = kth_resident<K>(src, m, k - t.below, np, buf.tmp, buf.merged, e, nans, last_lo, last_hi);
         r.below += t.below;
         for (unsigned p = 0; p < P; ++p)
-            eq[p] = static_cast<std::size_t>(std::count(buf.cand + p * buf.stride, buf.cand + p * buf.stride + pos[p], r.key));
+            eq[p] = static_cast<std::size_t>(
+                std::count(buf.cand + p * buf.stride, buf.cand + p * buf.stride + pos[p], r.key));
         return r;
     };
     auto fits = [&](const simd::bracket_counts& t) {
@@ -354,13 +363,18 @@ kth_found<K> find_kth(const std::vector<std::vector<run>>& parts, std::size_t n_
             K* s1 = fit ? buf.tmp : reinterpret_cast<K*>(ws.scratch(5, sw));
             std::size_t e_unused = 0, n_unused = 0;
             if (li >= 0)
-                lo = kth_resident<K>(buf.sample, got, static_cast<std::size_t>(li) + 1, np, s0, s1, e_unused, n_unused).key;
+                lo = kth_resident<K>(buf.sample, got, static_cast<std::size_t>(li) + 1, np, s0, s1, e_unused, n_unused)
+                         .key;
             if (hi_i < static_cast<std::ptrdiff_t>(got))
-                hi = kth_resident<K>(buf.sample, got, static_cast<std::size_t>(hi_i) + 1, np, s0, s1, e_unused, n_unused).key;
+                hi =
+                    kth_resident<K>(buf.sample, got, static_cast<std::size_t>(hi_i) + 1, np, s0, s1, e_unused, n_unused)
+                        .key;
             const auto t = pass(lo, hi, log != nullptr);
             if (t.below < k && k <= t.below + t.inside) {
                 if (fits(t)) {
-                    if (log) log->complete = std::all_of(logged.begin(), logged.end(), [](unsigned char x) { return x != 0; });
+                    if (log)
+                        log->complete =
+                            std::all_of(logged.begin(), logged.end(), [](unsigned char x) { return x != 0; });
                     return finish(t);
                 }
                 L = lo;
@@ -382,7 +396,8 @@ kth_found<K> find_kth(const std::vector<std::vector<run>>& parts, std::size_t n_
         while (shift < sizeof(K) * 8 && (static_cast<K>(H - L) >> shift) >= 256) ++shift;
         std::vector<std::size_t> bins(256 * P, 0), belows(P, 0);
         detail::parallel_for(P, P, [&](std::size_t b, std::size_t e, unsigned) {
-            for (std::size_t p = b; p < e; ++p) histogram_runs<K>(parts[p], L, H, shift, np, bins.data() + 256 * p, belows[p]);
+            for (std::size_t p = b; p < e; ++p)
+                histogram_runs<K>(parts[p], L, H, shift, np, bins.data() + 256 * p, belows[p]);
         });
         std::size_t acc = below_L, bin = 0;
         for (; bin < 256; ++bin) {
@@ -441,8 +456,9 @@ inline double kth_smallest(const tensor_ref& scores, std::size_t k, const select
     const std::size_t n = scores.size();
     std::size_t n_comp = n;
     if (o.previous.size()) {
-        NNPRUNE_CHECK(o.previous.shape() == scores.shape(), shape_error,
-                      detail::str(fn, ": previous mask has ", o.previous.shape(), " elements, scores have ", scores.shape()));
+        NNPRUNE_CHECK(
+            o.previous.shape() == scores.shape(), shape_error,
+            detail::str(fn, ": previous mask has ", o.previous.shape(), " elements, scores have ", scores.shape()));
         n_comp = o.previous.count();
     }
     NNPRUNE_PRECONDITION(k >= 1 && k <= n_comp, detail::str(fn, ": k must be in [1, ", n_comp, "], got ", k));

@@ -35,19 +35,22 @@ inline selection select_mask(const tensor_ref& scores, const n_of_m& g, mask_vie
     constexpr std::string_view fn = "select_mask(n_of_m)";
     NNPRUNE_PRECONDITION(g.m > 0 && g.n <= g.m, detail::str(fn, ": need 0 < m and n <= m, got n=", g.n, " m=", g.m));
     const std::size_t rows = scores.shape().rows(), cols = scores.shape().cols();
-    NNPRUNE_PRECONDITION(cols % g.m == 0 || g.tail != nm_tail::reject,
-                         detail::str(fn, ": rows of ", scores.shape(), " have ", cols, " elements, not a multiple of m=",
-                                     g.m, " (choose nm_tail::keep or nm_tail::pro_rata)"));
+    NNPRUNE_PRECONDITION(
+        cols % g.m == 0 || g.tail != nm_tail::reject,
+        detail::str(fn, ": rows of ", scores.shape(), " have ", cols, " elements, not a multiple of m=", g.m,
+                    " (choose nm_tail::keep or nm_tail::pro_rata)"));
     detail::check_out(scores, out, o.previous, fn);
     select_workspace local;
     select_workspace& ws = o.workspace ? *o.workspace : local;
     const detail::staged_words dst(out, o.nans == nan_policy::reject, ws);
     const std::uint64_t* prev = o.previous.size() ? o.previous.words().data() : nullptr;
     const std::size_t tail_len = cols % g.m;
-    const std::size_t tail_k = tail_len == 0 || g.tail == nm_tail::keep
-                                   ? 0
-                                   : count_to_prune(tail_len, static_cast<double>(g.m - g.n) / static_cast<double>(g.m));
-    const unsigned parts = detail::parts_for(rows, o.threads, std::max<std::size_t>(1, (std::size_t{1} << 16) / std::max<std::size_t>(cols, 1)));
+    const std::size_t tail_k =
+        tail_len == 0 || g.tail == nm_tail::keep
+            ? 0
+            : count_to_prune(tail_len, static_cast<double>(g.m - g.n) / static_cast<double>(g.m));
+    const unsigned parts = detail::parts_for(
+        rows, o.threads, std::max<std::size_t>(1, (std::size_t{1} << 16) / std::max<std::size_t>(cols, 1)));
     std::vector<std::size_t> kept(parts, 0);
     const detail::error_context err{fn, o.name};
     detail::with_type(scores.dtype(), nullptr, [&](auto tp) {
@@ -67,8 +70,8 @@ inline selection select_mask(const tensor_ref& scores, const n_of_m& g, mask_vie
                     // contiguous f32 row, no previous mask: the SIMD kernel does the whole groups
                     if (!prev && runs.size() == 1 && runs[0].stride == 1 && g.m <= 64 && cols >= g.m) {
                         const std::size_t full = cols - tail_len;
-                        const std::size_t got = simd::n_of_m_row(static_cast<const float*>(runs[0].p), full, g.m,
-                                                                 g.m - g.n, o.nans, w);
+                        const std::size_t got =
+                            simd::n_of_m_row(static_cast<const float*>(runs[0].p), full, g.m, g.m - g.n, o.nans, w);
                         if (got != simd::nan_found) {
                             kept[part] += got;
                             c = rj = full;

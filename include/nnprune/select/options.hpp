@@ -33,10 +33,13 @@ public:
         NNPRUNE_PRECONDITION(sparsity >= 0.0 && sparsity <= 1.0,
                              detail::str("sparsity must be in [0, 1], got ", sparsity));
     }
+
     amount(exactly e) noexcept : m_count(e.k), m_is_count(true) {}  // NOLINT(google-explicit-constructor)
 
     [[nodiscard]] bool is_count() const noexcept { return m_is_count; }
+
     [[nodiscard]] double ratio() const noexcept { return m_ratio; }
+
     [[nodiscard]] std::size_t count() const noexcept { return m_count; }
 
     /// k for a group of n competing elements. @throws precondition_error when an exact count exceeds n.
@@ -73,6 +76,7 @@ public:
         for (const auto& p : m_parts) b += p->bytes();
         return b;
     }
+
     /// Gives the memory back.
     void release() noexcept {
         m_words = {};
@@ -86,11 +90,13 @@ public:
         if (m_scratch[i].size() < n) m_scratch[i].resize(n);
         return m_scratch[i].data();
     }
+
     /// A child workspace for thread part i (parts run concurrently, each on its own child).
     [[nodiscard]] select_workspace& part(std::size_t i) {
         while (m_parts.size() <= i) m_parts.push_back(std::make_unique<select_workspace>());
         return *m_parts[i];
     }
+
     /// A mask-sized word buffer, contents unspecified.
     [[nodiscard]] std::uint64_t* words(std::size_t n) {
         if (m_words.size() < n) m_words.resize(n);
@@ -106,12 +112,12 @@ private:
 struct select_options {
     rounding round = rounding::half_even;  ///< k from a ratio (ignored for exact counts)
     nan_policy nans = nan_policy::reject;
-    unsigned threads = 1;                   ///< results are identical for every thread count
+    unsigned threads = 1;  ///< results are identical for every thread count
     /// When it has elements: a mask from an earlier round. Only still-kept elements compete, k is
     /// computed from their number, and already pruned elements stay pruned (torch PruningContainer).
     /// It may be the output mask itself.
     const_mask_view previous{};
-    std::string_view name{};                ///< the tensor's name, for error messages
+    std::string_view name{};  ///< the tensor's name, for error messages
     /// Scratch memory reused across calls (nullptr: the call allocates its own).
     select_workspace* workspace = nullptr;
     /// per_tensor and global on large contiguous tensors without a previous mask: write the masks

@@ -8,8 +8,8 @@
 
 #include <algorithm>
 #include <bit>
-#include <limits>
 #include <cstddef>
+#include <limits>
 #include <string_view>
 #include <vector>
 
@@ -38,7 +38,8 @@ selection select_each(const tensor_ref& scores, std::size_t n_groups, std::size_
     select_workspace& ws = o.workspace ? *o.workspace : local;
     const staged_words dst(out, o.nans == nan_policy::reject, ws);
     const std::uint64_t* prev = o.previous.size() ? o.previous.words().data() : nullptr;
-    const unsigned parts = parts_for(n_groups, o.threads, std::max<std::size_t>(1, (std::size_t{1} << 16) / std::max<std::size_t>(group_len, 1)));
+    const unsigned parts = parts_for(
+        n_groups, o.threads, std::max<std::size_t>(1, (std::size_t{1} << 16) / std::max<std::size_t>(group_len, 1)));
     for (unsigned p = 0; p < parts; ++p) (void)ws.part(p);  // create children before the threads start
     selection sel;
     sel.kth.resize(n_groups);
@@ -53,7 +54,8 @@ selection select_each(const tensor_ref& scores, std::size_t n_groups, std::size_
             const bool rows = prefetch_rows && scores.is_contiguous();
             for (std::size_t g = b; g < e; ++g) {
                 if (rows && g + 1 < e) {  // the next row streams into cache while this one is selected
-                    const auto* q = static_cast<const unsigned char*>(scores.data_handle()) + (g + 1) * group_len * sizeof(T);
+                    const auto* q =
+                        static_cast<const unsigned char*>(scores.data_handle()) + (g + 1) * group_len * sizeof(T);
                     for (std::size_t off = 0; off < group_len * sizeof(T); off += 64) __builtin_prefetch(q + off, 0, 3);
                 }
                 one[0].clear();
@@ -132,13 +134,14 @@ selection select_columns_tiled(const tensor_ref& scores, const std::vector<std::
             }
         }
     });
-    const unsigned row_parts = parts_for(rows, o.threads, std::max<std::size_t>(1, (std::size_t{1} << 16) / std::max<std::size_t>(cols, 1)));
+    const unsigned row_parts =
+        parts_for(rows, o.threads, std::max<std::size_t>(1, (std::size_t{1} << 16) / std::max<std::size_t>(cols, 1)));
     std::vector<std::size_t> kept(row_parts, 0);
     parallel_for(rows, row_parts, [&](std::size_t rb, std::size_t re, unsigned part) {
         for (std::size_t r = rb; r < re; ++r) {
             simd::bit_writer w(dst.words(), r * cols);
-            kept[part] += simd::write_kept_columns<K>(base + r * cols, cols, static_cast<std::uint32_t>(r), kth.data(), lim.data(),
-                                                      o.nans, w);
+            kept[part] += simd::write_kept_columns<K>(base + r * cols, cols, static_cast<std::uint32_t>(r), kth.data(),
+                                                      lim.data(), o.nans, w);
             w.finish();
         }
     });
@@ -225,8 +228,8 @@ inline selection select_mask(const tensor_ref& scores, per_column, const amount&
         scores, cols, rows,
         [&](std::size_t c, const std::uint64_t* prev, std::uint64_t* dst, std::vector<detail::run>& runs) {
             if (rows == 0) return;
-            runs.push_back({detail::element_at(scores, detail::offset_of(scores, c)), scores.dtype(), rows, row_stride, c,
-                            cols, prev, dst, 0});
+            runs.push_back({detail::element_at(scores, detail::offset_of(scores, c)), scores.dtype(), rows, row_stride,
+                            c, cols, prev, dst, 0});
         },
         [&](std::size_t c) {
             if (!pw) return rows;

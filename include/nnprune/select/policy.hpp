@@ -45,8 +45,12 @@ enum class nan_policy : std::uint8_t { reject, as_lowest, as_highest };
             k = diff > 0.5 ? fl + 1 : diff < 0.5 ? fl : (std::fmod(fl, 2.0) == 0.0 ? fl : fl + 1);
             break;
         }
-        case rounding::truncate: k = std::trunc(x); break;
-        case rounding::ceil: k = std::ceil(x); break;
+        case rounding::truncate:
+            k = std::trunc(x);
+            break;
+        case rounding::ceil:
+            k = std::ceil(x);
+            break;
     }
     const auto kk = static_cast<std::size_t>(k);
     return kk > n ? n : kk;

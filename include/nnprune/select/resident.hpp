@@ -66,7 +66,8 @@ std::pair<K, K> sample_bracket(const T* src, std::size_t n, std::size_t j, nan_p
     for (std::size_t i = 0; i < S; ++i) ++h[static_cast<std::size_t>(static_cast<K>(s[i] - smin) >> shift)];
     const double pr = static_cast<double>(j) / static_cast<double>(n);
     const double d = 3.0 * std::sqrt(S * std::clamp(pr, 0.01, 0.99) * (1 - std::clamp(pr, 0.01, 0.99))) + 2.0;
-    const auto rlo = static_cast<std::ptrdiff_t>(std::floor(pr * S - d)), rhi = static_cast<std::ptrdiff_t>(std::ceil(pr * S + d));
+    const auto rlo = static_cast<std::ptrdiff_t>(std::floor(pr * S - d)),
+               rhi = static_cast<std::ptrdiff_t>(std::ceil(pr * S + d));
     K lo = 0, hi = std::numeric_limits<K>::max();
     std::size_t acc = 0, bl = 0;
     if (rlo > 0) {
@@ -152,14 +153,18 @@ kth_found<K> kth_resident(const T* src, std::size_t n, std::size_t j, nan_policy
         const auto used = static_cast<std::size_t>(static_cast<K>(hi - lo) >> shift) + 1;
         std::fill(h[0], h[0] + used, 0u);
         const std::size_t stride = m / S;
-        for (std::size_t i = 0; i < S; ++i) ++h[0][static_cast<std::size_t>(static_cast<K>(cur[i * stride + stride / 2] - lo) >> shift)];
+        for (std::size_t i = 0; i < S; ++i)
+            ++h[0][static_cast<std::size_t>(static_cast<K>(cur[i * stride + stride / 2] - lo) >> shift)];
         const double pr = static_cast<double>(j) / static_cast<double>(m);
         const double d = 3.0 * std::sqrt(S * std::clamp(pr, 0.01, 0.99) * (1 - std::clamp(pr, 0.01, 0.99))) + 2.0;
-        const auto rlo = static_cast<std::ptrdiff_t>(std::floor(pr * S - d)), rhi = static_cast<std::ptrdiff_t>(std::ceil(pr * S + d));
+        const auto rlo = static_cast<std::ptrdiff_t>(std::floor(pr * S - d)),
+                   rhi = static_cast<std::ptrdiff_t>(std::ceil(pr * S + d));
         if (rlo > 0 || rhi < static_cast<std::ptrdiff_t>(S) - 1) {
             std::size_t acc = 0;
             const std::size_t bl = rlo <= 0 ? 0 : find_bin(h[0], used, static_cast<std::size_t>(rlo), 0, acc);
-            const std::size_t bh = rhi >= static_cast<std::ptrdiff_t>(S) - 1 ? used - 1 : find_bin(h[0], used, static_cast<std::size_t>(rhi), bl, acc);
+            const std::size_t bh = rhi >= static_cast<std::ptrdiff_t>(S) - 1
+                                       ? used - 1
+                                       : find_bin(h[0], used, static_cast<std::size_t>(rhi), bl, acc);
             const K nlo = static_cast<K>(lo + (static_cast<K>(bl) << shift));
             const K nhi = bh + 1 >= used ? hi : static_cast<K>(lo + (static_cast<K>(bh + 1) << shift) - 1);
             (void)take(nlo, nhi);  // a miss (rare) leaves everything as it was

@@ -33,10 +33,14 @@ struct run {
 template <class F>
 decltype(auto) with_type(dtype t, const void* p, F&& f) {
     switch (t) {
-        case dtype::f64: return f(static_cast<const double*>(p));
-        case dtype::bf16: return f(static_cast<const bfloat16*>(p));
-        case dtype::f16: return f(static_cast<const float16*>(p));
-        case dtype::f32: break;
+        case dtype::f64:
+            return f(static_cast<const double*>(p));
+        case dtype::bf16:
+            return f(static_cast<const bfloat16*>(p));
+        case dtype::f16:
+            return f(static_cast<const float16*>(p));
+        case dtype::f32:
+            break;
     }
     return f(static_cast<const float*>(p));
 }
@@ -72,7 +76,8 @@ inline void append_runs(const tensor_ref& t, std::size_t begin, std::size_t end,
                         std::uint64_t* out, std::uint32_t tensor, std::vector<run>& runs) {
     if (begin >= end) return;
     if (t.is_contiguous()) {
-        runs.push_back({element_at(t, static_cast<std::ptrdiff_t>(begin)), t.dtype(), end - begin, 1, begin, 1, prev, out, tensor});
+        runs.push_back({element_at(t, static_cast<std::ptrdiff_t>(begin)), t.dtype(), end - begin, 1, begin, 1, prev,
+                        out, tensor});
         return;
     }
     const std::size_t inner = t.extent(t.rank() - 1);

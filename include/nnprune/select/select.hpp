@@ -26,8 +26,8 @@
 #include "options.hpp"
 #include "per_row.hpp"
 #include "per_tensor.hpp"
-#include "resident.hpp"
 #include "policy.hpp"
+#include "resident.hpp"
 #include "structured.hpp"
 
 #endif  // NNPRUNE_SELECT_SELECT_HPP

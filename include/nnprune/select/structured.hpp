@@ -39,14 +39,22 @@ selection select_units(const tensor_ref& scores, std::size_t n_units, UnitOf uni
             const double x = to_double(xv);
             double& s = acc[unit_of(i)];
             switch (by) {
-                case aggregate::sum: s += x; break;
+                case aggregate::sum:
+                    s += x;
+                    break;
                 case aggregate::mean:
                     s += x;
                     ++cnt[unit_of(i)];
                     break;
-                case aggregate::max: s = std::max(s, x); break;
-                case aggregate::l1: s += std::abs(x); break;
-                case aggregate::l2: s += x * x; break;
+                case aggregate::max:
+                    s = std::max(s, x);
+                    break;
+                case aggregate::l1:
+                    s += std::abs(x);
+                    break;
+                case aggregate::l2:
+                    s += x * x;
+                    break;
             }
         });
     });

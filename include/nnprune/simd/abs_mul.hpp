@@ -26,9 +26,12 @@ inline void abs_mul(const float* w, const float* s, float* out, std::size_t n) n
 inline void abs_mul(const float* w, const float* s, float* out, std::size_t n) noexcept {
 #if NNPRUNE_SIMD_X86
     switch (active_isa()) {
-        case isa::avx512: return avx512::abs_mul(w, s, out, n);
-        case isa::avx2: return avx2::abs_mul(w, s, out, n);
-        case isa::scalar: break;
+        case isa::avx512:
+            return avx512::abs_mul(w, s, out, n);
+        case isa::avx2:
+            return avx2::abs_mul(w, s, out, n);
+        case isa::scalar:
+            break;
     }
 #endif
     reference::abs_mul(w, s, out, n);

@@ -27,9 +27,12 @@ inline void add_squares(const float* x, float* acc, std::size_t n) noexcept {
 inline void add_squares(const float* x, float* acc, std::size_t n) noexcept {
 #if NNPRUNE_SIMD_X86
     switch (active_isa()) {
-        case isa::avx512: return avx512::add_squares(x, acc, n);
-        case isa::avx2: return avx2::add_squares(x, acc, n);
-        case isa::scalar: break;
+        case isa::avx512:
+            return avx512::add_squares(x, acc, n);
+        case isa::avx2:
+            return avx2::add_squares(x, acc, n);
+        case isa::scalar:
+            break;
     }
 #endif
     reference::add_squares(x, acc, n);

@@ -30,8 +30,10 @@ namespace nnprune::simd::inline NNPRUNE_SIMD_ABI {
 inline void store_bit_atomic(std::uint64_t* w, std::size_t pos, bool value) noexcept {
     std::atomic_ref<std::uint64_t> a(w[pos >> 6]);
     const std::uint64_t bit = std::uint64_t{1} << (pos & 63);
-    if (value) a.fetch_or(bit, std::memory_order_relaxed);
-    else a.fetch_and(~bit, std::memory_order_relaxed);
+    if (value)
+        a.fetch_or(bit, std::memory_order_relaxed);
+    else
+        a.fetch_and(~bit, std::memory_order_relaxed);
 }
 
 /// Writes consecutive bits starting at a bit position; call finish() at the end.
@@ -53,6 +55,7 @@ public:
         m_acc = used == 64 ? 0 : bits >> used;
         m_fill = cnt - used;
     }
+
     void finish() noexcept {
         if (m_fill > m_lo) flush(m_fill);
     }
@@ -98,7 +101,8 @@ inline void write_bits(std::uint64_t* words, std::size_t pos, const std::uint64_
         begin += cnt;
     }
     for (; begin + 64 <= end; begin += 64) c += static_cast<std::size_t>(std::popcount(w[begin >> 6]));
-    if (begin < end) c += static_cast<std::size_t>(std::popcount(load_bits(w, begin, static_cast<unsigned>(end - begin))));
+    if (begin < end)
+        c += static_cast<std::size_t>(std::popcount(load_bits(w, begin, static_cast<unsigned>(end - begin))));
     return c;
 }
 

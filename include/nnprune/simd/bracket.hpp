@@ -7,7 +7,8 @@
 /// candidate buffer while it has room. Element j of a run is p[j * stride]; it competes when
 /// prev is null or bit (bit0 + j * step) of prev is set. The AVX-512 kernel (f32 scores or u32 keys,
 /// unit stride; bf16/f16 or u16 keys with VBMI2) runs when the active tier is avx512 (simd/isa.hpp);
-/// reference::bracket is its scalar twin and the path for every other case. The candidate buffer needs 16 slack slots past cap.
+/// reference::bracket is its scalar twin and the path for every other case. The candidate buffer needs 16 slack slots
+/// past cap.
 
 #include <bit>
 #include <cstddef>
@@ -71,7 +72,8 @@ std::size_t to_keys(const T* p, std::size_t n, nan_policy np, K* out, K& kmin, K
 
 /// Scalar twin of simd::sample_keys.
 template <class K, class T>
-void sample_keys(const T* p, std::size_t blocks, std::size_t spacing, nan_policy np, K* out, K& kmin, K& kmax) noexcept {
+void sample_keys(const T* p, std::size_t blocks, std::size_t spacing, nan_policy np, K* out, K& kmin,
+                 K& kmax) noexcept {
     K a = std::numeric_limits<K>::max(), b = 0;
     for (std::size_t i = 0; i < blocks * 16; ++i) {
         const K k = nnprune::detail::key_as<K>(p[(i / 16) * spacing + spacing / 2 - 8 + i % 16], np);
@@ -92,13 +94,17 @@ void sample_keys(const T* p, std::size_t blocks, std::size_t spacing, nan_policy
  * the cache lines.
  */
 template <class K, class T>
-void sample_keys(const T* p, std::size_t blocks, std::size_t spacing, nan_policy np, K* out, K& kmin, K& kmax) noexcept {
+void sample_keys(const T* p, std::size_t blocks, std::size_t spacing, nan_policy np, K* out, K& kmin,
+                 K& kmax) noexcept {
 #if NNPRUNE_SIMD_X86
     if constexpr (std::is_same_v<K, std::uint32_t> && std::is_same_v<T, float>) {
         switch (active_isa()) {
-            case isa::avx512: return avx512::sample_keys_f32(p, blocks, spacing, np, out, kmin, kmax);
-            case isa::avx2: return avx2::sample_keys_f32(p, blocks, spacing, np, out, kmin, kmax);
-            case isa::scalar: break;
+            case isa::avx512:
+                return avx512::sample_keys_f32(p, blocks, spacing, np, out, kmin, kmax);
+            case isa::avx2:
+                return avx2::sample_keys_f32(p, blocks, spacing, np, out, kmin, kmax);
+            case isa::scalar:
+                break;
         }
     }
 #endif
@@ -112,9 +118,12 @@ std::size_t to_keys(const T* p, std::size_t n, nan_policy np, K* out, K& kmin, K
 #if NNPRUNE_SIMD_X86
     if constexpr (std::is_same_v<K, std::uint32_t> && std::is_same_v<T, float>) {
         switch (active_isa()) {
-            case isa::avx512: return avx512::to_keys_f32(p, n, np, out, kmin, kmax);
-            case isa::avx2: return avx2::to_keys_f32(p, n, np, out, kmin, kmax);
-            case isa::scalar: break;
+            case isa::avx512:
+                return avx512::to_keys_f32(p, n, np, out, kmin, kmax);
+            case isa::avx2:
+                return avx2::to_keys_f32(p, n, np, out, kmin, kmax);
+            case isa::scalar:
+                break;
         }
     }
 #endif
@@ -131,18 +140,24 @@ void bracket(const T* p, std::size_t n, std::ptrdiff_t stride, const std::uint64
              bracket_counts& c) noexcept {
 #if NNPRUNE_SIMD_X86
     if (stride == 1 && (step == 1 || !prev)) {
-        if constexpr (std::is_same_v<K, std::uint32_t> && (std::is_same_v<T, float> || std::is_same_v<T, std::uint32_t>)) {
+        if constexpr (std::is_same_v<K, std::uint32_t> &&
+                      (std::is_same_v<T, float> || std::is_same_v<T, std::uint32_t>)) {
             constexpr bool keys = std::is_same_v<T, std::uint32_t>;
             switch (active_isa()) {
                 case isa::avx512:
-                    if (prev) avx512::bracket_avx512<keys, true>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
-                    else avx512::bracket_avx512<keys, false>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
+                    if (prev)
+                        avx512::bracket_avx512<keys, true>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
+                    else
+                        avx512::bracket_avx512<keys, false>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
                     return;
                 case isa::avx2:
-                    if (prev) avx2::bracket_avx2<keys, true>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
-                    else avx2::bracket_avx2<keys, false>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
+                    if (prev)
+                        avx2::bracket_avx2<keys, true>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
+                    else
+                        avx2::bracket_avx2<keys, false>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
                     return;
-                case isa::scalar: break;
+                case isa::scalar:
+                    break;
             }
         }
         if constexpr (std::is_same_v<K, std::uint16_t> &&
@@ -150,16 +165,21 @@ void bracket(const T* p, std::size_t n, std::ptrdiff_t stride, const std::uint64
             switch (active_isa()) {
                 case isa::avx512:
                     if (cpu_has_avx512_vbmi2()) {  // vpcompressw; the next tier otherwise
-                        if (prev) avx512::bracket16_avx512<true>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
-                        else avx512::bracket16_avx512<false>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
+                        if (prev)
+                            avx512::bracket16_avx512<true>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
+                        else
+                            avx512::bracket16_avx512<false>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
                         return;
                     }
                     [[fallthrough]];
                 case isa::avx2:
-                    if (prev) avx2::bracket16_avx2<true>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
-                    else avx2::bracket16_avx2<false>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
+                    if (prev)
+                        avx2::bracket16_avx2<true>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
+                    else
+                        avx2::bracket16_avx2<false>(p, n, prev, bit0, lo, hi, np, out, pos, cap, c);
                     return;
-                case isa::scalar: break;
+                case isa::scalar:
+                    break;
             }
         }
     }

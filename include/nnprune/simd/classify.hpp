@@ -75,9 +75,12 @@ void resolve(const std::uint64_t* above, const std::uint64_t* inside, std::size_
 [[nodiscard]] inline bool has_vector_classify() noexcept {
 #if NNPRUNE_SIMD_X86
     switch (active_isa()) {
-        case isa::avx512: return true;
-        case isa::avx2: return true;
-        case isa::scalar: return false;
+        case isa::avx512:
+            return true;
+        case isa::avx2:
+            return true;
+        case isa::scalar:
+            return false;
     }
 #endif
     return false;
@@ -94,9 +97,12 @@ classified classify(const T* p, std::size_t n, K lo, K hi, nan_policy np, K* can
 #if NNPRUNE_SIMD_X86
     if constexpr (std::is_same_v<K, std::uint32_t> && std::is_same_v<T, float>) {
         switch (active_isa()) {
-            case isa::avx512: return avx512::classify_f32(p, n, lo, hi, np, cand, above, inside, ahead);
-            case isa::avx2: return avx2::classify_f32(p, n, lo, hi, np, cand, above, inside, ahead);
-            case isa::scalar: break;
+            case isa::avx512:
+                return avx512::classify_f32(p, n, lo, hi, np, cand, above, inside, ahead);
+            case isa::avx2:
+                return avx2::classify_f32(p, n, lo, hi, np, cand, above, inside, ahead);
+            case isa::scalar:
+                break;
         }
     }
 #endif
@@ -114,9 +120,12 @@ void resolve(const std::uint64_t* above, const std::uint64_t* inside, std::size_
 #if NNPRUNE_SIMD_X86
     if constexpr (std::is_same_v<K, std::uint32_t>) {
         switch (active_isa()) {
-            case isa::avx512: return avx512::resolve_u32(above, inside, words, cand, kth, ties, kept);
-            case isa::avx2: return avx2::resolve_u32(above, inside, words, cand, kth, ties, kept);
-            case isa::scalar: break;
+            case isa::avx512:
+                return avx512::resolve_u32(above, inside, words, cand, kth, ties, kept);
+            case isa::avx2:
+                return avx2::resolve_u32(above, inside, words, cand, kth, ties, kept);
+            case isa::scalar:
+                break;
         }
     }
 #endif

@@ -43,9 +43,12 @@ inline void dot4(const float* a, const float* const* b, std::size_t n, float* ou
 [[nodiscard]] inline float dot(const float* a, const float* b, std::size_t n) noexcept {
 #if NNPRUNE_SIMD_X86
     switch (active_isa()) {
-        case isa::avx512: return avx512::dot(a, b, n);
-        case isa::avx2: return avx2::dot(a, b, n);
-        case isa::scalar: break;
+        case isa::avx512:
+            return avx512::dot(a, b, n);
+        case isa::avx2:
+            return avx2::dot(a, b, n);
+        case isa::scalar:
+            break;
     }
 #endif
     return reference::dot(a, b, n);
@@ -55,9 +58,12 @@ inline void dot4(const float* a, const float* const* b, std::size_t n, float* ou
 inline void dot4(const float* a, const float* const* b, std::size_t n, float* out) noexcept {
 #if NNPRUNE_SIMD_X86
     switch (active_isa()) {
-        case isa::avx512: return avx512::dot4(a, b, n, out);
-        case isa::avx2: return avx2::dot4(a, b, n, out);
-        case isa::scalar: break;
+        case isa::avx512:
+            return avx512::dot4(a, b, n, out);
+        case isa::avx2:
+            return avx2::dot4(a, b, n, out);
+        case isa::scalar:
+            break;
     }
 #endif
     reference::dot4(a, b, n, out);

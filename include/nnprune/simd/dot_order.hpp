@@ -26,7 +26,8 @@ inline constexpr std::size_t dot_lanes = 16;
 }
 
 /// The tail every dot kernel ends with: s = fma(a[i], b[i], s) for i in [from, n), in order.
-[[nodiscard]] inline float dot_finish(float s, const float* a, const float* b, std::size_t from, std::size_t n) noexcept {
+[[nodiscard]] inline float dot_finish(float s, const float* a, const float* b, std::size_t from,
+                                      std::size_t n) noexcept {
     for (std::size_t i = from; i < n; ++i) s = std::fma(a[i], b[i], s);
     return s;
 }

@@ -29,7 +29,8 @@ namespace reference {
 inline void gram(const float* x, std::size_t rows, std::size_t n, std::size_t stride, float* out,
                  std::size_t ldo) noexcept {
     for (std::size_t i = 0; i < rows; ++i)
-        for (std::size_t j = i; j < rows; ++j) out[i * ldo + j] = out[j * ldo + i] = dot(x + i * stride, x + j * stride, n);
+        for (std::size_t j = i; j < rows; ++j)
+            out[i * ldo + j] = out[j * ldo + i] = dot(x + i * stride, x + j * stride, n);
 }
 
 }  // namespace reference
@@ -92,7 +93,8 @@ void gram_blocked(const float* x, std::size_t rows, std::size_t n, std::size_t s
                         for (std::size_t c = 0; c < C && jc + c < je; ++c) {
                             const std::size_t i = ib + r, j = jc + c;
                             if (j < i) continue;
-                            out[i * ldo + j] = dot_finish(sum16(acc + (r * C + c) * w), x + i * stride, x + j * stride, nv, n);
+                            out[i * ldo + j] =
+                                dot_finish(sum16(acc + (r * C + c) * w), x + i * stride, x + j * stride, nv, n);
                         }
                 }
             }
@@ -108,9 +110,12 @@ inline void gram(const float* x, std::size_t rows, std::size_t n, std::size_t st
     if (rows == 0) return;
 #if NNPRUNE_SIMD_X86
     switch (active_isa()) {
-        case isa::avx512: return detail::gram_blocked<avx512::gram_tile>(x, rows, n, stride, out, ldo);
-        case isa::avx2: return detail::gram_blocked<avx2::gram_tile>(x, rows, n, stride, out, ldo);
-        case isa::scalar: break;
+        case isa::avx512:
+            return detail::gram_blocked<avx512::gram_tile>(x, rows, n, stride, out, ldo);
+        case isa::avx2:
+            return detail::gram_blocked<avx2::gram_tile>(x, rows, n, stride, out, ldo);
+        case isa::scalar:
+            break;
     }
 #endif
     reference::gram(x, rows, n, stride, out, ldo);

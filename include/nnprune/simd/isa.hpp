@@ -31,14 +31,14 @@
 #include "../core/errors.hpp"
 
 #if !defined(NNPRUNE_DISPATCH)
-#  define NNPRUNE_DISPATCH 1
+#define NNPRUNE_DISPATCH 1
 #endif
 
 #if NNPRUNE_DISPATCH && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#  define NNPRUNE_SIMD_X86 1
-#  include <immintrin.h>
+#define NNPRUNE_SIMD_X86 1
+#include <immintrin.h>
 #else
-#  define NNPRUNE_SIMD_X86 0
+#define NNPRUNE_SIMD_X86 0
 #endif
 
 // Target regions. The AVX-512 region includes the AVX2 set, so AVX2 helpers are callable from it.
@@ -48,19 +48,19 @@
 
 #define NNPRUNE_PRAGMA(x) _Pragma(#x)
 #if NNPRUNE_SIMD_X86 && defined(__clang__)
-#  define NNPRUNE_TARGET_BEGIN(features) \
-      NNPRUNE_PRAGMA(clang attribute push(__attribute__((target(features))), apply_to = function))
-#  define NNPRUNE_TARGET_END _Pragma("clang attribute pop")
+#define NNPRUNE_TARGET_BEGIN(features) \
+    NNPRUNE_PRAGMA(clang attribute push(__attribute__((target(features))), apply_to = function))
+#define NNPRUNE_TARGET_END _Pragma("clang attribute pop")
 #elif NNPRUNE_SIMD_X86
 // GCC 12 warns inside its own intrinsics (maskz loads, _mm512_undefined_*) about uninitialised
 // values; the kernels' regions silence it.
-#  define NNPRUNE_TARGET_BEGIN(features)                                                         \
-      _Pragma("GCC push_options") NNPRUNE_PRAGMA(GCC target(features)) _Pragma("GCC diagnostic push") \
-          _Pragma("GCC diagnostic ignored \"-Wmaybe-uninitialized\"")
-#  define NNPRUNE_TARGET_END _Pragma("GCC diagnostic pop") _Pragma("GCC pop_options")
+#define NNPRUNE_TARGET_BEGIN(features)                                                              \
+    _Pragma("GCC push_options") NNPRUNE_PRAGMA(GCC target(features)) _Pragma("GCC diagnostic push") \
+        _Pragma("GCC diagnostic ignored \"-Wmaybe-uninitialized\"")
+#define NNPRUNE_TARGET_END _Pragma("GCC diagnostic pop") _Pragma("GCC pop_options")
 #else
-#  define NNPRUNE_TARGET_BEGIN(features)
-#  define NNPRUNE_TARGET_END
+#define NNPRUNE_TARGET_BEGIN(features)
+#define NNPRUNE_TARGET_END
 #endif
 #define NNPRUNE_AVX2_BEGIN NNPRUNE_TARGET_BEGIN(NNPRUNE_TARGET_AVX2_FEATURES)
 #define NNPRUNE_AVX2_END NNPRUNE_TARGET_END
@@ -71,65 +71,65 @@
 
 // The ABI name of this TU's kernels: one letter per ISA macro the compiler may use on its own.
 #if defined(__AVX__)
-#  define NNPRUNE_ABI_0 a
+#define NNPRUNE_ABI_0 a
 #else
-#  define NNPRUNE_ABI_0 _
+#define NNPRUNE_ABI_0 _
 #endif
 #if defined(__AVX2__)
-#  define NNPRUNE_ABI_1 b
+#define NNPRUNE_ABI_1 b
 #else
-#  define NNPRUNE_ABI_1 _
+#define NNPRUNE_ABI_1 _
 #endif
 #if defined(__FMA__)
-#  define NNPRUNE_ABI_2 c
+#define NNPRUNE_ABI_2 c
 #else
-#  define NNPRUNE_ABI_2 _
+#define NNPRUNE_ABI_2 _
 #endif
 #if defined(__BMI2__)
-#  define NNPRUNE_ABI_3 d
+#define NNPRUNE_ABI_3 d
 #else
-#  define NNPRUNE_ABI_3 _
+#define NNPRUNE_ABI_3 _
 #endif
 #if defined(__F16C__)
-#  define NNPRUNE_ABI_4 e
+#define NNPRUNE_ABI_4 e
 #else
-#  define NNPRUNE_ABI_4 _
+#define NNPRUNE_ABI_4 _
 #endif
 #if defined(__AVX512F__)
-#  define NNPRUNE_ABI_5 f
+#define NNPRUNE_ABI_5 f
 #else
-#  define NNPRUNE_ABI_5 _
+#define NNPRUNE_ABI_5 _
 #endif
 #if defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512DQ__)
-#  define NNPRUNE_ABI_6 g
+#define NNPRUNE_ABI_6 g
 #else
-#  define NNPRUNE_ABI_6 _
+#define NNPRUNE_ABI_6 _
 #endif
 #if defined(__AVX512VBMI__) || defined(__AVX512VBMI2__)
-#  define NNPRUNE_ABI_7 h
+#define NNPRUNE_ABI_7 h
 #else
-#  define NNPRUNE_ABI_7 _
+#define NNPRUNE_ABI_7 _
 #endif
 #if defined(__AVX512VNNI__) || defined(__AVX512BF16__) || defined(__AVX512FP16__) || defined(__AVX512IFMA__)
-#  define NNPRUNE_ABI_8 i
+#define NNPRUNE_ABI_8 i
 #else
-#  define NNPRUNE_ABI_8 _
+#define NNPRUNE_ABI_8 _
 #endif
 #if defined(__AVX512BITALG__) || defined(__AVX512VPOPCNTDQ__) || defined(__GFNI__) || defined(__AVXVNNI__)
-#  define NNPRUNE_ABI_9 j
+#define NNPRUNE_ABI_9 j
 #else
-#  define NNPRUNE_ABI_9 _
+#define NNPRUNE_ABI_9 _
 #endif
 #define NNPRUNE_ABI_CAT_(a, b, c, d, e, f, g, h, i, j) isa_##a##b##c##d##e##f##g##h##i##j
 #define NNPRUNE_ABI_CAT(a, b, c, d, e, f, g, h, i, j) NNPRUNE_ABI_CAT_(a, b, c, d, e, f, g, h, i, j)
 // Named after the macros with dispatch off too: the scalar twins of a -march=x86-64-v4 unit may be
 // auto-vectorised with AVX-512, so they need their own symbols as well.
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#  define NNPRUNE_SIMD_ABI                                                                                    \
-      NNPRUNE_ABI_CAT(NNPRUNE_ABI_0, NNPRUNE_ABI_1, NNPRUNE_ABI_2, NNPRUNE_ABI_3, NNPRUNE_ABI_4, NNPRUNE_ABI_5, \
-                      NNPRUNE_ABI_6, NNPRUNE_ABI_7, NNPRUNE_ABI_8, NNPRUNE_ABI_9)
+#define NNPRUNE_SIMD_ABI                                                                                      \
+    NNPRUNE_ABI_CAT(NNPRUNE_ABI_0, NNPRUNE_ABI_1, NNPRUNE_ABI_2, NNPRUNE_ABI_3, NNPRUNE_ABI_4, NNPRUNE_ABI_5, \
+                    NNPRUNE_ABI_6, NNPRUNE_ABI_7, NNPRUNE_ABI_8, NNPRUNE_ABI_9)
 #else
-#  define NNPRUNE_SIMD_ABI isa_generic
+#define NNPRUNE_SIMD_ABI isa_generic
 #endif
 
 namespace nnprune::simd {
@@ -140,9 +140,12 @@ enum class isa : int { scalar = 0, avx2 = 1, avx512 = 2 };
 /// "scalar", "avx2" or "avx512".
 constexpr const char* isa_name(isa t) noexcept {
     switch (t) {
-        case isa::avx2: return "avx2";
-        case isa::avx512: return "avx512";
-        default: return "scalar";
+        case isa::avx2:
+            return "avx2";
+        case isa::avx512:
+            return "avx512";
+        default:
+            return "scalar";
     }
 }
 
@@ -216,13 +219,15 @@ inline bool cpu_has_avx512_vbmi2() noexcept {
 }
 
 /// The tier the kernels run now.
-inline isa active_isa() noexcept { return static_cast<isa>(::nnprune::detail::isa_state().load(std::memory_order_relaxed)); }
+inline isa active_isa() noexcept {
+    return static_cast<isa>(::nnprune::detail::isa_state().load(std::memory_order_relaxed));
+}
 
 /// Forces tier t for the whole program; a value_error when the CPU or the build lacks it.
 inline void set_isa(isa t) {
     NNPRUNE_CHECK(supports(t), value_error,
-                  std::string("nnprune::simd::set_isa: tier ") + isa_name(t) + " is not supported here (best: " +
-                      isa_name(supported_isa()) + ")");
+                  std::string("nnprune::simd::set_isa: tier ") + isa_name(t) +
+                      " is not supported here (best: " + isa_name(supported_isa()) + ")");
     ::nnprune::detail::isa_state().store(static_cast<int>(t), std::memory_order_relaxed);
 }
 
@@ -235,7 +240,9 @@ inline void reset_isa() noexcept {
 class isa_guard {
 public:
     explicit isa_guard(isa t) : previous_(active_isa()) { set_isa(t); }
+
     ~isa_guard() { ::nnprune::detail::isa_state().store(static_cast<int>(previous_), std::memory_order_relaxed); }
+
     isa_guard(const isa_guard&) = delete;
     isa_guard& operator=(const isa_guard&) = delete;
 

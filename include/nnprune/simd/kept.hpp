@@ -99,9 +99,12 @@ std::size_t write_kept_columns(const T* p, std::size_t n, std::uint32_t row, con
 #if NNPRUNE_SIMD_X86
     if constexpr (std::is_same_v<K, std::uint32_t> && std::is_same_v<T, float>) {
         switch (active_isa()) {
-            case isa::avx512: return avx512::write_kept_columns_f32(p, n, row, kth, lim, np, w);
-            case isa::avx2: return avx2::write_kept_columns_f32(p, n, row, kth, lim, np, w);
-            case isa::scalar: break;
+            case isa::avx512:
+                return avx512::write_kept_columns_f32(p, n, row, kth, lim, np, w);
+            case isa::avx2:
+                return avx2::write_kept_columns_f32(p, n, row, kth, lim, np, w);
+            case isa::scalar:
+                break;
         }
     }
 #endif
@@ -122,7 +125,8 @@ std::size_t write_kept(const T* p, std::size_t n, std::ptrdiff_t stride, const s
                 case isa::avx2:
                     return prev ? avx2::write_kept_f32<true>(p, n, prev, bit0, kth, ties, np, out)
                                 : avx2::write_kept_f32<false>(p, n, prev, bit0, kth, ties, np, out);
-                case isa::scalar: break;
+                case isa::scalar:
+                    break;
             }
         }
         if constexpr (std::is_same_v<K, std::uint16_t> && (std::is_same_v<T, bfloat16> || std::is_same_v<T, float16>)) {
@@ -133,7 +137,8 @@ std::size_t write_kept(const T* p, std::size_t n, std::ptrdiff_t stride, const s
                 case isa::avx2:
                     return prev ? avx2::write_kept16<true>(p, n, prev, bit0, kth, ties, np, out)
                                 : avx2::write_kept16<false>(p, n, prev, bit0, kth, ties, np, out);
-                case isa::scalar: break;
+                case isa::scalar:
+                    break;
             }
         }
     }

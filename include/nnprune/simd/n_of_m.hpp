@@ -63,23 +63,34 @@ inline std::size_t n_of_m_row(const float* p, std::size_t n, std::size_t m, std:
     switch (active_isa()) {
         case isa::avx512:
             switch (m) {
-                case 2: return avx512::n_of_m_row<2>(p, n, kk, np, w);
-                case 4: return avx512::n_of_m_row<4>(p, n, kk, np, w);
-                case 8: return avx512::n_of_m_row<8>(p, n, kk, np, w);
-                case 16: return avx512::n_of_m_row<16>(p, n, kk, np, w);
-                default: break;
+                case 2:
+                    return avx512::n_of_m_row<2>(p, n, kk, np, w);
+                case 4:
+                    return avx512::n_of_m_row<4>(p, n, kk, np, w);
+                case 8:
+                    return avx512::n_of_m_row<8>(p, n, kk, np, w);
+                case 16:
+                    return avx512::n_of_m_row<16>(p, n, kk, np, w);
+                default:
+                    break;
             }
             break;
         case isa::avx2:
             switch (m) {
-                case 2: return avx2::n_of_m_row<2>(p, n, kk, np, w);
-                case 4: return avx2::n_of_m_row<4>(p, n, kk, np, w);
-                case 8: return avx2::n_of_m_row<8>(p, n, kk, np, w);
-                case 16: return avx2::n_of_m_row<16>(p, n, kk, np, w);
-                default: break;
+                case 2:
+                    return avx2::n_of_m_row<2>(p, n, kk, np, w);
+                case 4:
+                    return avx2::n_of_m_row<4>(p, n, kk, np, w);
+                case 8:
+                    return avx2::n_of_m_row<8>(p, n, kk, np, w);
+                case 16:
+                    return avx2::n_of_m_row<16>(p, n, kk, np, w);
+                default:
+                    break;
             }
             break;
-        case isa::scalar: break;
+        case isa::scalar:
+            break;
     }
 #endif
     return reference::n_of_m_row(p, n, m, kk, np, w);

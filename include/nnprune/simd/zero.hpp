@@ -47,9 +47,12 @@ void zero_pruned_row(T* p, std::ptrdiff_t s, std::size_t cols, const std::uint64
     if constexpr (sizeof(T) == 2 || sizeof(T) == 4 || sizeof(T) == 8) {
         if (s == 1) {
             switch (active_isa()) {
-                case isa::avx512: return avx512::zero_pruned_row(p, cols, kept);
-                case isa::avx2: return avx2::zero_pruned_row(p, cols, kept);
-                case isa::scalar: break;
+                case isa::avx512:
+                    return avx512::zero_pruned_row(p, cols, kept);
+                case isa::avx2:
+                    return avx2::zero_pruned_row(p, cols, kept);
+                case isa::scalar:
+                    break;
             }
         }
     }

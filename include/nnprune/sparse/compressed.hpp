@@ -40,11 +40,13 @@ namespace nnprune {
 
 template <class T, class Index = std::int32_t>
 struct csr_matrix {
-    static_assert(std::is_same_v<Index, std::int32_t> || std::is_same_v<Index, std::int64_t>, "csr indices are int32 or int64");
+    static_assert(std::is_same_v<Index, std::int32_t> || std::is_same_v<Index, std::int64_t>,
+                  "csr indices are int32 or int64");
     std::size_t rows = 0, cols = 0;
     std::vector<T> values;
     std::vector<Index> col_indices;
     std::vector<std::int64_t> row_ptr;
+
     [[nodiscard]] std::size_t storage_bytes() const noexcept {
         return values.size() * sizeof(T) + col_indices.size() * sizeof(Index) + row_ptr.size() * sizeof(std::int64_t);
     }
@@ -55,9 +57,15 @@ struct nm_compressed {
     std::size_t rows = 0, cols = 0, n = 2, m = 4;
     std::vector<T> values;
     std::vector<std::uint8_t> metadata;
-    [[nodiscard]] std::size_t bits_per_index() const noexcept { return static_cast<std::size_t>(std::bit_width(m - 1)); }
+
+    [[nodiscard]] std::size_t bits_per_index() const noexcept {
+        return static_cast<std::size_t>(std::bit_width(m - 1));
+    }
+
     [[nodiscard]] std::size_t slots_per_row() const noexcept { return cols / m * n; }
+
     [[nodiscard]] std::size_t bytes_per_row() const noexcept { return (slots_per_row() * bits_per_index() + 7) / 8; }
+
     [[nodiscard]] std::size_t storage_bytes() const noexcept { return values.size() * sizeof(T) + metadata.size(); }
 };
 
@@ -66,6 +74,7 @@ struct bitmask_values {
     std::size_t rows = 0, cols = 0;
     std::vector<std::uint8_t> bits;
     std::vector<T> values;
+
     [[nodiscard]] std::size_t storage_bytes() const noexcept { return bits.size() + values.size() * sizeof(T); }
 };
 
@@ -103,7 +112,8 @@ template <class Index = std::int32_t, element T>
 template <class T, class Index>
 void validate(const csr_matrix<T, Index>& a) {
     const auto fail = [](const std::string& what) { NNPRUNE_THROW(format_error, "csr_matrix: " + what); };
-    if (a.row_ptr.size() != a.rows + 1) fail(detail::str("has ", a.row_ptr.size(), " row pointers for ", a.rows, " rows"));
+    if (a.row_ptr.size() != a.rows + 1)
+        fail(detail::str("has ", a.row_ptr.size(), " row pointers for ", a.rows, " rows"));
     if (a.values.size() != a.col_indices.size())
         fail(detail::str("has ", a.values.size(), " values and ", a.col_indices.size(), " column indices"));
     if (a.row_ptr[0] != 0) fail(detail::str("row_ptr[0] = ", a.row_ptr[0], ", expected 0"));
@@ -113,7 +123,8 @@ void validate(const csr_matrix<T, Index>& a) {
         if (a.row_ptr[r + 1] < a.row_ptr[r]) fail(detail::str("row_ptr decreases at row ", r));
         for (auto k = a.row_ptr[r]; k < a.row_ptr[r + 1]; ++k) {
             const Index c = a.col_indices[static_cast<std::size_t>(k)];
-            if (c < 0 || static_cast<std::size_t>(c) >= a.cols) fail(detail::str("row ", r, ": column index ", c, " outside [0, ", a.cols, ")"));
+            if (c < 0 || static_cast<std::size_t>(c) >= a.cols)
+                fail(detail::str("row ", r, ": column index ", c, " outside [0, ", a.cols, ")"));
             if (k > a.row_ptr[r] && a.col_indices[static_cast<std::size_t>(k - 1)] >= c)
                 fail(detail::str("row ", r, ": column indices not strictly ascending at ", c));
         }
@@ -127,7 +138,8 @@ template <class T, class Index>
     std::vector<T> out(a.rows * a.cols, T{});
     for (std::size_t r = 0; r < a.rows; ++r)
         for (auto k = a.row_ptr[r]; k < a.row_ptr[r + 1]; ++k)
-            out[r * a.cols + static_cast<std::size_t>(a.col_indices[static_cast<std::size_t>(k)])] = a.values[static_cast<std::size_t>(k)];
+            out[r * a.cols + static_cast<std::size_t>(a.col_indices[static_cast<std::size_t>(k)])] =
+                a.values[static_cast<std::size_t>(k)];
     return out;
 }
 
@@ -137,7 +149,8 @@ template <element T>
 [[nodiscard]] nm_compressed<std::remove_cv_t<T>> to_nm(const matrix_view<T>& w, const_mask_view mk, std::size_t n = 2,
                                                        std::size_t m = 4) {
     const std::size_t rows = w.extent(0), cols = w.extent(1);
-    NNPRUNE_PRECONDITION(n >= 1 && n <= m && m >= 2 && m <= 256, detail::str("to_nm: ", n, ":", m, " needs 1 <= n <= m, 2 <= m <= 256"));
+    NNPRUNE_PRECONDITION(n >= 1 && n <= m && m >= 2 && m <= 256,
+                         detail::str("to_nm: ", n, ":", m, " needs 1 <= n <= m, 2 <= m <= 256"));
     detail::check_mask_matches(rows, cols, mk, "to_nm");
     NNPRUNE_CHECK(cols % m == 0, shape_error, detail::str("to_nm: ", cols, " columns are not a multiple of m = ", m));
     nm_compressed<std::remove_cv_t<T>> out{rows, cols, n, m, {}, {}};
@@ -150,11 +163,13 @@ template <element T>
             idx.clear();
             for (std::size_t j = 0; j < m; ++j)
                 if (mk.test(r * cols + g * m + j)) idx.push_back(j);
-            NNPRUNE_CHECK(idx.size() <= n, value_error,
-                          detail::str("to_nm: row ", r, ", group ", g, " keeps ", idx.size(), " of ", m, ", more than n = ", n));
+            NNPRUNE_CHECK(
+                idx.size() <= n, value_error,
+                detail::str("to_nm: row ", r, ", group ", g, " keeps ", idx.size(), " of ", m, ", more than n = ", n));
             const std::size_t kept = idx.size();
             for (std::size_t j = 0; idx.size() < n; ++j)  // pad with the lowest unused indices
-                if (std::find(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(kept), j) == idx.begin() + static_cast<std::ptrdiff_t>(kept))
+                if (std::find(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(kept), j) ==
+                    idx.begin() + static_cast<std::ptrdiff_t>(kept))
                     idx.push_back(j);
             std::sort(idx.begin(), idx.end());
             for (std::size_t s = 0; s < n; ++s) {
@@ -175,9 +190,11 @@ template <element T>
 template <class T>
 void validate(const nm_compressed<T>& a) {
     const auto fail = [](const std::string& what) { NNPRUNE_THROW(format_error, "nm_compressed: " + what); };
-    if (!(a.n >= 1 && a.n <= a.m && a.m >= 2 && a.m <= 256)) fail(detail::str(a.n, ":", a.m, " is not 1 <= n <= m, 2 <= m <= 256"));
+    if (!(a.n >= 1 && a.n <= a.m && a.m >= 2 && a.m <= 256))
+        fail(detail::str(a.n, ":", a.m, " is not 1 <= n <= m, 2 <= m <= 256"));
     if (a.cols % a.m) fail(detail::str(a.cols, " columns are not a multiple of m = ", a.m));
-    if (a.values.size() != a.rows * a.slots_per_row()) fail(detail::str("has ", a.values.size(), " values, expected ", a.rows * a.slots_per_row()));
+    if (a.values.size() != a.rows * a.slots_per_row())
+        fail(detail::str("has ", a.values.size(), " values, expected ", a.rows * a.slots_per_row()));
     if (a.metadata.size() != a.rows * a.bytes_per_row())
         fail(detail::str("has ", a.metadata.size(), " metadata bytes, expected ", a.rows * a.bytes_per_row()));
     const std::size_t b = a.bits_per_index(), bpr = a.bytes_per_row(), used = a.slots_per_row() * b;
@@ -193,7 +210,8 @@ void validate(const nm_compressed<T>& a) {
                     j |= static_cast<std::size_t>((row[pos / 8] >> (pos % 8)) & 1u) << bit;
                 }
                 if (j >= a.m || (s > 0 && j <= prev))
-                    fail(detail::str("row ", r, ", group ", g, ": index ", j, " in slot ", s, " is not ascending in [0, ", a.m, ")"));
+                    fail(detail::str("row ", r, ", group ", g, ": index ", j, " in slot ", s,
+                                     " is not ascending in [0, ", a.m, ")"));
                 prev = j;
             }
     }
@@ -241,11 +259,13 @@ template <class T>
 void validate(const bitmask_values<T>& a) {
     const auto fail = [](const std::string& what) { NNPRUNE_THROW(format_error, "bitmask_values: " + what); };
     const std::size_t n = a.rows * a.cols;
-    if (a.bits.size() != (n + 7) / 8) fail(detail::str("has ", a.bits.size(), " mask bytes, ", n, " elements need ", (n + 7) / 8));
+    if (a.bits.size() != (n + 7) / 8)
+        fail(detail::str("has ", a.bits.size(), " mask bytes, ", n, " elements need ", (n + 7) / 8));
     if (n % 8 && (a.bits.back() >> (n % 8)) != 0) fail("bits past the last element are set");
     std::size_t count = 0;
     for (auto byte : a.bits) count += static_cast<std::size_t>(std::popcount(byte));
-    if (count != a.values.size()) fail(detail::str("mask keeps ", count, " elements, ", a.values.size(), " values given"));
+    if (count != a.values.size())
+        fail(detail::str("mask keeps ", count, " elements, ", a.values.size(), " values given"));
 }
 
 /// The dense row-major matrix. @throws format_error when the form is inconsistent.
@@ -265,7 +285,8 @@ struct compressed_sizes_t {
 
 /// Byte sizes of each form, without building them (equal to the forms' storage_bytes()).
 template <element T>
-[[nodiscard]] compressed_sizes_t compressed_sizes(const matrix_view<T>& w, const_mask_view mk, std::size_t n = 2, std::size_t m = 4) {
+[[nodiscard]] compressed_sizes_t compressed_sizes(const matrix_view<T>& w, const_mask_view mk, std::size_t n = 2,
+                                                  std::size_t m = 4) {
     const std::size_t rows = w.extent(0), cols = w.extent(1), e = sizeof(T), nnz = mk.count();
     detail::check_mask_matches(rows, cols, mk, "compressed_sizes");
     compressed_sizes_t s;

@@ -64,8 +64,8 @@ template <class T>
     detail::check_attention(attn, fn);
     const std::size_t heads = attn.extent(0), queries = attn.extent(1), keys = attn.extent(2);
     NNPRUNE_CHECK(img.length > 0 && img.start <= keys && img.length <= keys - img.start, shape_error,
-                  detail::str(fn, ": image range [", img.start, ", ", img.start + img.length, ") is empty or outside the ",
-                              keys, " keys"));
+                  detail::str(fn, ": image range [", img.start, ", ", img.start + img.length,
+                              ") is empty or outside the ", keys, " keys"));
     const std::size_t q0 = mode == fastv_mode::last_query ? queries - 1 : 0;
     const double denom = static_cast<double>(heads) * static_cast<double>(queries - q0);
     std::vector<float> s(img.length);
@@ -93,10 +93,10 @@ template <class T>
 }
 
 struct a2sf_options {
-    double budget = 0;          ///< total budget per KV head (int() of it, at least 2)
-    std::size_t recent = 16;    ///< the last `recent` keys are always kept
-    double forgetting = 1.0;    ///< f in [0, 1]; 1 is H2O-style accumulated attention
-    std::size_t kv_heads = 0;   ///< GQA groups; 0 means one per head
+    double budget = 0;         ///< total budget per KV head (int() of it, at least 2)
+    std::size_t recent = 16;   ///< the last `recent` keys are always kept
+    double forgetting = 1.0;   ///< f in [0, 1]; 1 is H2O-style accumulated attention
+    std::size_t kv_heads = 0;  ///< GQA groups; 0 means one per head
 };
 
 /**
@@ -105,7 +105,8 @@ struct a2sf_options {
  *         precondition_error (forgetting outside [0, 1]).
  */
 template <class T>
-[[nodiscard]] std::vector<float> a2sf_scores(const tensor_view<T, 3>& attn, double forgetting, std::size_t kv_heads = 0) {
+[[nodiscard]] std::vector<float> a2sf_scores(const tensor_view<T, 3>& attn, double forgetting,
+                                             std::size_t kv_heads = 0) {
     constexpr std::string_view fn = "a2sf_scores";
     NNPRUNE_PRECONDITION(forgetting >= 0.0 && forgetting <= 1.0,
                          detail::str(fn, ": forgetting factor must be in [0, 1], got ", forgetting));
@@ -156,8 +157,9 @@ template <class T>
 [[nodiscard]] std::vector<std::vector<std::size_t>> a2sf(const tensor_view<T, 3>& attn, const a2sf_options& o) {
     const std::size_t keys = attn.extent(2);
     const auto budget = std::max<std::size_t>(o.budget >= 0.0 ? static_cast<std::size_t>(o.budget) : 0, 2);
-    NNPRUNE_PRECONDITION(o.budget >= 0.0 && o.recent <= budget,
-                         detail::str("a2sf: budget ", o.budget, " must be non-negative and cover the recent window ", o.recent));
+    NNPRUNE_PRECONDITION(
+        o.budget >= 0.0 && o.recent <= budget,
+        detail::str("a2sf: budget ", o.budget, " must be non-negative and cover the recent window ", o.recent));
     const auto s = a2sf_scores(attn, o.forgetting, o.kv_heads);
     const std::size_t g = s.size() / keys;
     std::vector<std::vector<std::size_t>> out(g);

@@ -71,7 +71,8 @@ template <class T>
                                                                    const token_keep& keep, unsigned threads = 1) {
     NNPRUNE_CHECK(features.extent(0) > 0, shape_error, "divprune_batch: empty batch (B = 0)");
     std::vector<std::vector<std::size_t>> out(features.extent(0));
-    detail::for_each_item(out.size(), threads, [&](std::size_t b) { out[b] = divprune(detail::item_of(features, b), keep); });
+    detail::for_each_item(out.size(), threads,
+                          [&](std::size_t b) { out[b] = divprune(detail::item_of(features, b), keep); });
     return out;
 }
 
@@ -92,7 +93,8 @@ template <class T>
     std::vector<std::vector<std::size_t>> out(items);
     detail::for_each_item(items, threads, [&](std::size_t b) {
         std::span<const float> r;
-        if (has_r) r = {relevance.data_handle() + static_cast<std::ptrdiff_t>(b) * relevance.stride(0), relevance.extent(1)};
+        if (has_r)
+            r = {relevance.data_handle() + static_cast<std::ptrdiff_t>(b) * relevance.stride(0), relevance.extent(1)};
         out[b] = dpp(detail::item_of(features, b), keep, r);
     });
     return out;
@@ -101,9 +103,9 @@ template <class T>
 /// FastV per item of attention [B, heads, queries, keys]: kept image tokens (relative to img.start).
 template <class T>
 [[nodiscard]] std::vector<std::vector<std::size_t>> fastv_batch(const tensor_view<T, 4>& attn, image_range img,
-                                                                 const token_keep& keep,
-                                                                 fastv_mode mode = fastv_mode::last_query,
-                                                                 unsigned threads = 1) {
+                                                                const token_keep& keep,
+                                                                fastv_mode mode = fastv_mode::last_query,
+                                                                unsigned threads = 1) {
     NNPRUNE_CHECK(attn.extent(0) > 0, shape_error, "fastv_batch: empty batch (B = 0)");
     std::vector<std::vector<std::size_t>> out(attn.extent(0));
     detail::for_each_item(out.size(), threads,
@@ -114,7 +116,8 @@ template <class T>
 /// A2SF per item of attention [B, heads, queries, keys]: per item, per KV head, kept key indices.
 template <class T>
 [[nodiscard]] std::vector<std::vector<std::vector<std::size_t>>> a2sf_batch(const tensor_view<T, 4>& attn,
-                                                                            const a2sf_options& o, unsigned threads = 1) {
+                                                                            const a2sf_options& o,
+                                                                            unsigned threads = 1) {
     NNPRUNE_CHECK(attn.extent(0) > 0, shape_error, "a2sf_batch: empty batch (B = 0)");
     std::vector<std::vector<std::vector<std::size_t>>> out(attn.extent(0));
     detail::for_each_item(out.size(), threads, [&](std::size_t b) { out[b] = a2sf(detail::item_of(attn, b), o); });

@@ -53,11 +53,13 @@ struct bound_entry {
     float bound;
     std::size_t index;
 };
+
 struct bound_less {
     bool operator()(const bound_entry& a, const bound_entry& b) const noexcept {
         return a.bound < b.bound || (a.bound == b.bound && a.index > b.index);
     }
 };
+
 using bound_heap = std::priority_queue<bound_entry, std::vector<bound_entry>, bound_less>;
 
 /// Refines candidate j's running minimum with the distances to others[first..last), four at a
@@ -112,8 +114,8 @@ inline std::size_t maxmin_seed(const unit_rows& u, token_workspace& ws) {
         }
         // the t-th other token of j is (j + 1 + t) mod n: neighbours first, wrapping around
         auto other = [j, n](std::size_t t) { return (j + 1 + t) % n; };
-        ws.index[j] = refine(u, j, ws.dist[j], ws.index[j], n - 1, other, heap.empty() ? nullptr : &heap.top(),
-                             ws.dist.data());
+        ws.index[j] =
+            refine(u, j, ws.dist[j], ws.index[j], n - 1, other, heap.empty() ? nullptr : &heap.top(), ws.dist.data());
         if (ws.index[j] == n - 1 && (heap.empty() || !bound_less{}(bound_entry{ws.dist[j], j}, heap.top()))) return j;
         heap.push({ws.dist[j], j});
     }
@@ -261,8 +263,9 @@ template <class T>
 template <class T>
 void divprune(const tensor_view<T, 2>& features, const token_keep& keep, std::span<std::size_t> out) {
     const std::size_t k = keep.k_for(features.extent(0), "divprune");
-    NNPRUNE_CHECK(out.size() == k, shape_error,
-                  detail::str("divprune: output holds ", out.size(), " indices, keeping ", k, " of ", features.extent(0)));
+    NNPRUNE_CHECK(
+        out.size() == k, shape_error,
+        detail::str("divprune: output holds ", out.size(), " indices, keeping ", k, " of ", features.extent(0)));
     const auto kept = divprune(features, keep);
     std::copy(kept.begin(), kept.end(), out.begin());
 }

@@ -50,7 +50,8 @@ std::vector<std::size_t> dpp_impl(const tensor_view<T, 2>& features, const token
     auto r = [&](std::size_t i) { return relevance.empty() ? 1.0 : static_cast<double>(relevance[i]); };
 
     std::vector<double> d2(n), c(k * n, 0.0);  // c[t * n + i]: t-th Cholesky coordinate of token i
-    for (std::size_t i = 0; i < n; ++i) d2[i] = r(i) * r(i) * static_cast<double>(simd::dot(u.row(i), u.row(i), u.stride));
+    for (std::size_t i = 0; i < n; ++i)
+        d2[i] = r(i) * r(i) * static_cast<double>(simd::dot(u.row(i), u.row(i), u.stride));
     std::vector<unsigned char> chosen(n, 0);
     auto argmax = [&] {
         std::size_t best = n;

@@ -12,9 +12,9 @@
 /// distance 1. Selectors that need a seed never seed from a zero token unless all are zero.
 /// Non-finite features (NaN, +-Inf) are rejected with a value_error naming token and feature.
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
-#include <algorithm>
 #include <string_view>
 #include <type_traits>
 #include <vector>
@@ -28,12 +28,12 @@ namespace nnprune {
 
 /// Buffers a token selector reuses between calls (optional: pass one to avoid reallocating).
 struct token_workspace {
-    std::vector<float> rows;            ///< unit rows, N x stride
-    std::vector<unsigned char> zero;    ///< 1 for zero-norm tokens
-    std::vector<float> dist;            ///< running minimum distances
-    std::vector<std::size_t> index;     ///< per-token counters
-    std::vector<double> scratch;        ///< DPP / score scratch
-    std::vector<float> matrix;          ///< N x N similarities (DivPrune's Gram path only)
+    std::vector<float> rows;          ///< unit rows, N x stride
+    std::vector<unsigned char> zero;  ///< 1 for zero-norm tokens
+    std::vector<float> dist;          ///< running minimum distances
+    std::vector<std::size_t> index;   ///< per-token counters
+    std::vector<double> scratch;      ///< DPP / score scratch
+    std::vector<float> matrix;        ///< N x N similarities (DivPrune's Gram path only)
     /// DivPrune computes the full N x N similarity matrix once (register-blocked Gram kernel)
     /// when N * N * 4 bytes fit this budget and k >= N / 8, and otherwise runs lazy searches in O(N) extra
     /// memory. Both give the same selection bit for bit; 0 forces the O(N) path.
@@ -60,7 +60,8 @@ unit_rows normalize_tokens(const tensor_view<T, 2>& x, token_workspace& ws, std:
     static_assert(element<T>, "token features must be float, double, bfloat16 or float16");
     const std::size_t n = x.extent(0), d = x.extent(1);
     NNPRUNE_CHECK(n > 0, shape_error, detail::str(fn, ": no tokens (features are ", n, "x", d, ")"));
-    NNPRUNE_CHECK(d > 0, shape_error, detail::str(fn, ": tokens have no features (d = 0, features are ", n, "x", d, ")"));
+    NNPRUNE_CHECK(d > 0, shape_error,
+                  detail::str(fn, ": tokens have no features (d = 0, features are ", n, "x", d, ")"));
     // one pass for the squared norms; a NaN or Inf makes its row's sum non-finite, and only then
     // the slow scan runs to name the first offending feature (before anything is written)
     constexpr std::size_t parts = 8;  // squares summed in 8 interleaved double partial sums, then in order
@@ -95,9 +96,9 @@ unit_rows normalize_tokens(const tensor_view<T, 2>& x, token_workspace& ws, std:
     if (!finite)  // (a finite sum can still overflow to Inf: then no value is named and we go on)
         for (std::size_t i = 0; i < n; ++i)
             for (std::size_t j = 0; j < d && !std::isfinite(ss[i]); ++j)
-                NNPRUNE_CHECK(is_finite(x(i, j)), value_error,
-                              detail::str(fn, ": non-finite feature ", to_double(x(i, j)), " at token ", i, ", feature ",
-                                          j));
+                NNPRUNE_CHECK(
+                    is_finite(x(i, j)), value_error,
+                    detail::str(fn, ": non-finite feature ", to_double(x(i, j)), " at token ", i, ", feature ", j));
     const std::size_t stride = (d + token_row_pad - 1) / token_row_pad * token_row_pad;
     ws.rows.resize(n * stride);
     ws.zero.assign(n, 0);

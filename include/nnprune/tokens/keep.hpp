@@ -32,10 +32,13 @@ public:
         NNPRUNE_PRECONDITION(ratio >= 0.0 && ratio <= 1.0,
                              detail::str("token_keep: ratio must be in [0, 1], got ", ratio));
     }
+
     token_keep(keep_count c) noexcept : m_count(c.k), m_is_count(true) {}  // NOLINT(google-explicit-constructor)
 
     [[nodiscard]] bool is_count() const noexcept { return m_is_count; }
+
     [[nodiscard]] double ratio() const noexcept { return m_ratio; }
+
     [[nodiscard]] std::size_t count() const noexcept { return m_count; }
 
     /**
@@ -50,7 +53,8 @@ public:
             return m_count;
         }
         const std::size_t k = count_to_prune(n, m_ratio, rounding::half_even);  // same rounding rule
-        NNPRUNE_PRECONDITION(k > 0, detail::str(fn, ": keep = round(", m_ratio, " * ", n, ") = 0 (nothing would be kept)"));
+        NNPRUNE_PRECONDITION(k > 0,
+                             detail::str(fn, ": keep = round(", m_ratio, " * ", n, ") = 0 (nothing would be kept)"));
         return k;
     }
 

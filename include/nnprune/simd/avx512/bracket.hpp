@@ -62,6 +62,7 @@ inline std::size_t lane_sum(__m512i acc) noexcept {
     for (auto x : a) s += x;
     return s;
 }
+
 inline std::uint32_t lane_min(__m512i v) noexcept {
     alignas(64) std::uint32_t a[16];
     _mm512_store_si512(a, v);
@@ -69,6 +70,7 @@ inline std::uint32_t lane_min(__m512i v) noexcept {
     for (auto x : a) m = x < m ? x : m;
     return m;
 }
+
 inline std::uint32_t lane_max(__m512i v) noexcept {
     alignas(64) std::uint32_t a[16];
     _mm512_store_si512(a, v);
@@ -95,11 +97,13 @@ void bracket_avx512(const T* p, std::size_t n, const std::uint64_t* prev, std::s
         const bool room = cap >= at && cap - at >= c1 - c0;
         auto block = [&](std::size_t j, __mmask16 live, bool full, bool checked) {
             __mmask16 comp = live;
-            if constexpr (Prev) comp &= static_cast<__mmask16>(load_bits(prev, bit0 + j, full ? 16u : static_cast<unsigned>(c1 - j)));
+            if constexpr (Prev)
+                comp &= static_cast<__mmask16>(load_bits(prev, bit0 + j, full ? 16u : static_cast<unsigned>(c1 - j)));
             __mmask16 nm;
             const __m512i key = load_keys<Keys>(p + j, live, full, nan_key, &nm);
             if constexpr (!Keys) vn = count_lanes(vn, static_cast<__mmask16>(nm & comp));
-            const __mmask16 lt = Prev || !full ? _mm512_mask_cmplt_epu32_mask(comp, key, vlo) : _mm512_cmplt_epu32_mask(key, vlo);
+            const __mmask16 lt =
+                Prev || !full ? _mm512_mask_cmplt_epu32_mask(comp, key, vlo) : _mm512_cmplt_epu32_mask(key, vlo);
             vb = count_lanes(vb, lt);
             const __mmask16 in = Prev || !full ? _mm512_mask_cmple_epu32_mask(comp, _mm512_sub_epi32(key, vlo), vspan)
                                                : _mm512_cmple_epu32_mask(_mm512_sub_epi32(key, vlo), vspan);
@@ -133,8 +137,6 @@ void bracket_avx512(const T* p, std::size_t n, const std::uint64_t* prev, std::s
     c.inside += inside;
     c.nans += nans;
 }
-
-
 
 /// Largest non-NaN magnitude bits of a 16-bit score type (bf16: 0x7F80, f16: 0x7C00 = Inf).
 template <class T>
@@ -214,13 +216,15 @@ void bracket16_avx512(const T* p, std::size_t n, const std::uint64_t* prev, std:
         const std::size_t left = n - j;
         const __mmask32 live = left >= 32 ? ~__mmask32(0) : static_cast<__mmask32>((1u << left) - 1);
         __mmask32 comp = live;
-        if constexpr (Prev) comp &= static_cast<__mmask32>(load_bits(prev, bit0 + j, left >= 32 ? 32u : static_cast<unsigned>(left)));
+        if constexpr (Prev)
+            comp &= static_cast<__mmask32>(load_bits(prev, bit0 + j, left >= 32 ? 32u : static_cast<unsigned>(left)));
         const __m512i u = left >= 32 ? _mm512_loadu_si512(p + j) : _mm512_maskz_loadu_epi16(live, p + j);
         __mmask32 nm = 0;
         __m512i key = u;
         if constexpr (!keys) key = keys32(u, inf, nan_key, &nm);
         nans += static_cast<std::size_t>(std::popcount(static_cast<std::uint32_t>(nm & comp)));
-        below += static_cast<std::size_t>(std::popcount(static_cast<std::uint32_t>(_mm512_mask_cmplt_epu16_mask(comp, key, vlo))));
+        below += static_cast<std::size_t>(
+            std::popcount(static_cast<std::uint32_t>(_mm512_mask_cmplt_epu16_mask(comp, key, vlo))));
         const __mmask32 in = _mm512_mask_cmple_epu16_mask(comp, _mm512_sub_epi16(key, vlo), vspan);
         const auto cnt = static_cast<std::size_t>(std::popcount(static_cast<std::uint32_t>(in)));
         inside += cnt;

@@ -24,9 +24,7 @@ namespace avx512 {
 NNPRUNE_AVX512_BEGIN
 
 /// Bits of `bits` moved to the set positions of `where`, in order (pdep).
-inline std::uint64_t deposit(std::uint64_t bits, std::uint64_t where) noexcept {
-    return _pdep_u64(bits, where);
-}
+inline std::uint64_t deposit(std::uint64_t bits, std::uint64_t where) noexcept { return _pdep_u64(bits, where); }
 
 /// Classifies 16 scores: their inside / above / NaN lanes; copies the inside keys to cand + at.
 inline void classify16(__m512 x, __mmask16 live, __m512i vlo, __m512i vhi, __m512i vspan, __m512i nan_key,
@@ -49,7 +47,7 @@ inline classified classify_f32(const float* p, std::size_t n, std::uint32_t lo, 
     std::size_t at = 0, nans = 0, above_n = 0;
     std::size_t j = 0;
     for (; j + 64 <= n; j += 64) {  // whole words: four blocks of 16, masks joined with kunpack
-        if (ahead) {  // the next group streams into cache while this one is classified
+        if (ahead) {                // the next group streams into cache while this one is classified
             const char* q = reinterpret_cast<const char*>(ahead + j);
             for (unsigned l = 0; l < 256; l += 64) _mm_prefetch(q + l, _MM_HINT_T0);
         }

@@ -52,8 +52,8 @@ inline __mmask16 pruned16(__m512i key, __mmask16 comp, __m512i vk, std::size_t& 
 }
 
 template <bool Prev>
-std::size_t write_kept_f32(const float* p, std::size_t n, const std::uint64_t* prev, std::size_t bit0, std::uint32_t kth,
-                           std::size_t& ties_io, nan_policy np, std::uint64_t* out) noexcept {
+std::size_t write_kept_f32(const float* p, std::size_t n, const std::uint64_t* prev, std::size_t bit0,
+                           std::uint32_t kth, std::size_t& ties_io, nan_policy np, std::uint64_t* out) noexcept {
     std::size_t ties = ties_io;  // a local: out's stores could alias the reference and force reloads
     const __m512i vk = _mm512_set1_epi32(static_cast<int>(kth));
     const __m512i nan_key = _mm512_set1_epi32(np == nan_policy::as_highest ? -1 : 0);
@@ -74,8 +74,10 @@ std::size_t write_kept_f32(const float* p, std::size_t n, const std::uint64_t* p
             word |= static_cast<std::uint64_t>(static_cast<std::uint16_t>(comp & ~pr)) << q;
         }
         kept_total += static_cast<std::size_t>(std::popcount(word));
-        if (aligned) dst[j >> 6] = word;  // a whole word of this run: no neighbour shares it
-        else w.push(word, 64);
+        if (aligned)
+            dst[j >> 6] = word;  // a whole word of this run: no neighbour shares it
+        else
+            w.push(word, 64);
     }
     if (aligned) w = bit_writer(out, bit0 + j);
     if (j < n) {
@@ -86,7 +88,8 @@ std::size_t write_kept_f32(const float* p, std::size_t n, const std::uint64_t* p
             const __mmask16 live = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
             __mmask16 comp = live;
             if constexpr (Prev)
-                comp &= static_cast<__mmask16>(load_bits(prev, bit0 + j + q, left >= 16 ? 16u : static_cast<unsigned>(left)));
+                comp &= static_cast<__mmask16>(
+                    load_bits(prev, bit0 + j + q, left >= 16 ? 16u : static_cast<unsigned>(left)));
             __mmask16 nm;
             const __m512i key = keys16(_mm512_maskz_loadu_ps(live, p + j + q), nan_key, &nm);
             const __mmask16 pr = pruned16(key, comp, vk, ties);
@@ -113,11 +116,12 @@ inline std::size_t write_kept_columns_f32(const float* p, std::size_t n, std::ui
             const __mmask16 live = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
             __mmask16 nm;
             const bool full = left >= 16;  // plain loads for whole blocks (masked loads stream slower)
-            const __m512i key = keys16(full ? _mm512_loadu_ps(p + c0 + q) : _mm512_maskz_loadu_ps(live, p + c0 + q), nan_key, &nm);
+            const __m512i key =
+                keys16(full ? _mm512_loadu_ps(p + c0 + q) : _mm512_maskz_loadu_ps(live, p + c0 + q), nan_key, &nm);
             const __m512i t = full ? _mm512_loadu_si512(kth + c0 + q) : _mm512_maskz_loadu_epi32(live, kth + c0 + q);
             const __m512i l = full ? _mm512_loadu_si512(lim + c0 + q) : _mm512_maskz_loadu_epi32(live, lim + c0 + q);
-            const __mmask16 pr = static_cast<__mmask16>(_mm512_cmplt_epu32_mask(key, t) |
-                                                        (_mm512_cmpeq_epu32_mask(key, t) & _mm512_cmplt_epu32_mask(vr, l)));
+            const __mmask16 pr = static_cast<__mmask16>(
+                _mm512_cmplt_epu32_mask(key, t) | (_mm512_cmpeq_epu32_mask(key, t) & _mm512_cmplt_epu32_mask(vr, l)));
             word |= static_cast<std::uint64_t>(static_cast<std::uint16_t>(live & ~pr)) << q;
         }
         kept += static_cast<std::size_t>(std::popcount(word));
@@ -143,7 +147,9 @@ std::size_t write_kept16(const T* p, std::size_t n, const std::uint64_t* prev, s
             const std::size_t left = m - q;
             const __mmask32 live = left >= 32 ? ~__mmask32(0) : static_cast<__mmask32>((1u << left) - 1);
             __mmask32 comp = live;
-            if constexpr (Prev) comp &= static_cast<__mmask32>(load_bits(prev, bit0 + j + q, left >= 32 ? 32u : static_cast<unsigned>(left)));
+            if constexpr (Prev)
+                comp &= static_cast<__mmask32>(
+                    load_bits(prev, bit0 + j + q, left >= 32 ? 32u : static_cast<unsigned>(left)));
             __mmask32 nm;
             // plain loads for whole blocks: masked loads stream several times slower here
             const __m512i u = left >= 32 ? _mm512_loadu_si512(p + j + q) : _mm512_maskz_loadu_epi16(live, p + j + q);

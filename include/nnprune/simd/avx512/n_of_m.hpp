@@ -49,8 +49,9 @@ std::size_t n_of_m_row(const float* p, std::size_t n, std::size_t kk, nan_policy
         __m512i rank = _mm512_setzero_si512();
         for (unsigned r = 0; r + 1 < M; ++r) {
             const __m512i other = _mm512_maskz_permutexvar_epi32(0xFFFF, rot[r], key);  // maskz: see avx512/bracket.hpp
-            const __mmask16 beats = static_cast<__mmask16>(_mm512_mask_cmplt_epu32_mask(static_cast<__mmask16>(~lower[r]), other, key) |
-                                                           _mm512_mask_cmple_epu32_mask(lower[r], other, key));
+            const __mmask16 beats =
+                static_cast<__mmask16>(_mm512_mask_cmplt_epu32_mask(static_cast<__mmask16>(~lower[r]), other, key) |
+                                       _mm512_mask_cmple_epu32_mask(lower[r], other, key));
             rank = count_lanes(rank, beats);
         }
         return static_cast<int>(_mm512_mask_cmpge_epu32_mask(live, rank, vkk));

@@ -31,7 +31,8 @@ void zero_pruned_row(T* p, std::size_t cols, const std::uint64_t* kept) noexcept
             _mm512_mask_storeu_epi16(q, static_cast<__mmask32>(pruned), z);
             _mm512_mask_storeu_epi16(q + 32, static_cast<__mmask32>(pruned >> 32), z);
         } else if constexpr (sizeof(T) == 4) {
-            for (unsigned h = 0; h < 64; h += 16) _mm512_mask_storeu_epi32(q + h, static_cast<__mmask16>(pruned >> h), z);
+            for (unsigned h = 0; h < 64; h += 16)
+                _mm512_mask_storeu_epi32(q + h, static_cast<__mmask16>(pruned >> h), z);
         } else {
             for (unsigned h = 0; h < 64; h += 8) _mm512_mask_storeu_epi64(q + h, static_cast<__mmask8>(pruned >> h), z);
         }
