@@ -17,11 +17,15 @@
 #include <nnprune/simd/avx2/classify.hpp>
 #include <nnprune/simd/avx2/kept.hpp>
 #include <nnprune/simd/avx2/n_of_m.hpp>
+#include <nnprune/simd/avx2/popcount.hpp>
+#include <nnprune/simd/avx2/widen.hpp>
 #include <nnprune/simd/avx2/zero.hpp>
 #include <nnprune/simd/bracket.hpp>
 #include <nnprune/simd/classify.hpp>
 #include <nnprune/simd/kept.hpp>
 #include <nnprune/simd/n_of_m.hpp>
+#include <nnprune/simd/popcount.hpp>
+#include <nnprune/simd/widen.hpp>
 #include <nnprune/simd/zero.hpp>
 
 #if NNPRUNE_SIMD_X86
@@ -428,6 +432,47 @@ TEST_CASE("avx2: zero_pruned_row equals its scalar twin (and leaves the elements
     check(double{});
     check(nnprune::bfloat16{});
     check(nnprune::float16{});
+}
+
+TEST_CASE("avx2: widen (bf16, f16; plain and abs) equals its scalar twin bit for bit", "[simd][avx2]") {
+    if (!have_avx2()) return;
+    // every 16-bit pattern: subnormals, -0, +-Inf, quiet and signalling NaN with payloads
+    std::vector<std::uint16_t> all(65536);
+    for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<std::uint16_t>(i);
+    auto check = [&](auto tag) {
+        using T = decltype(tag);
+        std::vector<T> in(all.size());
+        for (std::size_t i = 0; i < all.size(); ++i) in[i] = T::from_bits(all[i]);
+        for (std::size_t n : {0u, 1u, 7u, 8u, 9u, 15u, 17u, 65536u}) {
+            for (std::size_t off : {0u, 3u}) {
+                if (off + n > in.size()) continue;
+                std::vector<float> a(n + 4, 7.0f), b(n + 4, 7.0f), c(n + 4, 7.0f), d(n + 4, 7.0f);
+                simd::avx2::widen<false>(in.data() + off, n, a.data());
+                ref::widen<false>(in.data() + off, n, b.data());
+                simd::avx2::widen<true>(in.data() + off, n, c.data());
+                ref::widen<true>(in.data() + off, n, d.data());
+                INFO("n " << n << " offset " << off << (std::is_same_v<T, nnprune::bfloat16> ? " bf16" : " f16"));
+                for (std::size_t i = 0; i < n + 4; ++i) {  // the 4 past n stay unwritten
+                    REQUIRE(std::bit_cast<std::uint32_t>(a[i]) == std::bit_cast<std::uint32_t>(b[i]));
+                    REQUIRE(std::bit_cast<std::uint32_t>(c[i]) == std::bit_cast<std::uint32_t>(d[i]));
+                }
+                for (std::size_t i = 0; i < n; ++i)  // the twin is the exact widening
+                    REQUIRE(std::bit_cast<std::uint32_t>(b[i]) ==
+                            std::bit_cast<std::uint32_t>(nnprune::to_float(in[off + i])));
+            }
+        }
+    };
+    check(nnprune::bfloat16{});
+    check(nnprune::float16{});
+}
+
+TEST_CASE("avx2: popcount equals its scalar twin; mask::count through it", "[simd][avx2]") {
+    if (!have_avx2()) return;
+    for (std::size_t n : {0u, 1u, 2u, 3u, 64u, 1001u}) {
+        const auto w = random_words(n + 1, static_cast<std::uint32_t>(n));
+        REQUIRE(simd::avx2::popcount(w.data(), n) == ref::popcount(w.data(), n));
+    }
+    REQUIRE(ref::popcount(std::vector<std::uint64_t>{~std::uint64_t{0}, 1, 0}.data(), 3) == 65);
 }
 
 namespace {

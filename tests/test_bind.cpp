@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "prune_test_util.hpp"
+#include <nnprune/prune/scratch.hpp>
 #include <nnprune/scorers/bind.hpp>
 #include <nnprune/scorers/magnitude.hpp>
 #include <nnprune/scorers/random.hpp>
@@ -72,4 +73,39 @@ TEST_CASE("bind_rows: bound scorers score row blocks exactly as the whole layer"
     layer bare{"bare", l.weights, {}, {}};
     REQUIRE_THROWS_WITH(bind_rows(wanda, bare), Catch::Contains("has no input statistic"));
     REQUIRE_THROWS_WITH(bind_rows(taylor, bare), Catch::Contains("has no gradient"));
+}
+
+TEST_CASE("score_pool: a layer scored on several threads (row blocks) equals one call; errors first",
+          "[scorers][bind]") {
+    // enough rows for 3 parts of >= 64 Ki elements; bf16 weights with a stride (the widening path)
+    const std::size_t rows = 300, cols = 700, stride = 703;
+    const auto wf = test_util::values(rows * stride, 4);
+    std::vector<bfloat16> w(wf.size());
+    for (std::size_t i = 0; i < w.size(); ++i) w[i] = bfloat16(wf[i]);
+    auto g = test_util::values(rows * cols, 5), st = test_util::values(cols, 6);
+    for (auto& x : st) x = x * x;
+    const layer l{"l", tensor_view<const bfloat16, 2>(w.data(), {rows, cols}, {static_cast<std::ptrdiff_t>(stride), 1}),
+                  tensor_view<const float, 1>(st.data(), cols), matrix_view<const float>(g.data(), rows, cols)};
+    const layer dense{"d", matrix_view<const bfloat16>(w.data(), rows, cols), l.input_stat, l.gradient};
+    std::vector<float> scratch;
+    detail::score_pool pool(&scratch);
+    auto pooled = [&](const auto& s, const layer& x, unsigned threads) {
+        auto t = pool.score_layer(s, x, threads);
+        std::vector<float> v(t.values());
+        pool.give(t);
+        return v;
+    };
+    for (unsigned th : {2u, 3u}) {
+        CAPTURE(th);
+        for (const layer* x : {&l, &dense}) {
+            REQUIRE(pooled(wanda, *x, th) == whole(wanda, *x));
+            REQUIRE(pooled(magnitude, *x, th) == whole(magnitude, *x));
+            REQUIRE(pooled(magnitude_scorer{true}, *x, th) == whole(magnitude_scorer{true}, *x));
+            REQUIRE(pooled(taylor, *x, th) == whole(taylor, *x));
+            REQUIRE(pooled(doubled_magnitude{}, *x, th) == whole(doubled_magnitude{}, *x));
+            REQUIRE(pooled(random_scorer{3}, *x, th) == whole(random_scorer{3}, *x));  // not row-separable: one call
+        }
+    }
+    const layer bare{"bare", l.weights, {}, {}};
+    REQUIRE_THROWS_WITH(pool.score_layer(wanda, bare, 3), Catch::Contains("has no input statistic"));
 }

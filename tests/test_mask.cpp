@@ -227,3 +227,28 @@ TEST_CASE("mask: error paths throw shape_error with the sizes and change nothing
                             Contains("mask::from_bytes: byte mask has 9 elements, shape 2x5 has 10"));
     }
 }
+
+TEST_CASE("mask: reset reshapes and refills, reusing the storage; count on every size", "[masks][mask]") {
+    mask m(shape{3, 70}, true);
+    m.set(5, false);
+    for (const shape& s : {shape{1000, 3}, shape{2, 2}, shape{0}, shape{129}, shape{64, 64}}) {
+        for (bool kept : {true, false}) {
+            m.reset(s, kept);
+            REQUIRE(m.shape() == s);
+            REQUIRE(m == mask(s, kept));
+            REQUIRE(m.count() == (kept ? s.numel() : 0));
+        }
+    }
+    // count against a bit-by-bit count, every size up to a few words
+    std::mt19937 g(3);
+    for (std::size_t n = 0; n < 300; ++n) {
+        mask r(shape{n}, false);
+        std::size_t want = 0;
+        for (std::size_t i = 0; i < n; ++i)
+            if (g() & 1u) {
+                r.set(i, true);
+                ++want;
+            }
+        REQUIRE(r.count() == want);
+    }
+}

@@ -20,20 +20,21 @@
 #include <unistd.h>
 #include <vector>
 
+#include <nnprune/core/buffer.hpp>
 #include <nnprune/core/errors.hpp>
 
 namespace nnprune_cli {
 
-/// A buffer that only grows; its pages are touched when it grows, so later uses fault nothing.
+/// A buffer that only grows (advised for huge pages); its pages are touched when it grows, so
+/// later uses fault nothing.
 template <class T>
 class reused_buffer {
 public:
     /// Makes room for n elements (contents unspecified).
     void reserve(std::size_t n) {
         if (n > m_data.size()) {
-            m_data.clear();
-            m_data.shrink_to_fit();
-            m_data.resize(n);
+            m_data = {};
+            nnprune::detail::grow_buffer(m_data, n);
         }
     }
 

@@ -17,8 +17,10 @@
 #include <vector>
 
 #include "../config.hpp"
+#include "../core/buffer.hpp"
 #include "../core/errors.hpp"
 #include "../core/shape.hpp"
+#include "../simd/popcount.hpp"
 
 namespace nnprune {
 
@@ -71,10 +73,15 @@ public:
     /// Number of kept elements (bits past the last element are ignored, even if a caller-owned
     /// buffer has garbage there).
     [[nodiscard]] constexpr std::size_t count() const noexcept {
-        std::size_t c = 0;
-        for (std::size_t w = 0, n = mask_words(size()); w < n; ++w)
-            c += static_cast<std::size_t>(std::popcount(m_words[w] & word_mask(w)));
-        return c;
+        const std::size_t n = mask_words(size());
+        if (std::is_constant_evaluated() || n == 0) {
+            std::size_t c = 0;
+            for (std::size_t w = 0; w < n; ++w) c += static_cast<std::size_t>(std::popcount(m_words[w] & word_mask(w)));
+            return c;
+        }
+        // whole words through the popcount kernel, the last one masked
+        return simd::popcount(m_words, n - 1) +
+               static_cast<std::size_t>(std::popcount(m_words[n - 1] & word_mask(n - 1)));
     }
 
     /// Number of pruned elements.
@@ -178,8 +185,9 @@ class mask {
 public:
     mask() = default;
 
-    explicit mask(const nnprune::shape& s, bool kept = true) : m_words(mask_words(s.numel())), m_shape(s) {
-        view().fill(kept);
+    explicit mask(const nnprune::shape& s, bool kept = true)
+        : m_words(detail::filled_buffer(mask_words(s.numel()), std::uint64_t{0})), m_shape(s) {
+        if (kept) view().fill(true);
     }
 
     /// A mask from a byte mask (nonzero = kept) of the same element count.
@@ -193,6 +201,18 @@ public:
         mask m(s, false);
         m.view().assign_bytes(bytes);
         return m;
+    }
+
+    /// Reshaped to s with every element kept (or pruned), reusing the storage (a mask reused
+    /// from layer to layer faults no fresh pages).
+    void reset(const nnprune::shape& s, bool kept = true) {
+        const std::size_t n = mask_words(s.numel());
+        if (m_words.size() > n)
+            m_words.resize(n);
+        else
+            detail::grow_buffer(m_words, n);
+        m_shape = s;
+        view().fill(kept);
     }
 
     [[nodiscard]] mask_view view() { return {std::span<std::uint64_t>(m_words), m_shape}; }

@@ -56,7 +56,7 @@ public:
 
     void scores(std::size_t i, const std::function<void(const score_tensor&)>& f) override {
         with_layer(i, [&](const layer& l) {
-            const pooled_scores sc(m_pool, m_s, l);
+            const pooled_scores sc(m_pool, m_s, l, m_o.threads);
             f(sc.get());
         });
     }

@@ -4,10 +4,15 @@
 /// @file scratch.hpp
 /// The one score buffer a prune() call reuses for every layer (prune_options::scratch).
 
+#include <algorithm>
+#include <cstddef>
 #include <utility>
 #include <vector>
 
 #include "../config.hpp"
+#include "../core/buffer.hpp"
+#include "../detail/parallel.hpp"
+#include "../scorers/bind.hpp"
 #include "../scorers/scorer.hpp"
 
 namespace nnprune::detail {
@@ -27,8 +32,25 @@ public:
     score_pool& operator=(const score_pool&) = delete;
 
     /// Layer l scored into the buffer; give it back with give() (a lent tensor is lost on error).
+    /// A scorer that scores blocks of rows (bind.hpp) is run on `threads` row blocks at once, each
+    /// with its own bound scorer: the same scores as one call.
     template <scorer S>
-    [[nodiscard]] score_tensor score_layer(const S& s, const layer& l) {
+    [[nodiscard]] score_tensor score_layer(const S& s, const layer& l, unsigned threads = 1) {
+        if constexpr (row_block_scorer<S>) {
+            const std::size_t rows = l.weights.shape().rows(), cols = l.weights.shape().cols();
+            const unsigned parts =
+                cols ? parts_for(rows, threads, std::max<std::size_t>(1, (std::size_t{1} << 16) / cols)) : 1;
+            if (parts > 1) {
+                check_scorer_input(s, l);  // throws before the buffer is lent
+                score_tensor out(std::move(m_buf), l.weights.shape());
+                float* p = out.data();
+                parallel_for(rows, parts, [&](std::size_t rb, std::size_t re, unsigned) {
+                    auto b = bind_rows(s, l);
+                    b(rb, matrix_view<float>(p + rb * cols, re - rb, cols));
+                });
+                return out;
+            }
+        }
         return score(s, l, std::move(m_buf));
     }
 
@@ -36,7 +58,7 @@ public:
 
     /// At least n floats (the row-streaming path's block buffers).
     [[nodiscard]] float* floats(std::size_t n) {
-        if (m_buf.size() < n) m_buf.resize(n);
+        detail::grow_buffer(m_buf, n);
         return m_buf.data();
     }
 
@@ -49,7 +71,8 @@ private:
 class pooled_scores {
 public:
     template <scorer S>
-    pooled_scores(score_pool& pool, const S& s, const layer& l) : m_pool(pool), m_t(pool.score_layer(s, l)) {}
+    pooled_scores(score_pool& pool, const S& s, const layer& l, unsigned threads = 1)
+        : m_pool(pool), m_t(pool.score_layer(s, l, threads)) {}
 
     pooled_scores(const pooled_scores&) = delete;
     pooled_scores& operator=(const pooled_scores&) = delete;

@@ -41,7 +41,7 @@ double select_layer(const S& s, const layer& l, const P& p, const amount& a, mas
                 return row_stream(s, *prep, so.nans, so.threads, zero, out, buf, ws);
             }
     }
-    const pooled_scores sc(pool, s, l);
+    const pooled_scores sc(pool, s, l, so.threads);
     selection sel;
     if constexpr (amount_pattern<P>)
         sel = select_mask(sc.get().ref(), p, a, out, so);

@@ -8,9 +8,11 @@
 
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
 #include <vector>
 
 #include "../config.hpp"
+#include "../simd/widen.hpp"
 #include "bind.hpp"
 #include "scorer.hpp"
 
@@ -28,8 +30,15 @@ struct magnitude_scorer {
         void operator()(std::size_t first_row, matrix_view<float> out) const {
             const std::size_t cols = out.extent(1);
             detail::visit_matrix(w, [&](auto wm) {
+                using T = std::remove_cv_t<typename decltype(wm)::element_type>;
                 for (std::size_t i = 0; i < out.extent(0); ++i) {
                     float* o = out.data_handle() + i * cols;
+                    if constexpr (!std::is_same_v<T, double>) {
+                        if (!squared && wm.stride(1) == 1) {  // one pass: widen and drop the sign
+                            simd::widen<true>(&wm(first_row + i, 0), cols, o);
+                            continue;
+                        }
+                    }
                     detail::row_to_float(wm, first_row + i, o);
                     for (std::size_t j = 0; j < cols; ++j) o[j] = squared ? o[j] * o[j] : std::fabs(o[j]);
                 }

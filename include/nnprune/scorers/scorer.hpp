@@ -17,11 +17,13 @@
 #include <vector>
 
 #include "../config.hpp"
+#include "../core/buffer.hpp"
 #include "../core/element.hpp"
 #include "../core/errors.hpp"
 #include "../core/layer.hpp"
 #include "../core/tensor_ref.hpp"
 #include "../core/tensor_view.hpp"
+#include "../simd/widen.hpp"
 
 namespace nnprune {
 
@@ -89,12 +91,15 @@ class score_tensor {
 public:
     score_tensor() = default;
 
-    explicit score_tensor(const nnprune::shape& s) : m_data(s.numel()), m_shape(s) {}
+    explicit score_tensor(const nnprune::shape& s) : m_shape(s) { detail::grow_buffer(m_data, s.numel()); }
 
     /// Reuses `storage` (e.g. the previous layer's scores): no new allocation or page faults when
     /// it is already large enough. The contents are unspecified until a scorer writes them.
     score_tensor(std::vector<float>&& storage, const nnprune::shape& s) : m_data(std::move(storage)), m_shape(s) {
-        m_data.resize(s.numel());
+        if (m_data.size() > s.numel())
+            m_data.resize(s.numel());
+        else
+            detail::grow_buffer(m_data, s.numel());
     }
 
     /// Gives the storage back (for reuse); the score tensor is empty afterwards.
@@ -174,11 +179,8 @@ void row_to_float(const matrix_view<const T>& m, std::size_t i, float* out) noex
     const std::size_t cols = m.extent(1);
     const T* p = m.data_handle() + static_cast<std::ptrdiff_t>(i) * m.stride(0);
     const std::ptrdiff_t s = m.stride(1);
-    if constexpr (std::is_same_v<T, float>) {
-        if (s == 1) {
-            for (std::size_t j = 0; j < cols; ++j) out[j] = p[j];
-            return;
-        }
+    if constexpr (!std::is_same_v<T, double>) {
+        if (s == 1) return simd::widen(p, cols, out);
     }
     for (std::size_t j = 0; j < cols; ++j) out[j] = to_float(p[static_cast<std::ptrdiff_t>(j) * s]);
 }
@@ -209,7 +211,10 @@ inline std::vector<float> to_float_vector(const tensor_ref& r) {
     if (r.is_contiguous()) {  // the common case: a plain loop (the row-streaming path calls this per row block)
         visit(r, [&](auto tv) {
             const auto* p = tv.data_handle();
-            for (std::size_t i = 0; i < v.size(); ++i) v[i] = to_float(p[i]);
+            if constexpr (std::is_same_v<std::remove_cv_t<std::remove_pointer_t<decltype(p)>>, double>)
+                for (std::size_t i = 0; i < v.size(); ++i) v[i] = to_float(p[i]);
+            else
+                simd::widen(p, v.size(), v.data());
         });
         return v;
     }

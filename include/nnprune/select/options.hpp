@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../config.hpp"
+#include "../core/buffer.hpp"
 #include "../core/errors.hpp"
 #include "../masks/mask.hpp"
 #include "policy.hpp"
@@ -87,7 +88,7 @@ public:
     /// Scratch buffer i (one per thread part and purpose), at least n 64-bit words, contents unspecified.
     [[nodiscard]] std::uint64_t* scratch(std::size_t i, std::size_t n) {
         if (m_scratch.size() <= i) m_scratch.resize(i + 1);
-        if (m_scratch[i].size() < n) m_scratch[i].resize(n);
+        detail::grow_buffer(m_scratch[i], n);
         return m_scratch[i].data();
     }
 
@@ -99,7 +100,7 @@ public:
 
     /// A mask-sized word buffer, contents unspecified.
     [[nodiscard]] std::uint64_t* words(std::size_t n) {
-        if (m_words.size() < n) m_words.resize(n);
+        detail::grow_buffer(m_words, n);
         return m_words.data();
     }
 
