@@ -227,3 +227,47 @@ TEST_CASE("layer source: global and owl over a source equal the span results", "
         for (std::size_t i = 0; i < 4; ++i) REQUIRE(ow.masks[i] == ow_want.masks[i]);
     }
 }
+
+TEST_CASE("layer source: keep_masks = false reports each mask through on_layer only", "[prune][layer_source]") {
+    for (bool apply : {false, true}) {
+        for (int alloc = 0; alloc < 3; ++alloc) {
+            CAPTURE(apply, alloc);
+            auto ref_src = make_source<true>(9);
+            auto src = make_source<true>(9);
+            mask p2(src.shapes[2], true);
+            for (std::size_t i = 0; i < p2.size(); i += 3) p2.set(i, false);
+            std::vector<mask> prev_m;
+            for (std::size_t i = 0; i < 4; ++i) prev_m.emplace_back(src.shapes[i], true);
+            prev_m[2] = p2;
+            std::vector<const_mask_view> prev;
+            for (const auto& m : prev_m) prev.push_back(m.view());
+            auto run = [&](auto& s, bool keep, std::vector<mask>& seen) {
+                prune_options o;
+                o.apply = apply;
+                o.keep_masks = keep;
+                o.previous = prev;
+                o.on_layer = [&](std::size_t i, const_mask_view m, const layer_report&) {
+                    REQUIRE(i == seen.size());
+                    seen.emplace_back(m.shape(), true);
+                    std::copy(m.words().begin(), m.words().end(), seen.back().words().begin());
+                };
+                if (alloc == 0) return prune(s, magnitude, per_tensor{}, 0.6, o);
+                if (alloc == 1) return prune(s, wanda, per_row{}, 0.4, o);
+                return prune(s, magnitude, per_tensor{}, global{0.5, 3}, o);
+            };
+            std::vector<mask> want_seen, got_seen;
+            const auto want = run(ref_src, true, want_seen);
+            const auto got = run(src, false, got_seen);
+            REQUIRE(got.masks.empty());
+            REQUIRE(want.masks.size() == 4);
+            REQUIRE(got_seen.size() == 4);
+            for (std::size_t i = 0; i < 4; ++i) {
+                REQUIRE(got_seen[i] == want.masks[i]);
+                REQUIRE(want_seen[i] == want.masks[i]);
+                REQUIRE(got.layers[i].kept == want.layers[i].kept);
+                REQUIRE(got.layers[i].kth_score == Approx(want.layers[i].kth_score));
+                REQUIRE(src.w[i] == ref_src.w[i]);  // the same weights zeroed (or none)
+            }
+        }
+    }
+}

@@ -205,6 +205,7 @@ public:
         o.threads = m_a.threads;
         o.apply = true;
         o.scratch = &m_scores;
+        o.keep_masks = false;  // each mask is seen in on_layer: no memory per layer
         o.on_layer = [&](std::size_t k, nnprune::const_mask_view m, const nnprune::layer_report&) {
             if (!m_a.masks.empty()) {
                 m_masks[k] = nnprune::mask(m.shape(), true);

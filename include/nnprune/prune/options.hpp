@@ -38,6 +38,10 @@ struct prune_options {
     /// apply, its pruned weights zeroed; before the layer source's release(i, true)): progress
     /// bars, writing masks out. Arguments: layer index, its mask, its report.
     std::function<void(std::size_t, const_mask_view, const layer_report&)> on_layer;
+    /// false: prune_result::masks is left empty and each layer's mask lives only until on_layer
+    /// has seen it (one buffer reused from layer to layer), so a streamed model needs no memory
+    /// per layer. Joint allocations (global, lamp_global) still hold every mask while they select.
+    bool keep_masks = true;
 };
 
 }  // namespace nnprune

@@ -67,12 +67,23 @@ layer_index index_source(const Src& src, const prune_options& o) {
 }
 
 /// One mask per layer (all kept, and the previous mask) and its report.
-inline prune_result start_result(const layer_index& x, const prune_options& o) {
+/// Layer i's starting mask: all kept, or the previous round's.
+inline void start_mask(mask& m, const layer_index& x, const prune_options& o, std::size_t i) {
+    m.reset(x.shapes[i], true);
+    if (!o.previous.empty()) m.view().and_with(o.previous[i]);
+}
+
+/// Every layer's starting mask, in r.masks.
+inline void start_masks(prune_result& r, const layer_index& x, const prune_options& o) {
+    r.masks.resize(x.names.size());
+    for (std::size_t i = 0; i < x.names.size(); ++i) start_mask(r.masks[i], x, o, i);
+}
+
+/// The reports (and, with `masks`, the starting masks) of every layer.
+inline prune_result start_result(const layer_index& x, const prune_options& o, bool masks) {
     prune_result r;
+    if (masks) start_masks(r, x, o);
     for (std::size_t i = 0; i < x.names.size(); ++i) {
-        mask m(x.shapes[i], true);
-        if (!o.previous.empty()) m.view().and_with(o.previous[i]);
-        r.masks.push_back(std::move(m));
         layer_report rep;
         rep.name = x.names[i];
         rep.elements = x.shapes[i].numel();
@@ -106,9 +117,9 @@ inline void apply_filter(std::vector<layer_plan>& plan, const layer_index& x) {
     }
 }
 
-inline void finish_report(prune_result& r, std::size_t i) {
-    r.layers[i].kept = r.masks[i].count();
-    r.layers[i].sparsity = r.masks[i].sparsity();
+inline void finish_report(layer_report& rep, const mask& m) {
+    rep.kept = m.count();
+    rep.sparsity = m.sparsity();
 }
 
 template <layer_source Src, scorer S, pattern P, class A>
@@ -129,7 +140,7 @@ prune_result prune_source(Src& src, const S& s, const P& p, const A& alloc, cons
     if (o.apply && !staged)  // validate before mutate: every layer checked before the first write
         for (std::size_t i = 0; i < n; ++i) ctx.with_layer(i, [](const layer&) {});
 
-    prune_result r = start_result(x, o);
+    prune_result r = start_result(x, o, o.keep_masks || joint_allocation<A>);
     std::vector<layer_plan> plan(n);
     std::vector<char> decided(n, 0);  // masks the joint allocation selected
     if constexpr (joint_allocation<A>) {
@@ -155,25 +166,33 @@ prune_result prune_source(Src& src, const S& s, const P& p, const A& alloc, cons
     const bool safe = pattern_traits<P>::throws_only_on_nan && counts_checked && checks.matrices() &&
                       (o.nans != nan_policy::reject || checks.surely_finite());
     const bool zero_now = o.apply && (staged || !selecting || safe);
+    if (r.masks.empty() && o.apply && !zero_now) start_masks(r, x, o);  // the writes come after every selection
+    mask reused;                                                        // layer i's mask when r.masks is empty
+    auto layer_mask = [&](std::size_t i) -> mask& {
+        if (!r.masks.empty()) return r.masks[i];
+        start_mask(reused, x, o, i);
+        return reused;
+    };
     select_workspace ws;
     for (std::size_t i = 0; i < n; ++i) {
         const bool select = !decided[i] && plan[i].prune.has_value() && x.shapes[i].numel() != 0;
+        mask& m = layer_mask(i);
         if (select || zero_now) {
             acquired<Src> a(src, i);
             const layer& l = a.get();
             ctx.check(i, l);
             if (select)
-                r.layers[i].kth_score = select_layer(s, l, p, *plan[i].prune, r.masks[i].view(),
+                r.layers[i].kth_score = select_layer(s, l, p, *plan[i].prune, m.view(),
                                                      select_opts(o, i, x.names[i], ws), zero_now, pool, ws);
             else if (zero_now)
-                apply(l.weights, r.masks[i]);
-            finish_report(r, i);
-            if (zero_now && o.on_layer) o.on_layer(i, r.masks[i].view(), r.layers[i]);
+                apply(l.weights, m);
+            finish_report(r.layers[i], m);
+            if (zero_now && o.on_layer) o.on_layer(i, m.view(), r.layers[i]);
             a.release(zero_now);
         } else {
-            finish_report(r, i);
+            finish_report(r.layers[i], m);
         }
-        if (!o.apply && o.on_layer) o.on_layer(i, r.masks[i].view(), r.layers[i]);
+        if (!o.apply && o.on_layer) o.on_layer(i, m.view(), r.layers[i]);
     }
     if (o.apply && !zero_now)  // every mask selected: now write
         for (std::size_t i = 0; i < n; ++i) {
@@ -182,6 +201,7 @@ prune_result prune_source(Src& src, const S& s, const P& p, const A& alloc, cons
             if (o.on_layer) o.on_layer(i, r.masks[i].view(), r.layers[i]);
             a.release(true);
         }
+    if (!o.keep_masks) r.masks = {};
     return r;
 }
 
