@@ -169,3 +169,45 @@ TEST_CASE("global_stream: large tensors take the sampled bracket; exact counts; 
     REQUIRE_THROWS_WITH(run_stream(m.scores, m.shapes, 0.5, o, {}, 0),
                         Catch::Contains("minimum kept per tensor allows only"));
 }
+
+TEST_CASE("global_stream: an overflowing bracket is narrowed by its histogram: resolved in the second pass",
+          "[select][global_stream]") {
+    // same distribution in every tensor: the first tensor's sample brackets the k-th, but the
+    // bracket holds far more keys than the 4096 candidates; its histogram then finds the bins
+    std::mt19937 g(21);
+    std::uniform_real_distribution<float> u(0.0f, 1.0f);
+    model m;
+    for (std::size_t t = 0; t < 5; ++t) {
+        m.shapes.push_back(shape{256, 512});
+        std::vector<float> s(256 * 512);
+        for (auto& x : s) x = u(g);
+        m.scores.push_back(std::move(s));
+    }
+    for (unsigned th : {1u, 2u}) {
+        global_options o;
+        o.threads = th;
+        for (double sp : {0.5, 0.9}) {
+            const auto want = run_global(m.scores, m.shapes, sp, o, {});
+            const auto got = run_stream(m.scores, m.shapes, sp, o, {}, 4096);
+            require_same(got, want);
+            REQUIRE(got.passes == 2);
+        }
+    }
+    // bfloat16-valued scores: the k-th's bin holds one value, its ties overflow the candidates;
+    // the second pass hands them out in tensor order (with a binding minimum: the general path)
+    for (auto& x : m.scores[4]) x *= 0.9f;  // tensor 4 prunes the most: a minimum binds there
+    for (auto& s : m.scores)
+        for (auto& x : s) x = static_cast<float>(bfloat16(x));
+    for (std::size_t min_keep : {std::size_t{0}, std::size_t{62000}}) {
+        global_options o;
+        o.min_keep = min_keep;
+        for (double sp : {0.5, 0.93}) {
+            if (min_keep && sp > 0.6) continue;  // the minimum would allow too few
+            CAPTURE(min_keep, sp);
+            const auto want = run_global(m.scores, m.shapes, sp, o, {});
+            const auto got = run_stream(m.scores, m.shapes, sp, o, {}, 4096);
+            require_same(got, want);
+            if (min_keep == 0) REQUIRE(got.passes == 2);
+        }
+    }
+}

@@ -14,11 +14,17 @@
 ///  - end_pass() resolves the k-th exactly from the candidates in (key, tensor, index) order,
 ///    skipping tensors at their allowance, and clears the pruned candidates' bits.
 /// Only when the bracket missed the k-th or the candidates overflowed does done() stay false: the
-/// caller feeds every tensor again (the next bracket comes from the first pass's samples of every
-/// tensor, restricted to the key range now known to hold the k-th; it shrinks every pass). A
-/// bracket of one key value needs no candidates: its ties are handed out in tensor order.
-/// Memory: the candidates (at most max_candidates, 16 bytes each) and 1024 sample keys plus a
-/// few counters per tensor, whatever the tensors' sizes; the masks are the caller's.
+/// caller feeds every tensor again. After an overflow, the next bracket comes from a histogram of
+/// the bracket's keys counted during the pass (4096 bins, each with its smallest and largest key):
+/// the bins around the k-th's rank that fit half the candidate capacity, so the next pass fits
+/// and resolves. When the k-th's bin holds a single key value (bfloat16 magnitudes, ties) and no
+/// minimum binds, that value is the k-th, and the next pass hands its ties out in tensor order.
+/// After a miss, the next bracket comes from the first pass's samples of every tensor, restricted
+/// to the key range now known to hold the k-th. A bracket of one key value needs no candidates:
+/// its ties are handed out in tensor order.
+/// Memory: the candidates (at most max_candidates, 16 bytes each), 4 MiB of classified keys per
+/// thread, the histogram (64 KiB) and 1024 sample keys plus a few counters per tensor, whatever
+/// the tensors' sizes; the masks are the caller's.
 /// Results are identical to select_global (same k, tie rule, min-keep caps and reported kth) for
 /// any thread count.
 
@@ -30,9 +36,11 @@
 #include <limits>
 #include <span>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "../config.hpp"
+#include "../core/buffer.hpp"
 #include "../core/errors.hpp"
 #include "../detail/parallel.hpp"
 #include "../masks/mask.hpp"
@@ -110,7 +118,10 @@ public:
         const std::size_t n = m_size[t];
         m_masks[t] = out;
         if (m_passes == 0) sample(scores, n, t);
-        if (t == 0 && m_passes == 0) choose_first_bracket();
+        if (t == 0 && m_passes == 0) {
+            choose_first_bracket();
+            start_histogram();
+        }
         classify_tensor(t, scores, out, previous, name);
         if (m_below[t] >= m_b.cap[t] && m_b.cap[t] < m_b.comp[t]) freeze(t, scores, out, previous, name);
     }
@@ -136,7 +147,11 @@ public:
             m_rhi = m_hi;
             m_g_lo = g_lo;
             m_g_hi = g_hi;
-            if (m_lo == m_hi) return start_single(g_lo);
+            const auto [in_lo, in_hi] = inside_range();
+            if (in_lo == in_hi) {  // every key inside is one value: its ties are handed out next
+                m_lo = m_hi = in_lo;
+                return start_single(g_lo);
+            }
             m_narrow = true;  // the region overflowed: the next bracket must be smaller
         } else if (g_lo >= m_b.k) {
             m_rhi = m_lo - 1;  // lo > region's low end: G(region low - 1) < k <= G(lo - 1)
@@ -156,6 +171,79 @@ private:
     };
 
     static constexpr std::size_t samples_per_tensor = 1024;
+    static constexpr std::size_t hist_bins = 4096;
+
+    /// The histogram of this pass's bracket: bin b counts the competing keys in
+    /// [lo + b << shift, lo + (b + 1) << shift).
+    void start_histogram() {
+        m_hist.assign(hist_bins, 0);
+        m_hist_min.assign(hist_bins, std::numeric_limits<key>::max());
+        m_hist_max.assign(hist_bins, 0);
+        const std::uint64_t range = std::uint64_t{m_hi} - m_lo;
+        m_hist_shift = 0;
+        while ((range >> m_hist_shift) >= hist_bins) ++m_hist_shift;
+    }
+
+    /// The smallest and largest competing key inside this pass's bracket (from the histogram).
+    [[nodiscard]] std::pair<key, key> inside_range() const {
+        key lo = std::numeric_limits<key>::max(), hi = 0;
+        for (std::size_t b = 0; b < hist_bins; ++b)
+            if (m_hist[b]) {
+                lo = std::min(lo, m_hist_min[b]);
+                hi = std::max(hi, m_hist_max[b]);
+            }
+        return {lo, hi};
+    }
+
+    /// No tensor's allowance (min keep) can bind: capped counts are plain counts.
+    [[nodiscard]] bool uncapped() const noexcept {
+        for (std::size_t t = 0; t < m_size.size(); ++t)
+            if (m_b.cap[t] < m_b.comp[t]) return false;
+        return true;
+    }
+
+    /**
+     * After an overflow: the bins around the k-th's rank among the bracket's keys (those with
+     * m_g_lo below the bracket) whose counts fit half the candidate capacity, trimmed to the keys
+     * seen in them. A hint only: the capped counts of the next pass decide whether it holds the
+     * k-th. When no allowance binds and the k-th's bin holds one key value, that value is the k-th
+     * exactly, and the next pass hands its ties out in tensor order (the rank tells how many).
+     */
+    void bracket_from_histogram() {
+        const std::size_t rank = m_b.k - m_g_lo;  // 1-based among the bracket's keys
+        std::size_t j = 0, c = 0;
+        while (j + 1 < hist_bins && c + m_hist[j] < rank) c += m_hist[j++];
+        if (m_hist[j] && m_hist_min[j] == m_hist_max[j] && c < rank && rank - c <= m_hist[j] && uncapped()) {
+            m_lo = m_hi = m_hist_min[j];
+            m_narrow = false;
+            reset_pass();
+            m_single = true;
+            m_greedy_left = rank - c;
+            m_greedy = true;
+            return;
+        }
+        std::size_t a = j, b = j, sum = m_hist[j];
+        for (bool grew = true; grew;) {
+            grew = false;
+            if (a > 0 && sum + m_hist[a - 1] <= m_cap_cand / 2) {
+                sum += m_hist[--a];
+                grew = true;
+            }
+            if (b + 1 < hist_bins && sum + m_hist[b + 1] <= m_cap_cand / 2) {
+                sum += m_hist[++b];
+                grew = true;
+            }
+        }
+        std::uint64_t lo = std::uint64_t{m_lo} + (std::uint64_t{a} << m_hist_shift);
+        std::uint64_t hi =
+            std::min<std::uint64_t>(std::uint64_t{m_lo} + ((std::uint64_t{b} + 1) << m_hist_shift) - 1, m_rhi);
+        if (m_hist[a]) lo = std::max<std::uint64_t>(lo, m_hist_min[a]);
+        if (m_hist[b]) hi = std::min<std::uint64_t>(hi, m_hist_max[b]);
+        m_lo = static_cast<key>(lo);
+        m_hi = static_cast<key>(std::max(lo, hi));
+        m_narrow = false;
+        reset_pass();
+    }
 
     void sample(const float* p, std::size_t n, std::size_t t) {
         const std::size_t before = m_samples.size();
@@ -212,6 +300,10 @@ private:
     }
 
     void next_bracket() {
+        if (m_overflow && m_lo == m_rlo && m_hi == m_rhi) {  // this pass's histogram covers the region
+            bracket_from_histogram();
+            return;
+        }
         if (m_sorted_samples.empty()) {
             m_sorted_samples = std::move(m_samples);
             std::sort(m_sorted_samples.begin(), m_sorted_samples.end());
@@ -227,68 +319,84 @@ private:
         m_cands.clear();
         m_overflow = false;
         m_frozen_kth = std::numeric_limits<double>::quiet_NaN();
+        start_histogram();
     }
+
+    /// Chunks of 2^14 mask words (1 Mi elements) are classified in parallel parts, then merged
+    /// in index order: the parts' candidate keys take 4 MiB per chunk, whatever the tensor's size.
+    static constexpr std::size_t chunk_words = std::size_t{1} << 14;
 
     void classify_tensor(std::size_t t, const float* p, mask_view out, const_mask_view previous,
                          std::string_view name) {
         const std::size_t n = m_size[t], nw = mask_words(n);
-        if (n == 0) return;
-        const unsigned parts = detail::parts_for(nw, m_threads, std::size_t{1} << 10);
-        if (m_part_cand.size() < parts) {
-            m_part_cand.resize(parts);
-            m_part_in.resize(parts);
-        }
         std::uint64_t* words = out.words().data();
         const std::uint64_t* prev = previous.size() ? previous.words().data() : nullptr;
-        std::vector<std::size_t> nans(parts, 0);
-        detail::parallel_for(nw, parts, [&](std::size_t wb, std::size_t we, unsigned q) {
-            const std::size_t e0 = wb * 64, m = std::min(n, we * 64) - e0;
-            auto& cand = m_part_cand[q];
-            auto& in = m_part_in[q];
-            if (cand.size() < m + 16) cand.resize(m + 16);
-            if (in.size() < we - wb) in.resize(we - wb);
-            nans[q] = simd::classify<key>(p + e0, m, m_lo, m_hi, m_np, cand.data(), words + wb, in.data()).nans;
-        });
-        if (m_np == nan_policy::reject && std::any_of(nans.begin(), nans.end(), [](std::size_t c) { return c > 0; }))
-            for (std::size_t i = 0; i < n; ++i)
-                if (is_nan(p[i]) && (!prev || ((prev[i >> 6] >> (i & 63)) & 1u)))
-                    NNPRUNE_THROW(value_error, detail::str(m_fn, ": NaN score at flat index ", i, " of tensor '",
-                                                           name.empty() ? detail::str("#", t) : std::string(name),
-                                                           "' (nan_policy::reject)"));
-        // sequentially, in index order: counts, candidates, tentative kept bits (ties handed out)
-        std::size_t below = 0, inside = 0, take = m_single ? m_take[t] : 0;
-        for (unsigned q = 0; q < parts; ++q) {
-            const std::size_t wb = detail::part_begin(nw, parts, q), we = detail::part_begin(nw, parts, q + 1);
-            const key* cand = m_part_cand[q].data();
-            std::size_t at = 0;
-            for (std::size_t w = wb; w < we; ++w) {
-                const std::size_t valid_n = std::min<std::size_t>(64, n - w * 64);
-                const std::uint64_t valid = valid_n == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << valid_n) - 1;
-                const std::uint64_t pw = prev ? prev[w] & valid : valid;
-                const std::uint64_t above = words[w], in = m_part_in[q][w - wb];
-                below += static_cast<std::size_t>(std::popcount(valid & ~above & ~in & pw));
-                std::uint64_t kept = (above | in) & pw;
-                for (std::uint64_t bits = in; bits; bits &= bits - 1, ++at) {
-                    const std::uint64_t bit = bits & (0 - bits);
-                    if (!(pw & bit)) continue;
-                    ++inside;
-                    if (m_single) {
-                        if (take) {
-                            kept &= ~bit;
-                            --take;
+        std::size_t below = 0, inside = 0, take = m_single ? (m_greedy ? m_greedy_left : m_take[t]) : 0;
+        for (std::size_t c0 = 0; c0 < nw; c0 += chunk_words) {
+            const std::size_t cn = std::min(nw - c0, chunk_words);
+            const unsigned parts = detail::parts_for(cn, m_threads, std::size_t{1} << 10);
+            if (m_part_cand.size() < parts) {
+                m_part_cand.resize(parts);
+                m_part_in.resize(parts);
+                m_part_nans.resize(parts);
+            }
+            detail::parallel_for(cn, parts, [&](std::size_t wb, std::size_t we, unsigned q) {
+                const std::size_t e0 = (c0 + wb) * 64, m = std::min(n, (c0 + we) * 64) - e0;
+                auto& cand = m_part_cand[q];
+                auto& in = m_part_in[q];
+                detail::grow_buffer(cand, m + 16);
+                detail::grow_buffer(in, we - wb);
+                m_part_nans[q] =
+                    simd::classify<key>(p + e0, m, m_lo, m_hi, m_np, cand.data(), words + c0 + wb, in.data()).nans;
+            });
+            if (m_np == nan_policy::reject &&
+                std::any_of(m_part_nans.begin(), m_part_nans.begin() + parts, [](std::size_t c) { return c > 0; }))
+                for (std::size_t i = c0 * 64; i < std::min(n, (c0 + cn) * 64); ++i)
+                    if (is_nan(p[i]) && (!prev || ((prev[i >> 6] >> (i & 63)) & 1u)))
+                        NNPRUNE_THROW(value_error, detail::str(m_fn, ": NaN score at flat index ", i, " of tensor '",
+                                                               name.empty() ? detail::str("#", t) : std::string(name),
+                                                               "' (nan_policy::reject)"));
+            // sequentially, in index order: counts, candidates, tentative kept bits (ties handed out)
+            for (unsigned q = 0; q < parts; ++q) {
+                const std::size_t wb = c0 + detail::part_begin(cn, parts, q),
+                                  we = c0 + detail::part_begin(cn, parts, q + 1);
+                const key* cand = m_part_cand[q].data();
+                std::size_t at = 0;
+                for (std::size_t w = wb; w < we; ++w) {
+                    const std::size_t valid_n = std::min<std::size_t>(64, n - w * 64);
+                    const std::uint64_t valid = valid_n == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << valid_n) - 1;
+                    const std::uint64_t pw = prev ? prev[w] & valid : valid;
+                    const std::uint64_t above = words[w], in = m_part_in[q][w - wb];
+                    below += static_cast<std::size_t>(std::popcount(valid & ~above & ~in & pw));
+                    std::uint64_t kept = (above | in) & pw;
+                    for (std::uint64_t bits = in; bits; bits &= bits - 1, ++at) {
+                        const std::uint64_t bit = bits & (0 - bits);
+                        if (!(pw & bit)) continue;
+                        ++inside;
+                        const key kk = cand[at];
+                        const std::size_t bin = (kk - m_lo) >> m_hist_shift;
+                        ++m_hist[bin];
+                        m_hist_min[bin] = std::min(m_hist_min[bin], kk);
+                        m_hist_max[bin] = std::max(m_hist_max[bin], kk);
+                        if (m_single) {
+                            if (take) {
+                                kept &= ~bit;
+                                --take;
+                            }
+                        } else if (m_cands.size() < m_cap_cand) {
+                            m_cands.push_back({cand[at], static_cast<std::uint32_t>(t),
+                                               w * 64 + static_cast<std::size_t>(std::countr_zero(bit))});
+                        } else {
+                            m_overflow = true;
                         }
-                    } else if (m_cands.size() < m_cap_cand) {
-                        m_cands.push_back({cand[at], static_cast<std::uint32_t>(t),
-                                           w * 64 + static_cast<std::size_t>(std::countr_zero(bit))});
-                    } else {
-                        m_overflow = true;
                     }
+                    words[w] = kept;
                 }
-                words[w] = kept;
             }
         }
         m_below[t] = below;
         m_inside[t] = inside;
+        if (m_greedy) m_greedy_left = take;
     }
 
     /// Tensor t's keys below lo reach its allowance: it prunes its own `cap` lowest (select_global freezes it).
@@ -349,6 +457,7 @@ private:
     }
 
     void finish_single() {
+        NNPRUNE_ASSERT(!m_greedy || m_greedy_left == 0);
         m_below_kth = m_below;
         m_kth = max_of(m_frozen_kth, detail::value_of_key<float>(m_lo));
         m_done = true;
@@ -370,8 +479,14 @@ private:
     std::vector<mask_view> m_masks;
     std::vector<candidate> m_cands;
     std::vector<key> m_samples, m_sorted_samples;
+    std::vector<std::size_t> m_hist;
+    std::vector<key> m_hist_min, m_hist_max;
+    bool m_greedy = false;          ///< a single pass whose ties go to the first tensors in order
+    std::size_t m_greedy_left = 0;  ///< ties still to prune in it
+    unsigned m_hist_shift = 0;
     std::vector<std::vector<key>> m_part_cand;
     std::vector<std::vector<std::uint64_t>> m_part_in;
+    std::vector<std::size_t> m_part_nans;
     double m_frozen_kth = std::numeric_limits<double>::quiet_NaN();
     double m_kth = std::numeric_limits<double>::quiet_NaN();
 };
