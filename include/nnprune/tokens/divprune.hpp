@@ -106,9 +106,10 @@ inline std::size_t maxmin_seed(const unit_rows& u, token_workspace& ws) {
     for (std::size_t j = 0; j < n; ++j)
         if (!(skip_zero && u.zero[j])) heap.push({ws.dist[j], j});
     for (;;) {
-        const auto [b, j] = heap.top();
+        const bound_entry top = heap.top();
+        const std::size_t j = top.index;
         heap.pop();
-        if (b != ws.dist[j]) {  // lowered meanwhile by a symmetric distance: re-queue at its bound
+        if (top.bound != ws.dist[j]) {  // lowered meanwhile by a symmetric distance: re-queue at its bound
             heap.push({ws.dist[j], j});
             continue;
         }
