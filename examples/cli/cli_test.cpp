@@ -647,6 +647,72 @@ void case_threads() {
 
 }  // namespace
 
+/// Every method under every pattern, global scope and both non-uniform allocations: the tool's
+/// masks and output equal nnprune::prune() over the same layers in memory (1 and 2 threads).
+void case_matrix() {
+    make_model("m.safetensors --calib c.safetensors --dtype bf16 --layers 2");
+    const fs::path in = g_dir / "m.safetensors";
+
+    struct method_case {
+        const char* name;
+        const char* grad;
+    };
+
+    const method_case methods[] = {{"magnitude", ""},   {"wanda", ""},        {"lamp", ""},
+                                   {"taylor", ".grad"}, {"gblm", ".grad_l2"}, {"random", ""}};
+    const char* runs[] = {"unstructured", "row", "2:4", "block:4x8", "channel", "global", "owl", "lamp"};
+    int n = 0;
+    for (const auto& mc : methods) {
+        const std::string method = mc.name;
+        const bool calib = method == "wanda" || method == "taylor" || method == "gblm";
+        const model_layers ml(in, mc.grad, calib ? g_dir / "c.safetensors" : fs::path{});
+        std::vector<std::size_t> block_of;
+        std::map<std::string, std::size_t> ids;
+        for (const auto& l : ml.layers) {
+            const auto p = l.name.find(".layers.");
+            const std::string key = p == std::string::npos ? l.name : l.name.substr(0, l.name.find('.', p + 8) + 1);
+            block_of.push_back(ids.emplace(key, ids.size()).first->second);
+        }
+        auto with_scorer = [&](auto&& f) {
+            if (method == "magnitude") return f(nnprune::magnitude_scorer{});
+            if (method == "wanda") return f(nnprune::wanda_scorer{});
+            if (method == "lamp") return f(nnprune::lamp_scorer{});
+            if (method == "taylor") return f(nnprune::taylor_scorer{});
+            if (method == "gblm") return f(nnprune::gblm_scorer{});
+            return f(nnprune::random_scorer{3});
+        };
+        for (const std::string r : runs) {
+            std::string args =
+                "prune m.safetensors -o o.safetensors --masks k.safetensors -q --sparsity 0.6 --seed 3 --method " +
+                method;
+            if (calib) args += " --calib c.safetensors";
+            args += " --threads " + std::to_string(1 + n++ % 2);
+            if (r == "global")
+                args += " --scope global";
+            else if (r == "owl")
+                args += " --allocation owl --owl-m 1.5";  // outliers at 1.5x the mean score in every method
+            else if (r == "lamp")
+                args += " --allocation lamp";
+            else
+                args += " --pattern " + r;
+            const auto want = with_scorer([&](const auto& s) {
+                if (r == "unstructured") return nnprune::prune(ml.layers, s, nnprune::per_tensor{}, 0.6);
+                if (r == "row") return nnprune::prune(ml.layers, s, nnprune::per_row{}, 0.6);
+                if (r == "2:4") return nnprune::prune(ml.layers, s, nnprune::n_of_m{2, 4});
+                if (r == "block:4x8") return nnprune::prune(ml.layers, s, nnprune::blocks{4, 8}, 0.6);
+                if (r == "channel") return nnprune::prune(ml.layers, s, nnprune::channels{0}, 0.6);
+                if (r == "global") return nnprune::prune(ml.layers, s, nnprune::per_tensor{}, nnprune::global{0.6});
+                if (r == "owl")
+                    return nnprune::prune(ml.layers, s, nnprune::per_tensor{}, nnprune::owl{0.6, 1.5, 0.08, block_of});
+                return nnprune::prune(ml.layers, s, nnprune::per_tensor{}, nnprune::lamp_global{0.6});
+            });
+            std::cerr << "matrix: " << method << " " << r << "\n";
+            expect_ok(run(args));
+            check_output(in, g_dir / "o.safetensors", g_dir / "k.safetensors", by_name(ml.layers, want.masks));
+        }
+    }
+}
+
 int main(int argc, char** argv) {
     if (argc != 4) {
         std::cerr << "usage: nnprune_cli_test NNPRUNE CASE WORKDIR\n";
@@ -662,7 +728,7 @@ int main(int argc, char** argv) {
         {"patterns", case_patterns}, {"global", case_global},           {"global_min_keep", case_global_min_keep},
         {"calib", case_calib},       {"calib_names", case_calib_names}, {"allocation", case_allocation},
         {"sharded", case_sharded},   {"tokens", case_tokens},           {"errors", case_errors},
-        {"stream", case_stream},     {"threads", case_threads}};
+        {"stream", case_stream},     {"threads", case_threads},         {"matrix", case_matrix}};
     const auto it = cases.find(c);
     if (it == cases.end()) {
         std::cerr << "unknown case " << c << '\n';
