@@ -159,7 +159,7 @@ TEST_CASE("kept: write_kept_columns equals its scalar twin on odd sizes", "[simd
     });
 }
 
-TEST_CASE("bracket: sample_keys matches its scalar twin (runs of 16 at even spacing)", "[simd][bracket]") {
+TEST_CASE("bracket: sample_keys matches its scalar twin (runs of 16, one per interval)", "[simd][bracket]") {
     test_util::for_each_vector_tier([&](nnprune::simd::isa) {
         for (std::size_t blocks : {1u, 3u, 64u}) {
             for (std::size_t spacing : {16u, 17u, 172u}) {
@@ -178,9 +178,11 @@ TEST_CASE("bracket: sample_keys matches its scalar twin (runs of 16 at even spac
                     REQUIRE(a == b);
                     REQUIRE(amin == bmin);
                     REQUIRE(amax == bmax);
-                    REQUIRE(b[0] == nnprune::detail::key_as<std::uint32_t>(f[spacing / 2 - 8], p));
-                    REQUIRE(b.back() ==
-                            nnprune::detail::key_as<std::uint32_t>(f[(blocks - 1) * spacing + spacing / 2 + 7], p));
+                    const auto at = [&](std::size_t i) {
+                        return nnprune::simd::sample_offset(i, static_cast<double>(spacing), 16);
+                    };
+                    REQUIRE(b[0] == nnprune::detail::key_as<std::uint32_t>(f[at(0)], p));
+                    REQUIRE(b.back() == nnprune::detail::key_as<std::uint32_t>(f[at(blocks - 1) + 15], p));
                     REQUIRE(amin == *std::min_element(b.begin(), b.end()));
                     REQUIRE(amax == *std::max_element(b.begin(), b.end()));
                 }
@@ -197,4 +199,36 @@ TEST_CASE("bracket: the 16-bit (bf16, f16) bracket and mask kernels equal their 
         check_twins<nnprune::bfloat16>();
         check_twins<nnprune::float16>();
     });
+}
+
+TEST_CASE("sample_offset: one run per interval, ascending, spread over the columns of any row length",
+          "[simd][bracket]") {
+    using nnprune::simd::sample_offset;
+    for (std::size_t run : {std::size_t{16}, std::size_t{64}}) {
+        for (double spacing : {16.0, 17.0, 64.0, 65.0, 1000.0, 16000.0, 1024000.0, 15625.5}) {
+            if (spacing < static_cast<double>(run)) continue;
+            std::size_t prev_end = 0;
+            for (std::size_t i = 0; i < 5000; ++i) {
+                const std::size_t s = sample_offset(i, spacing, run);
+                CAPTURE(run, spacing, i);
+                REQUIRE(static_cast<double>(s) >= static_cast<double>(i) * spacing - 1e-9);
+                REQUIRE(static_cast<double>(s + run) <= static_cast<double>(i + 1) * spacing + 1e-9);
+                REQUIRE(s >= prev_end);
+                prev_end = s + run;
+            }
+        }
+    }
+    // spacings that are multiples of a row length (or of a large power of two): the runs still
+    // reach most columns (a fixed offset per interval would reach 16 or 128 of them)
+    for (std::size_t cols : {std::size_t{2048}, std::size_t{5632}}) {
+        for (double spacing : {16000.0, 1024000.0, static_cast<double>(cols) * 500}) {
+            std::vector<char> seen(cols, 0);
+            for (std::size_t i = 0; i < 4096; ++i) {
+                const std::size_t s = sample_offset(i, spacing, 16);
+                for (std::size_t j = 0; j < 16; ++j) seen[(s + j) % cols] = 1;
+            }
+            CAPTURE(cols, spacing);
+            REQUIRE(static_cast<std::size_t>(std::count(seen.begin(), seen.end(), 1)) > cols * 9 / 10);
+        }
+    }
 }

@@ -89,8 +89,8 @@ void bracket_runs(const std::vector<run>& runs, K lo, K hi, nan_policy np, K* ou
         });
 }
 
-/// Competing keys of s / B blocks of B consecutive positions evenly spaced over the group (B = 64
-/// for samples of 2^18 or more, else 16; deterministic): a block is one or a few cache lines and
+/// Competing keys of s / B blocks of B consecutive positions spread over the group (B = 64 for
+/// samples of 2^18 or more, else 16; at simd::sample_offset, deterministic): a block is one or a few cache lines and
 /// one page, so even a 2M-key sample of 1e9 scores costs few memory accesses. Returns the count.
 /// @pre s is a multiple of 64 or of 16 (small samples), and total >= s.
 template <class K>
@@ -100,10 +100,7 @@ std::size_t sample_runs(const std::vector<std::vector<run>>& parts, std::size_t 
     const std::size_t blocks = s / B;
     const double spacing = static_cast<double>(total) / static_cast<double>(blocks);
     std::size_t got = 0, base = 0, blk = 0, q = 0;  // next position: block blk, offset q
-    auto start_of = [&](std::size_t b) {
-        const auto centre = static_cast<std::size_t>((static_cast<double>(b) + 0.5) * spacing);
-        return std::min(total - B, centre < B / 2 ? 0 : centre - B / 2);
-    };
+    auto start_of = [&](std::size_t b) { return std::min(total - B, simd::sample_offset(b, spacing, B)); };
     std::size_t start = start_of(0);
     for (const auto& runs : parts)
         for (const auto& r : runs) {

@@ -25,6 +25,7 @@
 #include "bits.hpp"
 #include "isa.hpp"
 #include "results.hpp"
+#include "sample_offset.hpp"
 
 namespace nnprune::simd::inline NNPRUNE_SIMD_ABI {
 
@@ -76,7 +77,7 @@ void sample_keys(const T* p, std::size_t blocks, std::size_t spacing, nan_policy
                  K& kmax) noexcept {
     K a = std::numeric_limits<K>::max(), b = 0;
     for (std::size_t i = 0; i < blocks * 16; ++i) {
-        const K k = nnprune::detail::key_as<K>(p[(i / 16) * spacing + spacing / 2 - 8 + i % 16], np);
+        const K k = nnprune::detail::key_as<K>(p[sample_offset(i / 16, static_cast<double>(spacing), 16) + i % 16], np);
         out[i] = k;
         a = k < a ? k : a;
         b = k > b ? k : b;
@@ -88,8 +89,8 @@ void sample_keys(const T* p, std::size_t blocks, std::size_t spacing, nan_policy
 }  // namespace reference
 
 /**
- * @brief The evenly spaced sample that brackets a rank: keys of `blocks` runs of 16 consecutive
- * scores, run i centred at i * spacing + spacing / 2 (spacing >= 16), into out (16 * blocks), with
+ * @brief The evenly spread sample that brackets a rank: keys of `blocks` runs of 16 consecutive
+ * scores, run i at sample_offset(i, spacing, 16) (spacing >= 16), into out (16 * blocks), with
  * their minimum and maximum. Runs rather than single scores: one vector load each, a sixteenth of
  * the cache lines.
  */

@@ -24,6 +24,7 @@
 #include "../bits.hpp"
 #include "../isa.hpp"
 #include "../results.hpp"
+#include "../sample_offset.hpp"
 
 namespace nnprune::simd::inline NNPRUNE_SIMD_ABI {
 #if NNPRUNE_SIMD_X86
@@ -331,8 +332,8 @@ inline void sample_keys_f32(const float* p, std::size_t blocks, std::size_t spac
     const __m256i bias = splat32(0x8000'0000u);
     const __m256i nan_s = splat32(nan_skey32(np));
     __m256i vmin = splat32(0xFFFF'FFFFu), vmax = _mm256_setzero_si256();
-    const float* q = p + spacing / 2 - 8;
-    for (std::size_t i = 0; i < blocks; ++i, q += spacing) {
+    for (std::size_t i = 0; i < blocks; ++i) {
+        const float* q = p + sample_offset(i, static_cast<double>(spacing), 16);
         for (unsigned h = 0; h < 16; h += 8) {
             __m256i nm;
             const __m256i k =

@@ -17,6 +17,7 @@
 #include "../bits.hpp"
 #include "../isa.hpp"
 #include "../results.hpp"
+#include "../sample_offset.hpp"
 
 namespace nnprune::simd::inline NNPRUNE_SIMD_ABI {
 #if NNPRUNE_SIMD_X86
@@ -183,8 +184,8 @@ inline void sample_keys_f32(const float* p, std::size_t blocks, std::size_t spac
                             std::uint32_t& kmin, std::uint32_t& kmax) noexcept {
     const __m512i nan_key = _mm512_set1_epi32(np == nan_policy::as_highest ? -1 : 0);
     __m512i vmin = _mm512_set1_epi32(-1), vmax = _mm512_setzero_si512();
-    const float* q = p + spacing / 2 - 8;
-    for (std::size_t i = 0; i < blocks; ++i, q += spacing) {
+    for (std::size_t i = 0; i < blocks; ++i) {
+        const float* q = p + sample_offset(i, static_cast<double>(spacing), 16);
         __mmask16 nm;
         const __m512i k = keys16(_mm512_loadu_ps(q), nan_key, &nm);
         _mm512_storeu_si512(out + 16 * i, k);
