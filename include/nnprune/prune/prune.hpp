@@ -66,7 +66,6 @@ layer_index index_source(const Src& src, const prune_options& o) {
     return x;
 }
 
-/// One mask per layer (all kept, and the previous mask) and its report.
 /// Layer i's starting mask: all kept, or the previous round's.
 inline void start_mask(mask& m, const layer_index& x, const prune_options& o, std::size_t i) {
     m.reset(x.shapes[i], true);
