@@ -189,6 +189,18 @@ std::map<std::string, nnprune::mask> global_masks(const model_layers& ml, const 
     return by_name(ml.layers, std::move(out));
 }
 
+/// The tool's OWL blocks: model.layers.N. is a block; every other tensor is a block of its own.
+std::vector<std::size_t> owl_blocks(const std::vector<nnprune::layer>& layers) {
+    std::vector<std::size_t> block_of;
+    std::map<std::string, std::size_t> ids;
+    for (const auto& l : layers) {
+        const auto p = l.name.find(".layers.");
+        const std::string key = p == std::string::npos ? l.name : l.name.substr(0, l.name.find('.', p + 8) + 1);
+        block_of.push_back(ids.emplace(key, ids.size()).first->second);
+    }
+    return block_of;
+}
+
 void check_report(const std::string& report, const std::map<std::string, nnprune::mask>& want, std::size_t n_tensors) {
     const auto r = read_json(report);
     EXPECT(r["command"] == "prune", "report command");
@@ -490,14 +502,7 @@ void case_allocation() {
     make_model("m.safetensors --calib c.safetensors --layers 4");
     const fs::path in = g_dir / "m.safetensors";
     const model_layers ml(in, "", g_dir / "c.safetensors");
-    // OWL: blocks are model.layers.N.; every other tensor is its own block
-    std::vector<std::size_t> block_of;
-    std::map<std::string, std::size_t> ids;
-    for (const auto& l : ml.layers) {
-        const auto p = l.name.find(".layers.");
-        const std::string key = p == std::string::npos ? l.name : l.name.substr(0, l.name.find('.', p + 8) + 1);
-        block_of.push_back(ids.emplace(key, ids.size()).first->second);
-    }
+    const auto block_of = owl_blocks(ml.layers);
     expect_ok(
         run("prune m.safetensors -o o.safetensors --method wanda --calib c.safetensors --allocation owl --owl-m 1.5 "
             "--sparsity 0.6 "
@@ -666,13 +671,7 @@ void case_matrix() {
         const std::string method = mc.name;
         const bool calib = method == "wanda" || method == "taylor" || method == "gblm";
         const model_layers ml(in, mc.grad, calib ? g_dir / "c.safetensors" : fs::path{});
-        std::vector<std::size_t> block_of;
-        std::map<std::string, std::size_t> ids;
-        for (const auto& l : ml.layers) {
-            const auto p = l.name.find(".layers.");
-            const std::string key = p == std::string::npos ? l.name : l.name.substr(0, l.name.find('.', p + 8) + 1);
-            block_of.push_back(ids.emplace(key, ids.size()).first->second);
-        }
+        const auto block_of = owl_blocks(ml.layers);
         auto with_scorer = [&](auto&& f) {
             if (method == "magnitude") return f(nnprune::magnitude_scorer{});
             if (method == "wanda") return f(nnprune::wanda_scorer{});
