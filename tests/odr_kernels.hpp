@@ -4,6 +4,7 @@
 #ifndef NNPRUNE_TESTS_ODR_KERNELS_HPP
 #define NNPRUNE_TESTS_ODR_KERNELS_HPP
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -19,6 +20,7 @@
 #include <nnprune/simd/gram.hpp>
 #include <nnprune/simd/kept.hpp>
 #include <nnprune/simd/n_of_m.hpp>
+#include <nnprune/simd/unit_row.hpp>
 #include <nnprune/simd/zero.hpp>
 
 namespace odr_test {
@@ -93,6 +95,12 @@ result run_kernels() {
         simd::abs_mul(v.data(), v.data(), o.data(), n);
         simd::add_squares(v.data(), acc.data(), n);
         for (std::size_t i = 0; i < n; i += 7) put_f(o[i]), put_f(acc[i]);
+        const double ss = simd::squared_norm(v.data(), n);
+        std::uint64_t ss_bits;
+        std::memcpy(&ss_bits, &ss, sizeof ss_bits);
+        put(ss_bits);
+        simd::divide_by(acc.data(), n, std::sqrt(ss));
+        for (std::size_t i = 0; i < n; i += 7) put_f(acc[i]);
         simd::zero_pruned_row(o.data(), 1, n, prev.data());
         for (float x : o) put_f(x);
     }
