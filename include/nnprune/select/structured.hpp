@@ -93,7 +93,10 @@ inline selection select_mask(const tensor_ref& scores, const blocks& b, const am
                              const select_options& o = {}) {
     NNPRUNE_PRECONDITION(b.rows > 0 && b.cols > 0, "select_mask(blocks): block extents must be positive");
     const std::size_t cols = scores.shape().cols();
-    const std::size_t bc = (cols + b.cols - 1) / b.cols, br = (scores.shape().rows() + b.rows - 1) / b.rows;
+    // blocks per row and per column, rounded up without overflow (extents up to SIZE_MAX are valid:
+    // a block larger than the matrix is one block)
+    auto blocks_over = [](std::size_t extent, std::size_t block) { return extent / block + (extent % block != 0); };
+    const std::size_t bc = blocks_over(cols, b.cols), br = blocks_over(scores.shape().rows(), b.rows);
     return detail::select_units(
         scores, br * bc, [&](std::size_t i) { return (i / cols) / b.rows * bc + (i % cols) / b.cols; }, b.by, a, out, o,
         "select_mask(blocks)");
