@@ -126,3 +126,18 @@ TEST_CASE("safetensors_writer: a failed write leaves no output and the old file 
         CHECK(dir.entries() == std::vector<std::string>{"keep.safetensors"});
     }
 }
+
+TEST_CASE("safetensors_writer: a header over the readers' limit is refused before anything is written",
+          "[io][safetensors_writer]") {
+    io_test::scratch_dir dir;
+    nnprune::safetensors_writer wr;
+    const std::vector<float> x{1.0f};
+    wr.add("x", nnprune::tensor_view<const float, 1>(x.data(), {1}));
+    // the JSON around it takes the header past 100,000,000 bytes; a little less is still written
+    wr.set_metadata("m", std::string(nnprune::safetensors_max_header - 200, 'a'));
+    CHECK(wr.header_bytes().size() <= 8 + nnprune::safetensors_max_header);
+    wr.set_metadata("m", std::string(nnprune::safetensors_max_header, 'a'));
+    REQUIRE_THROWS_AS(wr.header_bytes(), nnprune::format_error);
+    REQUIRE_THROWS_WITH(wr.write(dir / "big.safetensors"), Contains("over the limit of 100000000"));
+    CHECK(dir.entries().empty());
+}

@@ -100,6 +100,10 @@ public:
         }
         std::string text = j.dump();
         text.append((8 - text.size() % 8) % 8, ' ');
+        // a file nnprune (and the reference reader) would refuse to read is never written
+        NNPRUNE_CHECK(text.size() <= safetensors_max_header, format_error,
+                      detail::str("safetensors_writer: the header would take ", text.size(),
+                                  " bytes, over the limit of ", safetensors_max_header, " that readers enforce"));
         std::vector<std::byte> out(8 + text.size());
         const auto n = static_cast<std::uint64_t>(text.size());
         for (std::size_t b = 0; b < 8; ++b) out[b] = static_cast<std::byte>((n >> (8 * b)) & 0xFF);
