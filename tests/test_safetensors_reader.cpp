@@ -1,6 +1,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <sys/stat.h>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -152,6 +153,9 @@ TEST_CASE("safetensors_reader: scalars are seen as [1]; missing files are io_err
     REQUIRE_THROWS_AS(nnprune::safetensors_file(dir / "missing.safetensors"), nnprune::io_error);
     REQUIRE_THROWS_WITH(nnprune::safetensors_file(dir / "missing.safetensors"), Contains("missing.safetensors"));
     REQUIRE_THROWS_WITH(nnprune::safetensors_file(dir.path), Contains("is not a regular file"));
+    // a FIFO is refused at once (opening it blocking would wait for a writer forever)
+    REQUIRE(::mkfifo((dir / "fifo.safetensors").c_str(), 0600) == 0);
+    REQUIRE_THROWS_WITH(nnprune::safetensors_file(dir / "fifo.safetensors"), Contains("is not a regular file"));
     io_test::write_file(dir / "empty.safetensors", {});
     REQUIRE_THROWS_WITH(nnprune::safetensors_file(dir / "empty.safetensors"),
                         Contains("empty.safetensors: file has 0 bytes"));

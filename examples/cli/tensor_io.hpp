@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <span>
 #include <string>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
 
@@ -55,9 +56,17 @@ private:
 class input_file {
 public:
     explicit input_file(const std::filesystem::path& path) : m_path(path.string()) {
-        m_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        // O_NONBLOCK: a FIFO put in the file's place is refused below instead of waiting for a writer
+        m_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
         NNPRUNE_CHECK(m_fd >= 0, nnprune::io_error,
                       nnprune::detail::str("cannot open ", m_path, ": ", std::strerror(errno)));
+
+        struct stat st {};
+
+        if (::fstat(m_fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+            ::close(m_fd);
+            NNPRUNE_THROW(nnprune::io_error, nnprune::detail::str("cannot read ", m_path, ": not a regular file"));
+        }
         (void)::posix_fadvise(m_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     }
 

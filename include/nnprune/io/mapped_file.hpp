@@ -31,7 +31,9 @@ public:
     /// Maps `path` read-only. @throws io_error when it cannot be opened, is not a regular file or
     /// cannot be mapped (the message names the path and the system's reason).
     explicit mapped_file(const std::filesystem::path& path) : m_path(path) {
-        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer before the
+        // regular-file check below could refuse it (it does not change reads of a regular file)
+        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
         NNPRUNE_CHECK(fd >= 0, io_error,
                       detail::str("mapped_file: cannot open ", path.string(), ": ", std::strerror(errno)));
 
