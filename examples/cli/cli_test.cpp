@@ -10,9 +10,11 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <sstream>
 #include <string>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <vector>
 
@@ -616,6 +618,90 @@ void case_errors() {
         EXPECT(e.path().filename().string().find(".tmp.") == std::string::npos, "temporary file left: " << e.path());
 }
 
+/// Hostile and careless inputs are refused up front, with a usage or I/O error, never a hang, a
+/// crash or a replaced file: empty and out-of-range numbers, huge block extents, FIFOs as inputs,
+/// colliding output paths and outputs that are not regular files.
+void case_hostile() {
+    make_model("m.safetensors --calib c.safetensors --layers 1 --hidden 32 --inter 48 --vocab 64");
+    const std::string model = slurp(g_dir / "m.safetensors"), calib = slurp(g_dir / "c.safetensors");
+    expect_fail(run("prune m.safetensors -o o.safetensors --sparsity ''"), 1, "empty value");
+    expect_fail(run("prune m.safetensors -o o.safetensors --threads ''"), 1, "empty value");
+    expect_fail(run("prune m.safetensors -o o.safetensors --pattern 1:99999999999999999999999"), 1,
+                "99999999999999999999999 is out of range");
+    expect_fail(run("prune m.safetensors -o o.safetensors --pattern block:1x99999999999999999999999"), 1,
+                "out of range");
+    EXPECT(!fs::exists(g_dir / "o.safetensors"), "output written despite a usage error");
+    // a block wider than any tensor is one block per row: whole rows pruned, exactly as prune() does
+    const std::string huge = std::to_string(std::numeric_limits<std::size_t>::max());
+    expect_ok(
+        run("prune m.safetensors -o o.safetensors -q --sparsity 0.5 --masks k.safetensors --pattern block:1x" + huge));
+    check_output(
+        g_dir / "m.safetensors", g_dir / "o.safetensors", g_dir / "k.safetensors",
+        layer_masks(model_layers(g_dir / "m.safetensors"), nnprune::magnitude_scorer{}, nnprune::channels{0}, 0.5));
+    fs::remove(g_dir / "o.safetensors");
+    fs::remove(g_dir / "k.safetensors");
+    // FIFOs as the model or the statistics: refused at once (a blocking open would wait forever)
+    EXPECT(::mkfifo((g_dir / "fifo.safetensors").c_str(), 0600) == 0, "mkfifo");
+    expect_fail(run("prune fifo.safetensors -o o.safetensors"), 3, "not a regular file");
+    expect_fail(run("prune m.safetensors -o o.safetensors --method wanda --calib fifo.safetensors"), 3,
+                "not a regular file");
+    expect_fail(run("inspect fifo.safetensors"), 3, "not a regular file");
+    // colliding paths: nothing is written, the inputs stay as they were
+    expect_fail(run("prune m.safetensors -o o.safetensors --masks o.safetensors"), 1, "are the same file");
+    expect_fail(run("prune m.safetensors -o o.safetensors --report ./o.safetensors"), 1, "are the same file");
+    expect_fail(run("prune m.safetensors -o o.safetensors --masks k.safetensors --report k.safetensors"), 1,
+                "are the same file");
+    expect_fail(run("prune m.safetensors -o o.safetensors --report m.safetensors"), 1, "would replace the input");
+    expect_fail(run("prune m.safetensors -o o.safetensors --method wanda --calib c.safetensors --masks c.safetensors"),
+                1, "would replace the input --calib");
+    // outputs that exist and are not regular files are never renamed over
+    expect_fail(run("prune m.safetensors -o fifo.safetensors"), 1, "not a regular file");
+    expect_fail(run("prune m.safetensors -o o.safetensors --report /dev/null"), 1, "not a regular file");
+    EXPECT(!fs::exists(g_dir / "o.safetensors") && !fs::exists(g_dir / "k.safetensors"),
+           "output written despite a usage error");
+    EXPECT(fs::is_fifo(g_dir / "fifo.safetensors"), "the FIFO was replaced");
+    EXPECT(slurp(g_dir / "m.safetensors") == model && slurp(g_dir / "c.safetensors") == calib, "an input changed");
+    // empty tensors (selected or not) share their data offset with a neighbour: copied as they are
+    {
+        std::vector<float> w(8 * 16);
+        for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(i % 7) - 3.0f;
+        const std::vector<float> none;
+        nnprune::safetensors_writer wr;
+        wr.add("a.weight", nnprune::matrix_view<const float>(w.data(), 8, 16));
+        wr.add("b.bias", nnprune::tensor_view<const float, 1>(none.data(), {0}));
+        wr.add("c.weight", nnprune::matrix_view<const float>(none.data(), 0, 16));
+        wr.add("d.weight", nnprune::matrix_view<const float>(w.data(), 16, 8));
+        wr.write(g_dir / "empty.safetensors");
+    }
+    for (const char* args : {"", "--scope global", "--pattern row", "--pattern 2:4"}) {
+        expect_ok(run(std::string("prune empty.safetensors -o e.safetensors -q --masks ke.safetensors ") + args));
+        const nnprune::safetensors_model e(g_dir / "e.safetensors");
+        EXPECT(e.names() == nnprune::safetensors_model(g_dir / "empty.safetensors").names(), args << ": names");
+        EXPECT(e.tensor("c.weight").nn_shape() == (nnprune::shape{0, 16}), args << ": c.weight shape");
+    }
+    // a 200,000-character tensor name under --include, --exclude and OWL's block names (a
+    // recursive regex engine overflows the stack on it)
+    {
+        std::vector<float> w(8 * 16);
+        for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(i % 5) - 2.0f;
+        const std::string longname = "model.layers.3." + std::string(200000, 'x') + ".weight";
+        nnprune::safetensors_writer wr;
+        wr.add(longname, nnprune::matrix_view<const float>(w.data(), 8, 16));
+        std::vector<float> w2 = w;
+        w2[3] = 100.0f;  // an outlier: OWL's two blocks differ
+        wr.add("model.layers.4.short.weight", nnprune::matrix_view<const float>(w2.data(), 16, 8));
+        wr.write(g_dir / "long.safetensors");
+    }
+    expect_ok(
+        run("prune long.safetensors -o l.safetensors -q --include 'x+\\.weight$' --exclude 'y{2}' --report "
+            "lr.json"));
+    EXPECT(read_json("lr.json")["totals"]["elements"] == 128, "--include on the long name");
+    expect_ok(run("prune long.safetensors -o l.safetensors -q --allocation owl"));
+    expect_fail(run("prune long.safetensors -o l.safetensors --include '('"), 1, "invalid regular expression");
+    // in place (-o = MODEL) stays allowed
+    expect_ok(run("prune m.safetensors -o m.safetensors -q"));
+}
+
 /// The bench/cli_rss.sh flow on a small model (no RSS measurement): generate, prune globally, check.
 void case_stream() {
     make_model("m.safetensors --layers 2 --hidden 192 --inter 512 --vocab 1000 --dtype bf16");
@@ -727,7 +813,8 @@ int main(int argc, char** argv) {
         {"patterns", case_patterns}, {"global", case_global},           {"global_min_keep", case_global_min_keep},
         {"calib", case_calib},       {"calib_names", case_calib_names}, {"allocation", case_allocation},
         {"sharded", case_sharded},   {"tokens", case_tokens},           {"errors", case_errors},
-        {"stream", case_stream},     {"threads", case_threads},         {"matrix", case_matrix}};
+        {"stream", case_stream},     {"threads", case_threads},         {"matrix", case_matrix},
+        {"hostile", case_hostile}};
     const auto it = cases.find(c);
     if (it == cases.end()) {
         std::cerr << "unknown case " << c << '\n';

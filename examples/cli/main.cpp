@@ -367,6 +367,21 @@ int fail(int code, const std::string& msg) {
 }
 
 }  // namespace
+
+/// CLI11 reads an empty string as 0 (`--sparsity ''` would prune nothing and exit 0): every
+/// numeric option of every subcommand refuses an empty value instead.
+void reject_empty_numbers(CLI::App& app) {
+    static const CLI::Validator non_empty(
+        [](std::string& v) { return v.empty() ? std::string("an empty value is not a number") : std::string(); }, "");
+    for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+        for (CLI::Option* o : sub->get_options()) {
+            const std::string type = o->get_type_name();
+            if (type == "FLOAT" || type == "INT" || type == "UINT" || type == "NUMBER") o->check(non_empty);
+        }
+        reject_empty_numbers(*sub);
+    }
+}
+
 }  // namespace nnprune_cli
 
 int main(int argc, char** argv) {
@@ -457,6 +472,7 @@ int main(int argc, char** argv) {
     gen->add_option("--calib", ga.calib, "also write calibration statistics here");
     gen->add_flag("!--no-calib-gradients", ga.calib_gradients, "--calib: the activation statistics only");
 
+    reject_empty_numbers(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -10,14 +10,16 @@
 
 #include "prune_command.hpp"
 
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
-#include <regex>
+#include <re2/re2.h>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -64,24 +66,54 @@ struct pattern_spec {
     std::size_t a = 0, b = 0;  // N:M or RxC
 };
 
+/// "A<sep>B" with A and B decimal counts (digits only, each at most SIZE_MAX), or nullopt when
+/// `s` does not have that form; a count past SIZE_MAX is a usage error naming the pattern.
+std::optional<std::pair<std::size_t, std::size_t>> parse_pair(std::string_view s, char sep, const std::string& p) {
+    const std::size_t at = s.find(sep);
+    if (at == std::string_view::npos) return std::nullopt;
+    auto count = [&p](std::string_view digits) -> std::optional<std::size_t> {
+        if (digits.empty() || digits.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+        std::size_t v = 0;
+        if (std::from_chars(digits.data(), digits.data() + digits.size(), v).ec != std::errc{})
+            throw usage_error(str("--pattern ", p, ": ", digits, " is out of range (at most ",
+                                  std::numeric_limits<std::size_t>::max(), ")"));
+        return v;
+    };
+    const auto a = count(s.substr(0, at)), b = count(s.substr(at + 1));
+    if (!a || !b) return std::nullopt;
+    return std::pair{*a, *b};
+}
+
 pattern_spec parse_pattern(const std::string& p) {
-    std::smatch m;
     if (p == "unstructured") return {pattern_spec::unstructured};
     if (p == "row") return {pattern_spec::row};
     if (p == "channel") return {pattern_spec::channel};
-    static const std::regex nm_re("^([0-9]+):([0-9]+)$"), block_re("^block:([0-9]+)x([0-9]+)$");
-    if (std::regex_match(p, m, nm_re)) {
-        const auto n = std::stoull(m[1]), mm = std::stoull(m[2]);
-        if (mm == 0 || n > mm)
+    if (const auto nm = parse_pair(p, ':', p)) {
+        const auto [n, m] = *nm;
+        if (m == 0 || n > m)
             throw usage_error(str("--pattern ", p, ": need N <= M and M > 0 (N:M keeps N of every M)"));
-        return {pattern_spec::nm, static_cast<std::size_t>(n), static_cast<std::size_t>(mm)};
+        return {pattern_spec::nm, n, m};
     }
-    if (std::regex_match(p, m, block_re)) {
-        const auto r = std::stoull(m[1]), c = std::stoull(m[2]);
+    constexpr std::string_view block = "block:";
+    if (const auto rc =
+            p.starts_with(block) ? parse_pair(std::string_view(p).substr(block.size()), 'x', p) : std::nullopt) {
+        const auto [r, c] = *rc;
         if (r == 0 || c == 0) throw usage_error(str("--pattern ", p, ": block extents must be positive"));
-        return {pattern_spec::block, static_cast<std::size_t>(r), static_cast<std::size_t>(c)};
+        return {pattern_spec::block, r, c};
     }
     throw usage_error(str("--pattern: unknown pattern '", p, "' (unstructured|row|N:M|block:RxC|channel)"));
+}
+
+/// OWL's block of a tensor: its name up to and including its first numeric component
+/// ("model.layers.7.mlp.up_proj.weight" -> "model.layers.7."), or the whole name (a block of its
+/// own). A linear scan: names come from the file and may be long.
+std::string owl_block_key(const std::string& n) {
+    for (std::size_t dot = n.find('.'); dot != std::string::npos; dot = n.find('.', dot + 1)) {
+        std::size_t e = dot + 1;
+        while (e < n.size() && n[e] >= '0' && n[e] <= '9') ++e;
+        if (e > dot + 1 && e < n.size() && n[e] == '.') return n.substr(0, e + 1);
+    }
+    return n;
 }
 
 nnprune::rounding parse_rounding(const std::string& r) {
@@ -132,13 +164,17 @@ public:
         if (a.allocation != "uniform" && m_pattern.kind == pattern_spec::nm)
             throw usage_error("--pattern N:M fixes the sparsity: use --allocation uniform");
         if (a.threads == 0) throw usage_error("--threads must be at least 1");
-        std::vector<std::regex> inc, exc;
-        try {
-            for (const auto& r : a.include) inc.emplace_back(r, std::regex::ECMAScript);
-            for (const auto& r : a.exclude) exc.emplace_back(r, std::regex::ECMAScript);
-        } catch (const std::regex_error& e) {
-            throw usage_error(str("--include/--exclude: invalid regular expression: ", e.what()));
-        }
+        // RE2: linear-time matching without recursion (tensor names come from the file and may be long)
+        std::vector<std::unique_ptr<re2::RE2>> inc, exc;
+        auto compile = [](const std::string& r, const char* option, std::vector<std::unique_ptr<re2::RE2>>& into) {
+            re2::RE2::Options opt;
+            opt.set_log_errors(false);
+            auto re = std::make_unique<re2::RE2>(r, opt);
+            if (!re->ok()) throw usage_error(str(option, " '", r, "': invalid regular expression: ", re->error()));
+            into.push_back(std::move(re));
+        };
+        for (const auto& r : a.include) compile(r, "--include", inc);
+        for (const auto& r : a.exclude) compile(r, "--exclude", exc);
 
         m_path = resolve_model_path(a.model);
         m_model.emplace(m_path.path);
@@ -180,6 +216,7 @@ public:
             m_calib.emplace(fs::path(a.calib));
             m_calib_input = std::make_unique<input_file>(m_calib->path());
         }
+        check_output_paths();
         validate_inputs();
         m_masks.resize(m_sel.size());
     }
@@ -298,16 +335,63 @@ private:
     template <class Src, class S, class P>
     nnprune::prune_result allocate(Src& src, const S& sc, const P& p, const nnprune::prune_options& o) {
         if (!a_alloc("owl")) return nnprune::prune(src, sc, p, m_a.sparsity, o);
-        static const std::regex block_re("^(.*?\\.[0-9]+\\.)");
         std::map<std::string, std::size_t> block_id;
         std::vector<std::size_t> block_of;
-        for (const std::size_t i : m_sel) {
-            const std::string& n = m_tensors[i].t.name();
-            std::smatch m;
-            const std::string key = std::regex_search(n, m, block_re) ? m[1].str() : n;
-            block_of.push_back(block_id.emplace(key, block_id.size()).first->second);
-        }
+        for (const std::size_t i : m_sel)
+            block_of.push_back(block_id.emplace(owl_block_key(m_tensors[i].t.name()), block_id.size()).first->second);
         return nnprune::prune(src, sc, p, nnprune::owl{m_a.sparsity, m_a.owl_m, m_a.owl_lambda, block_of}, o);
+    }
+
+    /// Refuses, before anything is written, outputs that would replace an input or one another
+    /// (`--masks` = `-o`, `--report` = MODEL, ...) and outputs that exist but are not regular files
+    /// (a device, a FIFO: renaming over them would replace the node). `-o` = MODEL (in place) is allowed.
+    void check_output_paths() const {
+        struct named {
+            std::string option;
+            fs::path path;
+        };
+
+        std::vector<named> inputs, outputs;
+        for (const auto& sh : m_model->shards()) inputs.push_back({"MODEL", sh.path()});
+        if (m_path.sharded) inputs.push_back({"MODEL", m_path.path});
+        if (m_calib) inputs.push_back({"--calib", m_calib->path()});
+        const fs::path out = m_a.out;
+        if (m_path.sharded) {
+            std::error_code ec;
+            if (fs::exists(fs::symlink_status(out, ec)) && !fs::is_directory(out, ec))
+                throw usage_error(str("-o ", out.string(),
+                                      ": a sharded model is written to a directory, and this exists "
+                                      "and is not one"));
+            for (const auto& sh : m_model->shards()) outputs.push_back({"-o", out / sh.path().filename()});
+            outputs.push_back({"-o", out / m_path.path.filename()});
+        } else {
+            outputs.push_back({"-o", out});
+        }
+        if (!m_a.masks.empty()) outputs.push_back({"--masks", m_a.masks});
+        if (!m_a.report.empty()) outputs.push_back({"--report", m_a.report});
+        // the same file: equal once made absolute and resolved, or (existing) the same inode
+        auto same = [](const fs::path& x, const fs::path& y) {
+            std::error_code ex, ey, eq;
+            const fs::path cx = fs::weakly_canonical(fs::absolute(x), ex),
+                           cy = fs::weakly_canonical(fs::absolute(y), ey);
+            if (!ex && !ey && cx == cy) return true;
+            return fs::equivalent(x, y, eq) && !eq;
+        };
+        for (std::size_t i = 0; i < outputs.size(); ++i) {
+            std::error_code ec;
+            const auto st = fs::status(outputs[i].path, ec);
+            if (fs::exists(st) && !fs::is_regular_file(st))
+                throw usage_error(str(outputs[i].option, " ", outputs[i].path.string(),
+                                      ": exists and is not a regular file (refusing to replace it)"));
+            for (std::size_t j = 0; j < i; ++j)
+                if (same(outputs[i].path, outputs[j].path))
+                    throw usage_error(str(outputs[i].option, " ", outputs[i].path.string(), " and ", outputs[j].option,
+                                          " ", outputs[j].path.string(), " are the same file"));
+            for (const auto& in : inputs)
+                if (same(outputs[i].path, in.path) && !(outputs[i].option == "-o" && in.option == "MODEL"))
+                    throw usage_error(str(outputs[i].option, " ", outputs[i].path.string(), " would replace the input ",
+                                          in.option, " ", in.path.string()));
+        }
     }
 
     /// Every output file created (a temporary file, committed at the end) with its header; the
@@ -329,8 +413,8 @@ private:
         }
     }
 
-    static bool is_selected(const nnprune::safetensors_tensor& t, const std::vector<std::regex>& inc,
-                            const std::vector<std::regex>& exc) {
+    static bool is_selected(const nnprune::safetensors_tensor& t, const std::vector<std::unique_ptr<re2::RE2>>& inc,
+                            const std::vector<std::unique_ptr<re2::RE2>>& exc) {
         if (!t.is_element()) return false;
         const std::string& n = t.name();
         bool name_ok;
@@ -339,11 +423,11 @@ private:
         } else {
             name_ok = t.rank() >= 2 && t.rank() <= 4;
             bool any = false;
-            for (const auto& r : inc) any = any || std::regex_search(n, r);
+            for (const auto& r : inc) any = any || re2::RE2::PartialMatch(n, *r);
             name_ok = name_ok && any;
         }
         for (const auto& r : exc)
-            if (std::regex_search(n, r)) name_ok = false;
+            if (re2::RE2::PartialMatch(n, *r)) name_ok = false;
         return name_ok && t.numel() > 0;
     }
 
