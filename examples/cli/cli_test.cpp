@@ -698,6 +698,14 @@ void case_hostile() {
     EXPECT(read_json("lr.json")["totals"]["elements"] == 128, "--include on the long name");
     expect_ok(run("prune long.safetensors -o l.safetensors -q --allocation owl"));
     expect_fail(run("prune long.safetensors -o l.safetensors --include '('"), 1, "invalid regular expression");
+    // an unwritable --masks or --report fails before the model is written or replaced
+    {
+        std::ofstream(g_dir / "old.safetensors") << "an earlier output";
+        expect_fail(run("prune m.safetensors -o old.safetensors --masks no/such/dir/k.safetensors"), 3,
+                    "no/such/dir/k.safetensors");
+        expect_fail(run("prune m.safetensors -o old.safetensors --report no/such/dir/r.json"), 3, "no/such/dir/r.json");
+        EXPECT(slurp(g_dir / "old.safetensors") == "an earlier output", "an existing output was replaced");
+    }
     // in place (-o = MODEL) stays allowed
     expect_ok(run("prune m.safetensors -o m.safetensors -q"));
 }

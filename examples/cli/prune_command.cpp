@@ -257,21 +257,24 @@ public:
                 m_outputs[ti.shard]->write_at(ti.out_offset, m_copy.take(ti.nbytes()));
                 bar.step(ti.nbytes(), ti.t.name());
             }
-        for (auto& f : m_outputs) f->commit();
+        // every file is complete before the first rename: a failure up to here leaves all as they were
+        std::unique_ptr<nnprune::atomic_file> index_out;
         if (m_path.sharded) {  // the index, byte for byte
             const nnprune::mapped_file index(m_path.path);
-            nnprune::atomic_file f(fs::path(m_a.out) / m_path.path.filename(), sync());
-            f.write(index.bytes());
-            f.commit();
+            index_out = std::make_unique<nnprune::atomic_file>(fs::path(m_a.out) / m_path.path.filename(), sync());
+            index_out->write(index.bytes());
         }
-        if (!m_a.masks.empty()) {
+        if (m_masks_out) {
             std::vector<std::pair<std::string, nnprune::const_mask_view>> v;
             for (std::size_t k = 0; k < m_sel.size(); ++k)
                 v.emplace_back(m_tensors[m_sel[k]].t.name(), m_masks[k].view());
-            nnprune::save_masks(m_a.masks, v);
+            nnprune::save_masks(*m_masks_out, v);
         }
-        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        if (!m_a.report.empty()) write_report(secs);
+        if (m_report_out) write_report(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        for (auto& f : m_outputs) f->commit();
+        if (index_out) index_out->commit();
+        if (m_masks_out) m_masks_out->commit();
+        if (m_report_out) m_report_out->commit();
     }
 
 private:
@@ -411,6 +414,9 @@ private:
             m_outputs.push_back(std::make_unique<nnprune::atomic_file>(target, sync()));
             m_outputs.back()->write(m_headers[s]);
         }
+        // created now, so an unwritable --masks or --report fails before any work
+        if (!m_a.masks.empty()) m_masks_out = std::make_unique<nnprune::atomic_file>(m_a.masks);  // always durable
+        if (!m_a.report.empty()) m_report_out = std::make_unique<nnprune::atomic_file>(m_a.report, sync());
     }
 
     static bool is_selected(const nnprune::safetensors_tensor& t, const std::vector<std::unique_ptr<re2::RE2>>& inc,
@@ -527,6 +533,7 @@ private:
         m_act[k] = nnprune::tensor_view<const float, 1>(m_act_converted[k].data(), m_act_converted[k].size());
     }
 
+    /// Writes the report into its temporary file (committed with the model).
     void write_report(double secs) const {
         using json = nlohmann::ordered_json;
         json tensors = json::array();
@@ -574,9 +581,7 @@ private:
             r["global"] = {
                 {"k", sel_elems - sel_kept}, {"competing", sel_elems}, {"threshold", m_result.layers[0].kth_score}};
         const std::string text = r.dump(2) + "\n";
-        nnprune::atomic_file f(m_a.report, sync());
-        f.write(std::as_bytes(std::span<const char>(text.data(), text.size())));
-        f.commit();
+        m_report_out->write(std::as_bytes(std::span<const char>(text.data(), text.size())));
     }
 
     const prune_args& m_a;
@@ -599,7 +604,8 @@ private:
     std::vector<float> m_scores;  // prune()'s reused score buffer
     std::vector<nnprune::mask> m_masks;
     nnprune::prune_result m_result;
-    std::vector<std::unique_ptr<nnprune::atomic_file>> m_outputs;  // per shard, committed at the end
+    std::vector<std::unique_ptr<nnprune::atomic_file>> m_outputs;     // per shard, committed at the end
+    std::unique_ptr<nnprune::atomic_file> m_masks_out, m_report_out;  // --masks, --report: committed after them
     reused_buffer<std::byte> m_copy;
 };
 

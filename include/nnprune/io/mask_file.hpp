@@ -121,6 +121,15 @@ inline void save_masks(const std::filesystem::path& path,
     w.write(path);
 }
 
+/// save_masks() into an open atomic file, not committed (the caller commits it with other files).
+inline void save_masks(atomic_file& f, std::span<const std::pair<std::string, const_mask_view>> masks,
+                       mask_file_format format = mask_file_format::bitpacked) {
+    safetensors_writer w;
+    std::vector<std::vector<std::uint8_t>> buffers;  // alive until write_to()
+    detail::add_masks(w, masks, format, buffers);
+    w.write_to(f);
+}
+
 /// save_masks() for a name -> mask map.
 inline void save_masks(const std::filesystem::path& path, const std::map<std::string, mask>& masks,
                        mask_file_format format = mask_file_format::bitpacked) {

@@ -115,6 +115,16 @@ public:
     void write(const std::filesystem::path& path) const {
         const std::vector<std::byte> header = header_bytes();
         atomic_file f(path);
+        write_to(f, header);
+        f.commit();
+    }
+
+    /// Writes the whole file into `f` without committing it: the caller commits it together with
+    /// other files, so a failure before the first commit leaves all of them as they were.
+    void write_to(atomic_file& f) const { write_to(f, header_bytes()); }
+
+private:
+    void write_to(atomic_file& f, const std::vector<std::byte>& header) const {
         f.write(header);
         for (const std::size_t i : data_order()) {
             const item& it = m_items[i];
@@ -140,10 +150,8 @@ public:
                 f.write(std::as_bytes(std::span<const T>(buf)));
             });
         }
-        f.commit();
     }
 
-private:
     struct item {
         std::string name;
         safetensors_dtype dtype;
