@@ -104,6 +104,13 @@ TEST_CASE("safetensors_header: every malformed file is a format_error saying why
         bad(make_file(R"({"w" 1})", {}), "malformed JSON");
         bad(make_file("{\"\xff\":1}", {}), "malformed JSON");  // not UTF-8
         bad(make_file("{}garbage", {}), "malformed JSON");
+        // nesting is refused at the 65th level, before a document of it is built
+        const std::string deep(64, '[');
+        bad(make_file(R"({"__metadata__":)" + deep + std::string(64, ']') + "}", {}),
+            "JSON nested deeper than 64 levels");
+        bad(make_file(R"({"w":)" + std::string(10'000'000, '['), {}), "JSON nested deeper than 64 levels");
+        const std::string nested_ok = R"({"__metadata__":)" + std::string(62, '[') + std::string(62, ']') + "}";
+        bad(make_file(nested_ok, {}), "__metadata__ is a JSON array");  // 63 levels parse: the type check speaks
     }
     SECTION("not an object") {
         bad(make_file("[1,2]", {}), "header does not start with '{'");

@@ -56,7 +56,6 @@ std::size_t count_zeros(const nnprune::safetensors_tensor& t) {
             z += zero;
         }
     }
-    release_pages(t.bytes());
     return z;
 }
 
@@ -71,12 +70,24 @@ void run_inspect(const inspect_args& a) {
     };
 
     std::vector<row> rows;
-    for (const auto& shard : model.shards())
+    for (const auto& shard : model.shards()) {
+        // the pages read are dropped every 64 MiB (tensors in data order are contiguous): bounded
+        // memory without one madvise per tensor
+        const std::byte* unreleased = nullptr;
+        std::size_t pending = 0;
         for (std::size_t i = 0; i < shard.size(); ++i) {
             const auto t = shard.at(i);
             rows.push_back({t.name(), std::string(nnprune::name_of(t.dtype())), shape_text(t.shape()), t.shape(),
                             static_cast<std::size_t>(t.numel()), count_zeros(t)});
+            if (!unreleased) unreleased = t.bytes().data();
+            pending += t.bytes().size();
+            if (pending >= (std::size_t{64} << 20) || i + 1 == shard.size()) {
+                release_pages({unreleased, pending});
+                unreleased = nullptr;
+                pending = 0;
+            }
         }
+    }
     std::sort(rows.begin(), rows.end(), [](const row& x, const row& y) { return x.name < y.name; });
     std::size_t elems = 0, zeros = 0;
     for (const auto& r : rows) {

@@ -157,32 +157,88 @@ namespace detail {
     NNPRUNE_THROW(format_error, str("safetensors: ", file, ": ", what));
 }
 
-/// Parses JSON text; rejects malformed text and duplicate keys in any object.
+/// Nesting allowed in a header or index: far more than either format uses (3 and 2 levels), and
+/// small enough that a deeply nested header is refused before it costs memory.
+inline constexpr std::size_t json_max_depth = 64;
+
+/// The checking pass of parse_json_strict: SAX events only (no document is built), stopping at
+/// the first syntax error, duplicate key or nesting past json_max_depth.
+struct strict_json_check {
+    using json = nlohmann::json;
+    std::vector<std::set<std::string, std::less<>>> keys;  // keys seen in each open container
+    std::optional<std::string> duplicate, syntax;
+    bool too_deep = false;
+
+    bool open() {
+        if (keys.size() >= json_max_depth) {
+            too_deep = true;
+            return false;
+        }
+        keys.emplace_back();
+        return true;
+    }
+
+    bool close() {
+        keys.pop_back();
+        return true;
+    }
+
+    bool start_object(std::size_t) { return open(); }
+
+    bool end_object() { return close(); }
+
+    bool start_array(std::size_t) { return open(); }
+
+    bool end_array() { return close(); }
+
+    bool key(json::string_t& k) {
+        if (keys.back().insert(k).second) return true;
+        duplicate = k;
+        return false;
+    }
+
+    bool null() { return true; }
+
+    bool boolean(bool) { return true; }
+
+    bool number_integer(json::number_integer_t) { return true; }
+
+    bool number_unsigned(json::number_unsigned_t) { return true; }
+
+    bool number_float(json::number_float_t, const json::string_t&) { return true; }
+
+    bool string(json::string_t&) { return true; }
+
+    bool binary(json::binary_t&) { return true; }
+
+    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) {
+        syntax = e.what();
+        return false;
+    }
+};
+
+/// Parses JSON text; rejects malformed text, duplicate keys in any object and nesting deeper than
+/// json_max_depth. Linear in the text: a checking SAX pass, then the document (nlohmann's
+/// callback parser, which could check duplicates in one pass, rescans an object's members after
+/// each nested object ends: quadratic in the tensor count).
 /// @throws format_error "<context>: <file>: ..." naming the problem (nlohmann's message for syntax).
 [[nodiscard]] inline nlohmann::json parse_json_strict(std::string_view text, std::string_view file,
                                                       std::string_view context) {
     using json = nlohmann::json;
-    std::vector<std::set<std::string>> keys;  // keys seen in each open object
-    std::optional<std::string> duplicate;
-    const json::parser_callback_t cb = [&](int, json::parse_event_t ev, json& parsed) {
-        if (ev == json::parse_event_t::object_start)
-            keys.emplace_back();
-        else if (ev == json::parse_event_t::object_end) {
-            if (!keys.empty()) keys.pop_back();
-        } else if (ev == json::parse_event_t::key && !keys.empty() && !duplicate) {
-            const std::string& k = parsed.get_ref<const std::string&>();
-            if (!keys.back().insert(k).second) duplicate = k;
-        }
-        return true;
-    };
-    json j;
+    strict_json_check check;
+    if (!json::sax_parse(text.begin(), text.end(), &check)) {
+        if (check.duplicate)
+            NNPRUNE_THROW(format_error, str(context, ": ", file, ": duplicate key '", *check.duplicate, "'"));
+        if (check.too_deep)
+            NNPRUNE_THROW(format_error,
+                          str(context, ": ", file, ": JSON nested deeper than ", json_max_depth, " levels"));
+        NNPRUNE_THROW(format_error, str(context, ": ", file, ": malformed JSON: ", check.syntax.value_or("")));
+    }
     try {
-        j = json::parse(text.begin(), text.end(), cb, true, false);
-    } catch (const json::exception& e) {
+        return json::parse(text.begin(), text.end());
+    } catch (const json::exception& e) {  // (the checking pass has seen every syntax error)
         NNPRUNE_THROW(format_error, str(context, ": ", file, ": malformed JSON: ", e.what()));
     }
-    if (duplicate) NNPRUNE_THROW(format_error, str(context, ": ", file, ": duplicate key '", *duplicate, "'"));
-    return j;
 }
 
 [[nodiscard]] inline bool mul_overflows(std::uint64_t a, std::uint64_t b, std::uint64_t& out) noexcept {
