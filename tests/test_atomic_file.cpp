@@ -1,7 +1,10 @@
+#include <algorithm>
 #include <cstddef>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -11,6 +14,13 @@
 #include <nnprune/io/mapped_file.hpp>
 
 using Catch::Contains;
+
+namespace {
+std::vector<std::string> sorted_names(std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+}
+}  // namespace
 
 TEST_CASE("atomic_file: commit makes the file appear whole", "[io][atomic_file]") {
     io_test::scratch_dir dir;
@@ -104,4 +114,45 @@ TEST_CASE("mapped_file: maps, moves and reports errors", "[io][mapped_file]") {
     io_test::write_file(dir / "empty", {});
     CHECK(nnprune::mapped_file(dir / "empty").bytes().empty());
     REQUIRE_THROWS_WITH(nnprune::mapped_file(dir / "nope"), Contains("cannot open") && Contains("nope"));
+}
+
+TEST_CASE("atomic_file: remove_atomic_temporaries unlinks the live temporary files only", "[io][atomic_file]") {
+    io_test::scratch_dir dir;
+    const io_test::bytes data{std::byte{9}};
+    io_test::write_file(dir / "done.bin", data);
+    {
+        nnprune::atomic_file committed(dir / "c.bin");
+        committed.write(data);
+        committed.commit();
+        nnprune::atomic_file abandoned(dir / "x.bin");
+        abandoned.abandon();
+        nnprune::atomic_file live(dir / "done.bin"), other(dir / "b.bin");
+        live.write(data);
+        // the temporary names carry the process id, for remove_stale_temporaries
+        CHECK(live.temp_path().find(".done.bin.tmp." + std::to_string(::getpid()) + ".") != std::string::npos);
+        CHECK(dir.entries().size() == 4);      // c.bin, done.bin and the two temporaries
+        nnprune::remove_atomic_temporaries();  // what a signal handler calls
+        CHECK(sorted_names(dir.entries()) == std::vector<std::string>{"c.bin", "done.bin"});
+        REQUIRE_THROWS_AS(live.commit(), nnprune::io_error);  // its file is gone: the target stays
+    }
+    CHECK(io_test::read_file(dir / "done.bin") == data);
+    CHECK(io_test::read_file(dir / "c.bin") == data);
+}
+
+TEST_CASE("atomic_file: remove_stale_temporaries removes what dead processes left", "[io][atomic_file]") {
+    io_test::scratch_dir dir;
+    const ::pid_t child = ::fork();  // a process id that is certainly gone once reaped
+    if (child == 0) ::_exit(0);
+    REQUIRE(child > 0);
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    const std::string dead = std::to_string(child), alive = std::to_string(::getpid());
+    for (const std::string& name :
+         std::vector<std::string>{".o.bin.tmp." + dead + ".aB3xYz", ".o.bin.tmp." + alive + ".aB3xYz",
+                                  ".p.bin.tmp." + dead + ".aB3xYz", ".o.bin.tmp.abc.aB3xYz", "o.bin"})
+        io_test::write_file(dir / name, {});
+    CHECK(nnprune::remove_stale_temporaries(dir / "o.bin") == 1);
+    CHECK(sorted_names(dir.entries()) == sorted_names({".o.bin.tmp." + alive + ".aB3xYz", ".o.bin.tmp.abc.aB3xYz",
+                                                       ".p.bin.tmp." + dead + ".aB3xYz", "o.bin"}));
+    CHECK(nnprune::remove_stale_temporaries(dir / "missing/o.bin") == 0);  // no such directory
 }

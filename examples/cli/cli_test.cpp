@@ -3,7 +3,9 @@
 // Usage: nnprune_cli_test PATH/TO/nnprune CASE WORKDIR
 
 #include <algorithm>
+#include <csignal>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -16,6 +18,7 @@
 #include <string>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -710,6 +713,52 @@ void case_hostile() {
     expect_ok(run("prune m.safetensors -o m.safetensors -q"));
 }
 
+/// A pid that is certainly no running process: a child's, once reaped.
+pid_t dead_pid() {
+    const pid_t child = ::fork();
+    if (child == 0) ::_exit(0);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    return child;
+}
+
+bool any_temporary() {
+    for (const auto& e : fs::directory_iterator(g_dir))
+        if (e.path().filename().string().find(".tmp.") != std::string::npos) return true;
+    return false;
+}
+
+/// SIGTERM in the middle of a run removes its temporary files (the exit status still says
+/// SIGTERM), and a temporary a killed run left behind is removed by the next run.
+void case_signals() {
+    make_model("big.safetensors --layers 1 --hidden 1024 --inter 4096 --vocab 4000 --dtype f32");
+    std::ofstream(g_dir / (".o.safetensors.tmp." + std::to_string(dead_pid()) + ".Zz9Qq1")) << "left by a SIGKILL";
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        if (::chdir(g_dir.c_str()) != 0) ::_exit(126);
+        std::freopen("/dev/null", "w", stdout);
+        std::freopen("/dev/null", "w", stderr);
+        ::execl(g_exe.c_str(), "nnprune", "prune", "big.safetensors", "-o", "o.safetensors", "--masks", "k.safetensors",
+                "--report", "r.json", "-q", static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    // signal it once its own temporary output exists (the stale one is gone by then)
+    const std::string own = ".o.safetensors.tmp." + std::to_string(pid) + ".";
+    bool seen = false;
+    for (int i = 0; i < 20000 && !seen; ++i) {
+        for (const auto& e : fs::directory_iterator(g_dir))
+            seen = seen || e.path().filename().string().rfind(own, 0) == 0;
+        if (!seen) ::usleep(500);
+    }
+    EXPECT(seen, "the run's temporary output never appeared");
+    ::kill(pid, SIGTERM);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    EXPECT(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM, "the run was not ended by SIGTERM: status " << status);
+    EXPECT(!any_temporary(), "temporary files left after SIGTERM");
+    EXPECT(!fs::exists(g_dir / "o.safetensors") && !fs::exists(g_dir / "k.safetensors"), "outputs after SIGTERM");
+}
+
 /// The bench/cli_rss.sh flow on a small model (no RSS measurement): generate, prune globally, check.
 void case_stream() {
     make_model("m.safetensors --layers 2 --hidden 192 --inter 512 --vocab 1000 --dtype bf16");
@@ -822,7 +871,7 @@ int main(int argc, char** argv) {
         {"calib", case_calib},       {"calib_names", case_calib_names}, {"allocation", case_allocation},
         {"sharded", case_sharded},   {"tokens", case_tokens},           {"errors", case_errors},
         {"stream", case_stream},     {"threads", case_threads},         {"matrix", case_matrix},
-        {"hostile", case_hostile}};
+        {"hostile", case_hostile},   {"signals", case_signals}};
     const auto it = cases.find(c);
     if (it == cases.end()) {
         std::cerr << "unknown case " << c << '\n';

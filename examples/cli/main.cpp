@@ -4,6 +4,7 @@
 // Every error message goes to stderr and starts with "nnprune: ".
 
 #include <cmath>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -18,6 +19,7 @@
 
 #include "common.hpp"
 #include "prune_command.hpp"
+#include <nnprune/io/atomic_file.hpp>
 #include <nnprune/io/safetensors_model.hpp>
 #include <nnprune/io/safetensors_reader.hpp>
 #include <nnprune/io/safetensors_writer.hpp>
@@ -379,6 +381,24 @@ int fail(int code, const std::string& msg) {
 
 }  // namespace
 
+/// SIGINT, SIGTERM, SIGHUP: the temporary files of the outputs being written are removed, then
+/// the signal takes its default action (the exit status still says which signal ended the run).
+void remove_temporaries_and_die(int sig) {
+    nnprune::remove_atomic_temporaries();
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+}
+
+void install_signal_cleanup() {
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+        struct sigaction sa {};
+
+        sa.sa_handler = remove_temporaries_and_die;
+        sigemptyset(&sa.sa_mask);
+        (void)::sigaction(sig, &sa, nullptr);
+    }
+}
+
 /// CLI11 reads an empty string as 0 (`--sparsity ''` would prune nothing and exit 0): every
 /// numeric option of every subcommand refuses an empty value instead.
 void reject_empty_numbers(CLI::App& app) {
@@ -484,6 +504,7 @@ int main(int argc, char** argv) {
     gen->add_flag("!--no-calib-gradients", ga.calib_gradients, "--calib: the activation statistics only");
 
     reject_empty_numbers(app);
+    install_signal_cleanup();
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -409,6 +409,12 @@ private:
                           str("prune: cannot create the output directory ", out.string(),
                               (ec ? ": " + ec.message() : std::string())));
         }
+        // temporaries a killed earlier run left beside these outputs go first
+        for (const auto& sh : shards)
+            (void)nnprune::remove_stale_temporaries(m_path.sharded ? out / sh.path().filename() : out);
+        if (m_path.sharded) (void)nnprune::remove_stale_temporaries(out / m_path.path.filename());
+        for (const std::string& extra : {m_a.masks, m_a.report})
+            if (!extra.empty()) (void)nnprune::remove_stale_temporaries(extra);
         for (std::size_t s = 0; s < shards.size(); ++s) {
             const fs::path target = m_path.sharded ? out / shards[s].path().filename() : out;
             m_outputs.push_back(std::make_unique<nnprune::atomic_file>(target, sync()));

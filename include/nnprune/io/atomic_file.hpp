@@ -3,14 +3,21 @@
 
 /// @file atomic_file.hpp
 /// atomic_file: writes a file so that readers see either the old file or the complete new one.
-/// Data goes to a temporary file in the target's directory (".<name>.tmp.XXXXXX"); commit()
+/// Data goes to a temporary file in the target's directory (".<name>.tmp.<pid>.XXXXXX"); commit()
 /// fsyncs it, renames it over the target and fsyncs the directory (file_sync::durable, the
 /// default), or only renames it (file_sync::atomic_only: still all-or-nothing for readers and
 /// for a failing writer, but not across a power loss; writing at page-cache speed). If commit()
 /// is not reached (an exception, a failed write) the temporary file is removed and the target is
 /// untouched.
+///
+/// Signals and crashes: remove_atomic_temporaries() unlinks the temporary file of every live
+/// atomic_file and is async-signal-safe, for a program's SIGINT/SIGTERM handler (the library
+/// installs none); remove_stale_temporaries(target) removes those a killed process (SIGKILL, a
+/// power loss) left behind, recognised by the process id in their name.
 
+#include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -28,6 +35,62 @@
 
 namespace nnprune {
 
+namespace detail {
+
+/// The temporary files of the live atomic_files (constant-initialised atomics, so a signal
+/// handler may read them). Files beyond the slots still work, untracked.
+inline constexpr std::size_t temporary_slots = 256;
+inline std::atomic<const char*> live_temporaries[temporary_slots] = {};
+
+[[nodiscard]] inline std::size_t track_temporary(const char* path) noexcept {
+    for (std::size_t i = 0; i < temporary_slots; ++i) {
+        const char* expected = nullptr;
+        if (live_temporaries[i].compare_exchange_strong(expected, path)) return i;
+    }
+    return temporary_slots;
+}
+
+inline void untrack_temporary(std::size_t slot) noexcept {
+    if (slot < temporary_slots) live_temporaries[slot].store(nullptr);
+}
+
+/// ".<name>.tmp." of a target: the start of its temporary files' names.
+[[nodiscard]] inline std::string temporary_prefix(const std::filesystem::path& target) {
+    return "." + target.filename().string() + ".tmp.";
+}
+
+}  // namespace detail
+
+/// Unlinks the temporary file of every live atomic_file (their commit() then fails). Uses only
+/// atomics and unlink(2): async-signal-safe, for a SIGINT/SIGTERM handler.
+inline void remove_atomic_temporaries() noexcept {
+    for (auto& slot : detail::live_temporaries)
+        if (const char* p = slot.load()) ::unlink(p);
+}
+
+/// Removes the temporary files of `target` left by processes that no longer run
+/// (".<name>.tmp.<pid>.*" with no process <pid>); returns how many. Files of running processes,
+/// of other names and unreadable directories are left alone.
+inline std::size_t remove_stale_temporaries(const std::filesystem::path& target) {
+    const std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+    const std::string prefix = detail::temporary_prefix(target);
+    std::size_t removed = 0;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+        const std::string name = e.path().filename().string();
+        if (name.compare(0, prefix.size(), prefix) != 0) continue;
+        const std::size_t dot = name.find('.', prefix.size());
+        const std::string digits = name.substr(prefix.size(), dot == std::string::npos ? 0 : dot - prefix.size());
+        if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos)
+            continue;
+        const auto pid = static_cast<::pid_t>(std::stol(digits));
+        if (pid <= 0 || ::kill(pid, 0) == 0 || errno != ESRCH) continue;  // running, or not ours to judge
+        std::error_code rm;
+        if (std::filesystem::remove(e.path(), rm)) ++removed;
+    }
+    return removed;
+}
+
 /// Whether atomic_file::commit() also makes the new file durable (see atomic_file).
 enum class file_sync { durable, atomic_only };
 
@@ -41,7 +104,8 @@ public:
                       detail::str("atomic_file: ", m_target.string(), " does not name a file"));
         const std::filesystem::path dir =
             m_target.has_parent_path() ? m_target.parent_path() : std::filesystem::path(".");
-        std::string tmpl = (dir / ("." + m_target.filename().string() + ".tmp.XXXXXX")).string();
+        std::string tmpl =
+            (dir / (detail::temporary_prefix(m_target) + std::to_string(::getpid()) + ".XXXXXX")).string();
         std::vector<char> buf(tmpl.begin(), tmpl.end());
         buf.push_back('\0');
         m_fd = ::mkstemp(buf.data());
@@ -49,6 +113,7 @@ public:
                       detail::str("atomic_file: cannot create a temporary file for ", m_target.string(), ": ",
                                   std::strerror(errno)));
         m_temp = buf.data();
+        m_slot = detail::track_temporary(m_temp.c_str());
         ::fchmod(m_fd, 0644);
     }
 
@@ -95,7 +160,7 @@ public:
         m_fd = -1;
         if (::close(fd) != 0) fail("close");
         if (::rename(m_temp.c_str(), m_target.c_str()) != 0) fail("rename to the target");
-        m_temp.clear();
+        forget_temp();
         if (m_sync != file_sync::durable) return;
         const std::filesystem::path dir =
             m_target.has_parent_path() ? m_target.parent_path() : std::filesystem::path(".");
@@ -111,7 +176,7 @@ public:
         if (m_fd >= 0) ::close(m_fd);
         m_fd = -1;
         if (!m_temp.empty()) ::unlink(m_temp.c_str());
-        m_temp.clear();
+        forget_temp();
     }
 
     [[nodiscard]] const std::filesystem::path& target() const noexcept { return m_target; }
@@ -120,6 +185,14 @@ public:
     [[nodiscard]] const std::string& temp_path() const noexcept { return m_temp; }
 
 private:
+    /// Untracks the temporary file, then drops its name (a signal handler may still read it until
+    /// untracked; unlinking a renamed or removed file again is harmless).
+    void forget_temp() noexcept {
+        detail::untrack_temporary(m_slot);
+        m_slot = detail::temporary_slots;
+        m_temp.clear();
+    }
+
     [[noreturn]] void fail(const char* what) {
         const int err = errno;
         abandon();
@@ -131,6 +204,7 @@ private:
     std::string m_temp;
     file_sync m_sync;
     int m_fd = -1;
+    std::size_t m_slot = detail::temporary_slots;  ///< its place in detail::live_temporaries
 };
 
 }  // namespace nnprune
