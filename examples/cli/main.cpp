@@ -379,8 +379,6 @@ int fail(int code, const std::string& msg) {
     return code;
 }
 
-}  // namespace
-
 /// SIGINT, SIGTERM, SIGHUP: the temporary files of the outputs being written are removed, then
 /// the signal takes its default action (the exit status still says which signal ended the run).
 void remove_temporaries_and_die(int sig) {
@@ -413,6 +411,7 @@ void reject_empty_numbers(CLI::App& app) {
     }
 }
 
+}  // namespace
 }  // namespace nnprune_cli
 
 int main(int argc, char** argv) {

@@ -261,7 +261,7 @@ public:
         std::unique_ptr<nnprune::atomic_file> index_out;
         if (m_path.sharded) {  // the index, byte for byte
             const nnprune::mapped_file index(m_path.path);
-            index_out = std::make_unique<nnprune::atomic_file>(fs::path(m_a.out) / m_path.path.filename(), sync());
+            index_out = new_output(fs::path(m_a.out) / m_path.path.filename(), sync());
             index_out->write(index.bytes());
         }
         if (m_masks_out) {
@@ -409,20 +409,19 @@ private:
                           str("prune: cannot create the output directory ", out.string(),
                               (ec ? ": " + ec.message() : std::string())));
         }
-        // temporaries a killed earlier run left beside these outputs go first
-        for (const auto& sh : shards)
-            (void)nnprune::remove_stale_temporaries(m_path.sharded ? out / sh.path().filename() : out);
-        if (m_path.sharded) (void)nnprune::remove_stale_temporaries(out / m_path.path.filename());
-        for (const std::string& extra : {m_a.masks, m_a.report})
-            if (!extra.empty()) (void)nnprune::remove_stale_temporaries(extra);
         for (std::size_t s = 0; s < shards.size(); ++s) {
-            const fs::path target = m_path.sharded ? out / shards[s].path().filename() : out;
-            m_outputs.push_back(std::make_unique<nnprune::atomic_file>(target, sync()));
+            m_outputs.push_back(new_output(m_path.sharded ? out / shards[s].path().filename() : out, sync()));
             m_outputs.back()->write(m_headers[s]);
         }
         // created now, so an unwritable --masks or --report fails before any work
-        if (!m_a.masks.empty()) m_masks_out = std::make_unique<nnprune::atomic_file>(m_a.masks);  // always durable
-        if (!m_a.report.empty()) m_report_out = std::make_unique<nnprune::atomic_file>(m_a.report, sync());
+        if (!m_a.masks.empty()) m_masks_out = new_output(m_a.masks, nnprune::file_sync::durable);  // always durable
+        if (!m_a.report.empty()) m_report_out = new_output(m_a.report, sync());
+    }
+
+    /// An output's temporary file, after removing those a killed earlier run left beside it.
+    static std::unique_ptr<nnprune::atomic_file> new_output(const fs::path& target, nnprune::file_sync how) {
+        (void)nnprune::remove_stale_temporaries(target);
+        return std::make_unique<nnprune::atomic_file>(target, how);
     }
 
     static bool is_selected(const nnprune::safetensors_tensor& t, const std::vector<std::unique_ptr<re2::RE2>>& inc,

@@ -70,7 +70,8 @@ inline void remove_atomic_temporaries() noexcept {
 
 /// Removes the temporary files of `target` left by processes that no longer run
 /// (".<name>.tmp.<pid>.*" with no process <pid>); returns how many. Files of running processes,
-/// of other names and unreadable directories are left alone.
+/// of other names and unreadable directories are left alone. The process ids are this machine's:
+/// not for a directory that programs on other machines write to (a network file system).
 inline std::size_t remove_stale_temporaries(const std::filesystem::path& target) {
     const std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
     const std::string prefix = detail::temporary_prefix(target);
