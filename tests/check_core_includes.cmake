@@ -1,12 +1,12 @@
-# ctest: the core headers (everything but adapters/ and io/) must not include Eigen, xtensor or
-# nlohmann-json. Run as cmake -DINCLUDE_DIR=... -P check_core_includes.cmake
+# ctest: the core headers (everything but adapters/ and io/) must not include Eigen, xtensor,
+# nlohmann-json or libtorch. Run as cmake -DINCLUDE_DIR=... -P check_core_includes.cmake
 file(GLOB_RECURSE _headers ${INCLUDE_DIR}/nnprune/*.hpp)
 set(_bad "")
 foreach(_h IN LISTS _headers)
   if(_h MATCHES "/nnprune/(adapters|io)/")
     continue()
   endif()
-  file(STRINGS ${_h} _lines REGEX "^[ \t]*#[ \t]*include[ \t]*[<\"](Eigen|unsupported/Eigen|xtensor|nlohmann)")
+  file(STRINGS ${_h} _lines REGEX "^[ \t]*#[ \t]*include[ \t]*[<\"](Eigen|unsupported/Eigen|xtensor|nlohmann|torch|ATen|c10)")
   if(_lines)
     list(APPEND _bad "${_h}: ${_lines}")
   endif()
@@ -14,4 +14,4 @@ endforeach()
 if(_bad)
   message(FATAL_ERROR "core headers include adapter dependencies:\n${_bad}")
 endif()
-message(STATUS "core headers: no Eigen / xtensor / nlohmann-json includes")
+message(STATUS "core headers: no Eigen / xtensor / nlohmann-json / libtorch includes")
