@@ -23,6 +23,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
+#include <pthread.h>
 #include <span>
 #include <stdlib.h>
 #include <string>
@@ -109,12 +110,23 @@ public:
             (dir / (detail::temporary_prefix(m_target) + std::to_string(::getpid()) + ".XXXXXX")).string();
         std::vector<char> buf(tmpl.begin(), tmpl.end());
         buf.push_back('\0');
+        m_temp.assign(buf.data());  // allocated before the file exists: tracking it cannot fail
+        // no signal between creating the file and tracking it: a handler calling
+        // remove_atomic_temporaries() sees every temporary file that exists
+        sigset_t all, old;
+        ::sigfillset(&all);
+        ::pthread_sigmask(SIG_BLOCK, &all, &old);
         m_fd = ::mkstemp(buf.data());
+        const int err = errno;
+        if (m_fd >= 0) {
+            m_temp.assign(buf.data());  // same length: no allocation
+            m_slot = detail::track_temporary(m_temp.c_str());
+        }
+        ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+        if (m_fd < 0) m_temp.clear();
         NNPRUNE_CHECK(m_fd >= 0, io_error,
                       detail::str("atomic_file: cannot create a temporary file for ", m_target.string(), ": ",
-                                  std::strerror(errno)));
-        m_temp = buf.data();
-        m_slot = detail::track_temporary(m_temp.c_str());
+                                  std::strerror(err)));
         ::fchmod(m_fd, 0644);
     }
 
