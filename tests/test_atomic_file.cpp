@@ -156,3 +156,76 @@ TEST_CASE("atomic_file: remove_stale_temporaries removes what dead processes lef
                                                        ".p.bin.tmp." + dead + ".aB3xYz", "o.bin"}));
     CHECK(nnprune::remove_stale_temporaries(dir / "missing/o.bin") == 0);  // no such directory
 }
+
+TEST_CASE("commit_together: every target replaced at once, or none", "[io][atomic_file]") {
+    io_test::scratch_dir dir;
+    const io_test::bytes old_a{std::byte{1}}, old_c{std::byte{3}, std::byte{3}};
+    const io_test::bytes new_a(10, std::byte{7}), new_b(20, std::byte{8}), new_c(30, std::byte{9});
+    auto fresh = [&] {
+        std::filesystem::remove_all(dir / "sub");
+        std::filesystem::create_directory(dir / "sub");
+        io_test::write_file(dir / "a.bin", old_a);
+        std::filesystem::remove(dir / "sub" / "b.bin");
+        io_test::write_file(dir / "sub" / "c.bin", old_c);
+    };
+    auto listing = [&] {
+        std::vector<std::string> v = dir.entries();
+        for (const auto& e : std::filesystem::directory_iterator(dir / "sub"))
+            v.push_back("sub/" + e.path().filename().string());
+        return sorted_names(v);
+    };
+    const std::vector<std::string> before{"a.bin", "sub", "sub/c.bin"};
+    for (const auto sync : {nnprune::file_sync::durable, nnprune::file_sync::atomic_only}) {
+        fresh();
+        {
+            nnprune::atomic_file a(dir / "a.bin", sync), b(dir / "sub" / "b.bin", sync), c(dir / "sub" / "c.bin", sync);
+            a.write(new_a);
+            b.write(new_b);
+            c.write(new_c);
+            std::vector<nnprune::atomic_file*> all{&a, &b, &c};
+            nnprune::commit_together(all);
+            REQUIRE_THROWS_AS(a.write(new_a), nnprune::io_error);
+            CHECK(a.temp_path().empty());
+        }
+        CHECK(io_test::read_file(dir / "a.bin") == new_a);
+        CHECK(io_test::read_file(dir / "sub" / "b.bin") == new_b);
+        CHECK(io_test::read_file(dir / "sub" / "c.bin") == new_c);
+        CHECK(listing() == std::vector<std::string>{"a.bin", "sub", "sub/b.bin", "sub/c.bin"});
+
+        // the last rename fails (its temporary vanished): the first two are undone
+        for (int missing = 0; missing < 3; ++missing) {
+            fresh();
+            {
+                nnprune::atomic_file a(dir / "a.bin", sync), b(dir / "sub" / "b.bin", sync),
+                    c(dir / "sub" / "c.bin", sync);
+                a.write(new_a);
+                b.write(new_b);
+                c.write(new_c);
+                std::vector<nnprune::atomic_file*> all{&a, &b, &c};
+                for (auto* f : all) f->prepare();
+                std::filesystem::remove(all[static_cast<std::size_t>(missing)]->temp_path());
+                REQUIRE_THROWS_WITH(nnprune::commit_together(all), Contains("nothing was changed"));
+            }
+            CHECK(io_test::read_file(dir / "a.bin") == old_a);
+            CHECK(io_test::read_file(dir / "sub" / "c.bin") == old_c);
+            CHECK(listing() == before);  // b.bin not created, no temporary or backup left
+        }
+    }
+    // a target that is a directory is refused before anything is renamed
+    fresh();
+    std::filesystem::create_directory(dir / "sub" / "b.bin");
+    {
+        nnprune::atomic_file a(dir / "a.bin"), b(dir / "sub" / "b.bin");
+        a.write(new_a);
+        b.write(new_b);
+        std::vector<nnprune::atomic_file*> all{&a, &b};
+        REQUIRE_THROWS_WITH(nnprune::commit_together(all), Contains("not a regular file"));
+    }
+    CHECK(io_test::read_file(dir / "a.bin") == old_a);
+    CHECK(listing() == std::vector<std::string>{"a.bin", "sub", "sub/b.bin", "sub/c.bin"});
+    // a committed file cannot be committed again
+    nnprune::atomic_file d(dir / "d.bin");
+    d.commit();
+    std::vector<nnprune::atomic_file*> one{&d, &d};
+    REQUIRE_THROWS_AS(nnprune::commit_together(one), nnprune::io_error);
+}

@@ -271,3 +271,45 @@ TEST_CASE("layer source: keep_masks = false reports each mask through on_layer o
         }
     }
 }
+
+TEST_CASE("layer source: global selection refuses a source whose weights change between scoring passes",
+          "[prune][layer_source]") {
+    // 16 candidates for 8192 scores: the first pass overflows, so the layers are scored twice
+    struct drifting {
+        std::vector<std::vector<float>> w;
+        std::vector<int> seen;
+        bool drift = true;
+
+        [[nodiscard]] std::size_t size() const { return w.size(); }
+
+        [[nodiscard]] std::string_view name(std::size_t i) const { return i == 0 ? "a" : "b"; }
+
+        [[nodiscard]] nnprune::shape shape(std::size_t) const { return {64, 64}; }
+
+        layer acquire(std::size_t i) {
+            if (seen[i]++ > 0 && drift)
+                for (auto& x : w[i]) x = 5000.0f - x;  // another order of magnitudes
+            return layer{std::string(name(i)), matrix_view<float>(w[i].data(), 64, 64), {}, {}};
+        }
+
+        void release(std::size_t, bool) {}
+    };
+
+    drifting src;
+    for (std::size_t i = 0; i < 2; ++i) {
+        auto& v = src.w.emplace_back(64 * 64);
+        for (std::size_t j = 0; j < v.size(); ++j) v[j] = 1.0f + static_cast<float>((j * 37 + i * 11) % 4096);
+    }
+    src.seen.assign(2, 0);
+    nnprune::global g{0.5};
+    g.max_candidates = 16;
+    const auto resident = src.w;
+    REQUIRE_THROWS_WITH(prune(src, magnitude, per_tensor{}, g), Catch::Contains("changed between scoring passes"));
+    CHECK(src.seen[0] >= 2);  // it was scored twice
+    src.w = resident;
+    src.seen.assign(2, 0);
+    src.drift = false;
+    const auto r = prune(src, magnitude, per_tensor{}, g);
+    CHECK(r.elements() - r.kept() == 4096);
+    CHECK(src.seen[0] >= 2);
+}

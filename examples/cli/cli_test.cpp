@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -16,6 +17,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -65,15 +67,19 @@ std::string slurp(const fs::path& p) {
     return ss.str();
 }
 
-/// Runs `nnprune ARGS` in the work directory.
-run_result run(const std::string& args) {
-    const std::string cmd = "cd '" + g_dir.string() + "' && '" + g_exe + "' " + args + " > out.txt 2> err.txt";
+/// Runs `ENV nnprune ARGS` in the work directory (ENV: variable assignments, or empty).
+run_result run_with(const std::string& env, const std::string& args) {
+    const std::string cmd =
+        "cd '" + g_dir.string() + "' && " + env + " '" + g_exe + "' " + args + " > out.txt 2> err.txt";
     const int st = std::system(cmd.c_str());
     run_result r{WIFEXITED(st) ? WEXITSTATUS(st) : -1, slurp(g_dir / "out.txt"), slurp(g_dir / "err.txt")};
     std::cerr << "$ nnprune " << args << "  -> " << r.code << (r.err.empty() ? "" : "  stderr: " + r.err);
     if (r.err.empty()) std::cerr << '\n';
     return r;
 }
+
+/// Runs `nnprune ARGS` in the work directory.
+run_result run(const std::string& args) { return run_with("", args); }
 
 void expect_ok(const run_result& r) { EXPECT(r.code == 0, "exit " << r.code << ": " << r.err); }
 
@@ -84,6 +90,18 @@ void expect_fail(const run_result& r, int code, const std::string& needle) {
 }
 
 nlohmann::json read_json(const std::string& name) { return nlohmann::json::parse(slurp(g_dir / name)); }
+
+/// Every file and directory under the work directory (but the runs' out.txt and err.txt), with
+/// the files' bytes.
+std::map<std::string, std::string> snapshot() {
+    std::map<std::string, std::string> m;
+    for (const auto& e : fs::recursive_directory_iterator(g_dir)) {
+        const std::string rel = fs::relative(e.path(), g_dir).string();
+        if (rel == "out.txt" || rel == "err.txt") continue;
+        m[rel] = e.is_directory() ? std::string("<dir>") : slurp(e.path());
+    }
+    return m;
+}
 
 void make_model(const std::string& args) { expect_ok(run("make-test-model " + args)); }
 
@@ -555,6 +573,18 @@ void case_sharded() {
         }
     }
     expect_ok(run("inspect out --json"));
+    // a second run writing to the same directory fails at once instead of interleaving its shards
+    {
+        const auto before = snapshot();
+        const int fd = ::open((g_dir / "out").c_str(), O_RDONLY | O_DIRECTORY);
+        EXPECT(fd >= 0 && ::flock(fd, LOCK_EX) == 0, "cannot lock out/");
+        expect_fail(run("prune shards -o out -q"), 3, "another process is writing to this directory");
+        ::close(fd);
+        EXPECT(snapshot() == before, "a refused run changed files");
+    }
+    // a failing sharded run leaves no directory it created
+    expect_fail(run("prune shards -o fresh/dir --masks no/such/dir/k.safetensors"), 3, "no/such/dir/k.safetensors");
+    EXPECT(!fs::exists(g_dir / "fresh"), "the output directory was created by a failing run");
 }
 
 void case_tokens() {
@@ -759,6 +789,163 @@ void case_signals() {
     EXPECT(!fs::exists(g_dir / "o.safetensors") && !fs::exists(g_dir / "k.safetensors"), "outputs after SIGTERM");
 }
 
+/// SQLite-style I/O error test, with the fault-injection build of the tool: for N = 1, 2, ...
+/// the N-th failable call (open, read, write, fsync, close, rename, link, mkdir, lock, buffer
+/// allocation) fails, and each time the run must exit 3 or 4 with a message and leave every file
+/// (inputs, existing outputs, directories) byte-identical and no temporary file; once N is past
+/// the calls a run makes, it succeeds with the outputs a clean run writes.
+void case_faults() {
+    make_model("m.safetensors --layers 1 --hidden 32 --inter 48 --vocab 64 --quantize 10");
+    make_model("shards --shards 3 --layers 2 --hidden 32 --inter 48 --vocab 64 --quantize 10");
+    const auto inputs = snapshot();
+    auto restore = [&] {  // the inputs as generated, no outputs
+        for (const auto& e : fs::directory_iterator(g_dir))
+            if (e.path().filename() != "out.txt" && e.path().filename() != "err.txt") fs::remove_all(e.path());
+        for (const auto& [rel, bytes] : inputs) {
+            if (bytes == "<dir>")
+                fs::create_directories(g_dir / rel);
+            else
+                std::ofstream(g_dir / rel, std::ios::binary) << bytes;
+        }
+    };
+    auto old_outputs = [](const std::string& model, const std::string& dir) {
+        if (!dir.empty()) fs::create_directories(g_dir / dir);
+        std::ofstream(g_dir / model) << "an earlier model";
+        std::ofstream(g_dir / "k.safetensors") << "earlier masks";
+        std::ofstream(g_dir / "r.json") << "an earlier report";
+        if (!dir.empty()) std::ofstream(g_dir / dir / "config.json") << "not nnprune's";
+    };
+    const std::string extra = " --masks k.safetensors --report r.json -q";
+
+    struct scenario {
+        std::string name, args;
+        std::function<void()> setup;
+        std::vector<std::string> outputs;  ///< compared with a clean run's
+    };
+
+    const std::vector<std::string> shard_files{"model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors",
+                                               "model-00003-of-00003.safetensors", "model.safetensors.index.json"};
+    auto in_dir = [&](const std::string& dir) {
+        std::vector<std::string> v{"k.safetensors"};
+        for (const auto& f : shard_files) v.push_back(dir + "/" + f);
+        return v;
+    };
+    const std::vector<scenario> scenarios{
+        {"single, new outputs",
+         "prune m.safetensors -o o.safetensors" + extra,
+         [] {},
+         {"o.safetensors", "k.safetensors"}},
+        {"single, replacing outputs",
+         "prune m.safetensors -o o.safetensors --pattern 2:4" + extra,
+         [&] { old_outputs("o.safetensors", ""); },
+         {"o.safetensors", "k.safetensors"}},
+        {"single, in place",
+         "prune m.safetensors -o m.safetensors --scope global" + extra,
+         [] {},
+         {"m.safetensors", "k.safetensors"}},
+        {"sharded, new directories", "prune shards -o new/out" + extra, [] {}, in_dir("new/out")},
+        {"sharded, replacing outputs", "prune shards -o out --scope global --threads 3" + extra,
+         [&] { old_outputs("out/model-00002-of-00003.safetensors", "out"); }, in_dir("out")},
+        {"sharded, in place", "prune shards -o shards --pattern row" + extra, [] {}, in_dir("shards")},
+    };
+    for (const auto& sc : scenarios) {
+        restore();
+        sc.setup();
+        expect_ok(run(sc.args));  // the reference: the same run with no fault
+        std::map<std::string, std::string> reference;
+        for (const auto& f : sc.outputs) reference[f] = slurp(g_dir / f);
+        std::uint64_t calls = 0;
+        for (std::uint64_t n = 1;; ++n) {
+            restore();
+            sc.setup();
+            const auto before = snapshot();
+            const run_result r = run_with("NNPRUNE_FAULT_AT=" + std::to_string(n), sc.args);
+            const auto at = r.err.rfind("nnprune-faults: ");
+            EXPECT(at != std::string::npos, sc.name << ": no call count");
+            if (at == std::string::npos) break;
+            calls = std::stoull(r.err.substr(at + 16));
+            if (n > calls) {  // no fault hit: a normal run
+                expect_ok(r);
+                for (const auto& [f, bytes] : reference) EXPECT(slurp(g_dir / f) == bytes, sc.name << ": " << f);
+                break;
+            }
+            EXPECT(r.code == 3 || r.code == 4, sc.name << ", fault at call " << n << ": exit " << r.code);
+            EXPECT(r.err.rfind("nnprune: ", 0) == 0, sc.name << ", fault at call " << n << ": " << r.err);
+            const auto after = snapshot();
+            EXPECT(after == before, sc.name << ", fault at call " << n << ": the files changed");
+            if (after != before)
+                for (const auto& [f, bytes] : after)
+                    if (!before.count(f) || before.at(f) != bytes) std::cerr << "  changed or new: " << f << '\n';
+            if (n > 5000) break;  // a run that never ends its calls
+        }
+        EXPECT(calls >= 10, sc.name << ": only " << calls << " failable calls");
+        std::cout << "faults: " << sc.name << ": " << calls << " failable calls, each failed in turn\n";
+    }
+}
+
+/// Starts `nnprune ARGS...` in the work directory and returns once its temporary output `out`
+/// exists (the run is under way); returns the pid.
+pid_t start_run(const std::vector<std::string>& args, const std::string& out) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        if (::chdir(g_dir.c_str()) != 0) ::_exit(126);
+        std::freopen("/dev/null", "w", stdout);
+        std::freopen((g_dir / "err.txt").c_str(), "w", stderr);
+        std::vector<char*> argv{const_cast<char*>("nnprune")};
+        for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        ::execv(g_exe.c_str(), argv.data());
+        ::_exit(127);
+    }
+    const std::string own = "." + out + ".tmp." + std::to_string(pid) + ".";
+    bool seen = false;
+    for (int i = 0; i < 20000 && !seen; ++i) {
+        for (const auto& e : fs::directory_iterator(g_dir))
+            seen = seen || e.path().filename().string().rfind(own, 0) == 0;
+        if (!seen) ::usleep(500);
+    }
+    EXPECT(seen, "the run's temporary output never appeared");
+    return pid;
+}
+
+/// The exit code of run `pid` (-1 when a signal ended it).
+int wait_run(pid_t pid) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    EXPECT(WIFEXITED(status), "ended by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0));
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/// Another process writes to or truncates the input mid-run: a clear error (exit 3), never a
+/// SIGBUS or a silently wrong output; nothing is written.
+void case_modified() {
+    for (const char* how : {"rewritten", "truncated"}) {
+        make_model("big.safetensors --layers 1 --hidden 1024 --inter 4096 --vocab 4000 --dtype f32");
+        const pid_t pid = start_run(
+            {"prune", "big.safetensors", "-o", "o.safetensors", "--scope", "global", "--masks", "k.safetensors", "-q"},
+            "o.safetensors");
+        const std::string path = (g_dir / "big.safetensors").string();
+        if (std::string(how) == "rewritten") {  // the same bytes written again: only the time changes
+            std::string head(4096, '\0');
+            std::ifstream(path, std::ios::binary).read(head.data(), 4096);
+            std::ofstream(path, std::ios::binary | std::ios::in) << head;
+        } else {
+            fs::resize_file(path, fs::file_size(path) / 2);
+        }
+        const int code = wait_run(pid);
+        const std::string err = slurp(g_dir / "err.txt");
+        std::cerr << how << ": exit " << code << ": " << err;
+        EXPECT(code == 3, how << ": exit " << code);
+        EXPECT(err.find("was modified while nnprune read it") != std::string::npos ||
+                   err.find("unexpected end of file") != std::string::npos,
+               how << ": " << err);
+        EXPECT(!any_temporary(), how << ": temporary files left");
+        EXPECT(!fs::exists(g_dir / "o.safetensors") && !fs::exists(g_dir / "k.safetensors"), how << ": outputs");
+        fs::remove(g_dir / "o.safetensors");
+        fs::remove(g_dir / "k.safetensors");
+    }
+}
+
 /// The bench/cli_rss.sh flow on a small model (no RSS measurement): generate, prune globally, check.
 void case_stream() {
     make_model("m.safetensors --layers 2 --hidden 192 --inter 512 --vocab 1000 --dtype bf16");
@@ -871,7 +1058,8 @@ int main(int argc, char** argv) {
         {"calib", case_calib},       {"calib_names", case_calib_names}, {"allocation", case_allocation},
         {"sharded", case_sharded},   {"tokens", case_tokens},           {"errors", case_errors},
         {"stream", case_stream},     {"threads", case_threads},         {"matrix", case_matrix},
-        {"hostile", case_hostile},   {"signals", case_signals}};
+        {"hostile", case_hostile},   {"signals", case_signals},         {"faults", case_faults},
+        {"modified", case_modified}};
     const auto it = cases.find(c);
     if (it == cases.end()) {
         std::cerr << "unknown case " << c << '\n';

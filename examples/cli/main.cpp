@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -18,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common.hpp"
+#include "output_directory.hpp"
 #include "prune_command.hpp"
 #include <nnprune/io/atomic_file.hpp>
 #include <nnprune/io/safetensors_model.hpp>
@@ -379,23 +381,51 @@ int fail(int code, const std::string& msg) {
     return code;
 }
 
-/// SIGINT, SIGTERM, SIGHUP: the temporary files of the outputs being written are removed, then
-/// the signal takes its default action (the exit status still says which signal ended the run).
+/// SIGINT, SIGTERM, SIGHUP: the temporary files of the outputs being written (and the output
+/// directory, if this run created it) are removed, then the signal takes its default action (the
+/// exit status still says which signal ended the run).
 void remove_temporaries_and_die(int sig) {
     nnprune::remove_atomic_temporaries();
+    remove_created_directories();
     std::signal(sig, SIG_DFL);
     std::raise(sig);
 }
 
+/// SIGBUS: a mapped input (a header being parsed) was truncated by another process. The same
+/// cleanup, a message, and exit code 3 (an I/O error). The tensors themselves are read with
+/// pread, where truncation is an ordinary read error.
+void truncated_input(int) {
+    nnprune::remove_atomic_temporaries();
+    remove_created_directories();
+    constexpr char msg[] = "nnprune: an input file was truncated while it was read (SIGBUS); nothing was written\n";
+    (void)!::write(2, msg, sizeof msg - 1);
+    ::_exit(exit_io);
+}
+
 void install_signal_cleanup() {
-    for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGBUS}) {
         struct sigaction sa {};
 
-        sa.sa_handler = remove_temporaries_and_die;
+        sa.sa_handler = sig == SIGBUS ? truncated_input : remove_temporaries_and_die;
         sigemptyset(&sa.sa_mask);
         (void)::sigaction(sig, &sa, nullptr);
     }
 }
+
+#if NNPRUNE_FAULT_INJECTION
+/// The fault-injection build (nnprune_fault_cli): NNPRUNE_FAULT_AT=N fails the N-th failable
+/// call; at exit the number of calls made goes to stderr, so a test knows when N went past them.
+struct fault_setup {
+    fault_setup() {
+        if (const char* at = std::getenv("NNPRUNE_FAULT_AT")) nnprune::detail::io_faults::fail_at = std::stoull(at);
+    }
+
+    ~fault_setup() {
+        std::fprintf(stderr, "nnprune-faults: %llu calls\n",
+                     static_cast<unsigned long long>(nnprune::detail::io_faults::calls.load()));
+    }
+};
+#endif
 
 /// CLI11 reads an empty string as 0 (`--sparsity ''` would prune nothing and exit 0): every
 /// numeric option of every subcommand refuses an empty value instead.
@@ -504,6 +534,9 @@ int main(int argc, char** argv) {
 
     reject_empty_numbers(app);
     install_signal_cleanup();
+#if NNPRUNE_FAULT_INJECTION
+    const fault_setup faults;
+#endif
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common.hpp"
+#include "output_directory.hpp"
 #include "safetensors_source.hpp"
 #include "tensor_io.hpp"
 #include <nnprune/allocation/allocation.hpp>
@@ -212,6 +213,7 @@ public:
 
         for (std::size_t s = 0; s < shards.size(); ++s)
             m_inputs.push_back(std::make_unique<input_file>(shards[s].path()));
+        if (m_path.sharded) m_index_input = std::make_unique<input_file>(m_path.path);
         if (!a.calib.empty()) {
             m_calib.emplace(fs::path(a.calib));
             m_calib_input = std::make_unique<input_file>(m_calib->path());
@@ -260,9 +262,10 @@ public:
         // every file is complete before the first rename: a failure up to here leaves all as they were
         std::unique_ptr<nnprune::atomic_file> index_out;
         if (m_path.sharded) {  // the index, byte for byte
-            const nnprune::mapped_file index(m_path.path);
             index_out = new_output(fs::path(m_a.out) / m_path.path.filename(), sync());
-            index_out->write(index.bytes());
+            const auto text = m_copy.take(static_cast<std::size_t>(m_index_input->size()));
+            m_index_input->read(0, text);
+            index_out->write(text);
         }
         if (m_masks_out) {
             std::vector<std::pair<std::string, nnprune::const_mask_view>> v;
@@ -271,10 +274,17 @@ public:
             nnprune::save_masks(*m_masks_out, v);
         }
         if (m_report_out) write_report(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-        for (auto& f : m_outputs) f->commit();
-        if (index_out) index_out->commit();
-        if (m_masks_out) m_masks_out->commit();
-        if (m_report_out) m_report_out->commit();
+        // what was read is what the files hold: no other process wrote to them meanwhile
+        for (const auto& in : m_inputs) in->check_unchanged();
+        if (m_index_input) m_index_input->check_unchanged();
+        if (m_calib_input) m_calib_input->check_unchanged();
+        // one commit: every output (shards, index, masks, report) replaced, or none
+        std::vector<nnprune::atomic_file*> all;
+        for (auto& f : m_outputs) all.push_back(f.get());
+        for (auto* f : {index_out.get(), m_masks_out.get(), m_report_out.get()})
+            if (f) all.push_back(f);
+        nnprune::commit_together(all);
+        if (m_dir) m_dir->keep();
     }
 
 private:
@@ -402,13 +412,7 @@ private:
     void open_outputs() {
         const auto& shards = m_model->shards();
         const fs::path out = m_a.out;
-        if (m_path.sharded) {
-            std::error_code ec;
-            fs::create_directories(out, ec);
-            NNPRUNE_CHECK(!ec && fs::is_directory(out), nnprune::io_error,
-                          str("prune: cannot create the output directory ", out.string(),
-                              (ec ? ": " + ec.message() : std::string())));
-        }
+        if (m_path.sharded) m_dir.emplace(out);  // created if missing, and locked
         for (std::size_t s = 0; s < shards.size(); ++s) {
             m_outputs.push_back(new_output(m_path.sharded ? out / shards[s].path().filename() : out, sync()));
             m_outputs.back()->write(m_headers[s]);
@@ -453,11 +457,11 @@ private:
         if ((needs_act() || grad_suffix()) && !m_calib)
             throw usage_error(
                 str("--method ", m_a.method, " needs calibration statistics: pass --calib STATS.safetensors"));
-        std::map<std::string, std::size_t, std::less<>> calib_index;
         if (m_calib)
             for (std::size_t i = 0; i < m_calib->size(); ++i)
-                calib_index.emplace(m_calib->view().header().tensors[i].name, i);
+                m_calib_index.emplace(m_calib->view().header().tensors[i].name, i);
         m_act.resize(m_sel.size());
+        m_act_bytes.resize(m_sel.size());
         m_act_converted.resize(m_sel.size());
         m_grad.resize(m_sel.size());
         for (std::size_t k = 0; k < m_sel.size(); ++k) {
@@ -465,8 +469,8 @@ private:
             const nnprune::shape s = t.nn_shape();
             if (needs_act()) find_input_stat(k, t, s);
             if (const char* g = grad_suffix()) {
-                const auto it = calib_index.find(t.name() + g);
-                if (it == calib_index.end())
+                const auto it = m_calib_index.find(t.name() + g);
+                if (it == m_calib_index.end())
                     throw input_error(str("--calib ", m_calib->path().string(), ": no statistic '", t.name(), g,
                                           "' for tensor '", t.name(), "' (--method ", m_a.method, " needs it)"));
                 const auto st = m_calib->at(it->second);
@@ -474,9 +478,7 @@ private:
                     throw input_error(str("--calib: '", t.name(), g, "' is ", dtype_text(st.dtype()), " ",
                                           shape_text(st.shape()), ", tensor '", t.name(), "' is ",
                                           shape_text(t.shape())));
-                const auto& h = m_calib->view().header();
-                m_grad[k] = tensor_place{m_calib_input.get(), h.data_start + h.tensors[it->second].begin,
-                                         st.bytes().size(), *nnprune::element_dtype(st.dtype())};
+                m_grad[k] = calib_place(it->second);
             }
             if (m_pattern.kind == pattern_spec::nm && s.cols() % m_pattern.b != 0)
                 NNPRUNE_THROW(nnprune::precondition_error,
@@ -521,11 +523,18 @@ private:
         if (!st.is_element() || st.numel() != s.cols())
             throw input_error(str("--calib: '", name, "' has ", st.numel(), " ", dtype_text(st.dtype()),
                                   " elements, tensor '", n, "' (", s, ") has ", s.cols(), " input columns"));
+        // read (pread), not viewed in the mapping: a file truncated meanwhile is an error, not a SIGBUS
+        const tensor_place where = calib_place(m_calib_index.find(name)->second);
+        auto& bytes = m_act_bytes[k];
+        bytes.resize(where.bytes);
+        where.file->read(where.offset, bytes);
+        const nnprune::tensor_ref stat =
+            typed_ref(where.type, static_cast<const std::byte*>(bytes.data()), st.nn_shape());
         if (has_sq) {
-            m_act[k] = st.ref();
+            m_act[k] = stat;
             return;
         }
-        auto v = nnprune::detail::to_float_vector(st.ref());
+        auto v = nnprune::detail::to_float_vector(stat);
         for (std::size_t j = 0; j < v.size(); ++j) {
             const float a = v[j], a2 = a * a;
             if (!(std::sqrt(a2) == a))
@@ -536,6 +545,14 @@ private:
         }
         m_act_converted[k] = std::move(v);
         m_act[k] = nnprune::tensor_view<const float, 1>(m_act_converted[k].data(), m_act_converted[k].size());
+    }
+
+    /// Where calibration tensor i is in the --calib file.
+    [[nodiscard]] tensor_place calib_place(std::size_t i) const {
+        const auto& h = m_calib->view().header();
+        const auto st = m_calib->at(i);
+        return {m_calib_input.get(), h.data_start + h.tensors[i].begin, st.bytes().size(),
+                *nnprune::element_dtype(st.dtype())};
     }
 
     /// Writes the report into its temporary file (committed with the model).
@@ -597,20 +614,24 @@ private:
     model_path m_path;
     std::optional<nnprune::safetensors_model> m_model;
     std::vector<std::unique_ptr<input_file>> m_inputs;  // per shard
+    std::unique_ptr<input_file> m_index_input;          // a sharded model's index
     std::optional<nnprune::safetensors_file> m_calib;
     std::unique_ptr<input_file> m_calib_input;
     std::vector<tensor_info> m_tensors;
     std::vector<std::size_t> m_sel;                 // the selected tensors, by name (the source's order)
     std::vector<std::vector<std::byte>> m_headers;  // per output file
     /// Per selected tensor: the activation statistic (scaler_row form) and the gradient's place.
+    std::map<std::string, std::size_t, std::less<>> m_calib_index;  // --calib's tensors by name
     std::vector<std::optional<nnprune::tensor_ref>> m_act;
+    std::vector<std::vector<std::byte>> m_act_bytes;  // as read from --calib
     std::vector<std::vector<float>> m_act_converted;
     std::vector<std::optional<tensor_place>> m_grad;
     std::vector<float> m_scores;  // prune()'s reused score buffer
     std::vector<nnprune::mask> m_masks;
     nnprune::prune_result m_result;
-    std::vector<std::unique_ptr<nnprune::atomic_file>> m_outputs;     // per shard, committed at the end
-    std::unique_ptr<nnprune::atomic_file> m_masks_out, m_report_out;  // --masks, --report: committed after them
+    std::optional<output_directory> m_dir;                            // a sharded model's -o, held while writing
+    std::vector<std::unique_ptr<nnprune::atomic_file>> m_outputs;     // per shard
+    std::unique_ptr<nnprune::atomic_file> m_masks_out, m_report_out;  // --masks, --report: committed with them
     reused_buffer<std::byte> m_copy;
 };
 

@@ -23,6 +23,7 @@
 
 #include <nnprune/core/buffer.hpp>
 #include <nnprune/core/errors.hpp>
+#include <nnprune/detail/fault_injection.hpp>
 
 namespace nnprune_cli {
 
@@ -52,22 +53,35 @@ private:
 };
 
 /// A file opened for pread (the kernel copies from the page cache straight into the caller's
-/// buffer: no mapping, so no page faults).
+/// buffer: no mapping, so no page faults, and a file truncated meanwhile is a read error, not a
+/// SIGBUS).
 class input_file {
 public:
     explicit input_file(const std::filesystem::path& path) : m_path(path.string()) {
         // O_NONBLOCK: a FIFO put in the file's place is refused below instead of waiting for a writer
-        m_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        m_fd = nnprune::detail::injected_fault() ? -1 : ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
         NNPRUNE_CHECK(m_fd >= 0, nnprune::io_error,
                       nnprune::detail::str("cannot open ", m_path, ": ", std::strerror(errno)));
-
-        struct stat st {};
-
-        if (::fstat(m_fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (::fstat(m_fd, &m_opened) != 0 || !S_ISREG(m_opened.st_mode)) {
             ::close(m_fd);
             NNPRUNE_THROW(nnprune::io_error, nnprune::detail::str("cannot read ", m_path, ": not a regular file"));
         }
         (void)::posix_fadvise(m_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    }
+
+    /// @throws io_error when the file was written to or truncated since it was opened (its size or
+    /// modification time differ): what was read may mix old and new bytes.
+    /// Replacing the file by a rename is harmless (this one stays open) and is not reported.
+    void check_unchanged() const {
+        struct stat now {};
+
+        const bool same = ::fstat(m_fd, &now) == 0 && now.st_size == m_opened.st_size &&
+                          now.st_mtim.tv_sec == m_opened.st_mtim.tv_sec &&
+                          now.st_mtim.tv_nsec == m_opened.st_mtim.tv_nsec;
+        NNPRUNE_CHECK(same, nnprune::io_error,
+                      nnprune::detail::str(m_path,
+                                           " was modified while nnprune read it (another process wrote to it); "
+                                           "nothing was written"));
     }
 
     input_file(const input_file&) = delete;
@@ -81,8 +95,9 @@ public:
     void read(std::uint64_t offset, std::span<std::byte> out) const {
         std::size_t done = 0;
         while (done < out.size()) {
-            const ::ssize_t r =
-                ::pread(m_fd, out.data() + done, out.size() - done, static_cast<::off_t>(offset + done));
+            const ::ssize_t r = nnprune::detail::injected_fault() ? -1
+                                                                  : ::pread(m_fd, out.data() + done, out.size() - done,
+                                                                            static_cast<::off_t>(offset + done));
             if (r < 0 && errno == EINTR) continue;
             NNPRUNE_CHECK(r > 0, nnprune::io_error,
                           nnprune::detail::str("cannot read ", out.size(), " bytes at offset ", offset, " of ", m_path,
@@ -93,9 +108,14 @@ public:
 
     [[nodiscard]] const std::string& path() const noexcept { return m_path; }
 
+    /// Its size when it was opened.
+    [[nodiscard]] std::uint64_t size() const noexcept { return static_cast<std::uint64_t>(m_opened.st_size); }
+
 private:
     std::string m_path;
     int m_fd = -1;
+
+    struct stat m_opened {};
 };
 
 /// One line on stderr, redrawn in place (at most 10 times a second), only when stderr is a

@@ -88,6 +88,13 @@ struct global {
                 });
             gs.end_pass();
         }
+        // each pass re-scores the layers: a source that changed in between breaks the count
+        std::size_t pruned = 0;
+        for (std::size_t t = 0; t < idx.size(); ++t) pruned += comp[t] - masks[idx[t]].count();
+        NNPRUNE_CHECK(pruned == gs.k(), value_error,
+                      detail::str("prune: global selection pruned ", pruned, " weights where it planned k = ", gs.k(),
+                                  ": the layers' scores changed between scoring passes (a layer source must give "
+                                  "the same weights each time a layer is acquired)"));
         for (auto i : idx) {
             reports[i].kth_score = gs.kth();
             reports[i].target = sparsity;

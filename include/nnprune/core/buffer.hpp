@@ -10,7 +10,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <vector>
+
+#include "../detail/fault_injection.hpp"
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -40,6 +43,7 @@ template <class T>
 void grow_buffer(std::vector<T>& v, std::size_t n) {
     if (v.size() >= n) return;
     if (v.capacity() < n) {
+        if (injected_fault()) throw std::bad_alloc();
         std::vector<T> fresh;
         fresh.reserve(n);
         advise_huge_pages(fresh.data(), n * sizeof(T));
