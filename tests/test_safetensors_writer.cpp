@@ -141,3 +141,23 @@ TEST_CASE("safetensors_writer: a header over the readers' limit is refused befor
     REQUIRE_THROWS_WITH(wr.write(dir / "big.safetensors"), Contains("over the limit of 100000000"));
     CHECK(dir.entries().empty());
 }
+
+TEST_CASE("safetensors_writer: metadata is escaped as nlohmann's dump escapes it", "[io][safetensors_writer]") {
+    std::string all;
+    for (int c = 1; c < 128; ++c) all += static_cast<char>(c);
+    for (const std::string& s :
+         {std::string(), all, std::string("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"), std::string("\"\\\"\\\\\n")}) {
+        std::string out;
+        nnprune::detail::append_json_string(out, s);
+        CHECK(out == nlohmann::json(s).dump());
+    }
+    nnprune::safetensors_writer w;
+    w.set_metadata("k\n\"", all);
+    w.set_metadata("a", std::string(100000, 'x'));
+    const auto h = w.header_bytes();
+    const std::string text(reinterpret_cast<const char*>(h.data()) + 8, h.size() - 8);
+    const auto j = nlohmann::json::parse(text);
+    CHECK(j["__metadata__"]["k\n\""] == all);
+    CHECK(j["__metadata__"]["a"] == std::string(100000, 'x'));
+    CHECK(j.size() == 1);
+}

@@ -18,6 +18,7 @@
 #include <sstream>
 #include <string>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -763,6 +764,8 @@ bool any_temporary() {
 void case_signals() {
     make_model("big.safetensors --layers 1 --hidden 1024 --inter 4096 --vocab 4000 --dtype f32");
     std::ofstream(g_dir / (".o.safetensors.tmp." + std::to_string(dead_pid()) + ".Zz9Qq1")) << "left by a SIGKILL";
+    std::cout.flush();  // or the child's stdout would repeat what is buffered
+    std::cerr.flush();
     const pid_t pid = ::fork();
     if (pid == 0) {
         if (::chdir(g_dir.c_str()) != 0) ::_exit(126);
@@ -886,6 +889,8 @@ void case_faults() {
 /// Starts `nnprune ARGS...` in the work directory and returns once its temporary output `out`
 /// exists (the run is under way); returns the pid.
 pid_t start_run(const std::vector<std::string>& args, const std::string& out) {
+    std::cout.flush();  // or the child's stdout would repeat what is buffered
+    std::cerr.flush();
     const pid_t pid = ::fork();
     if (pid == 0) {
         if (::chdir(g_dir.c_str()) != 0) ::_exit(126);
@@ -944,6 +949,92 @@ void case_modified() {
         fs::remove(g_dir / "o.safetensors");
         fs::remove(g_dir / "k.safetensors");
     }
+}
+
+/// Runs `nnprune ARGS...` in the work directory; returns its exit code and peak RSS (bytes).
+std::pair<int, std::uint64_t> run_measured(const std::vector<std::string>& args) {
+    std::cout.flush();  // or the child's stdout would repeat what is buffered
+    std::cerr.flush();
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        if (::chdir(g_dir.c_str()) != 0) ::_exit(126);
+        std::freopen("/dev/null", "w", stdout);
+        std::freopen((g_dir / "err.txt").c_str(), "w", stderr);
+        std::vector<char*> argv{const_cast<char*>("nnprune")};
+        for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        ::execv(g_exe.c_str(), argv.data());
+        ::_exit(127);
+    }
+    int status = 0;
+
+    struct rusage ru {};
+
+    ::wait4(pid, &status, 0, &ru);
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return {code, static_cast<std::uint64_t>(ru.ru_maxrss) * 1024};
+}
+
+/// The README's memory bound on models whose size is in their header: many tensors (100,000),
+/// a 40 MB __metadata__ value. Peak RSS measured with wait4's rusage, against 128 MiB + 4 KiB
+/// per tensor + 6 x the header's bytes (the tensors are tiny: the other terms are negligible).
+void case_memory() {
+    constexpr std::size_t tensors = 100'000;
+    std::vector<float> one{1.5f};
+    {
+        nnprune::safetensors_writer w;
+        for (std::size_t i = 0; i < tensors; ++i)
+            w.add("model.layers." + std::to_string(i) + ".mlp.weight",
+                  nnprune::matrix_view<const float>(one.data(), 1, 1));
+        w.write(g_dir / "many.safetensors");
+    }
+    {
+        nnprune::safetensors_writer w;
+        w.add("a.weight", nnprune::matrix_view<const float>(one.data(), 1, 1));
+        w.set_metadata("long", std::string(40'000'000, 'm'));
+        w.write(g_dir / "meta.safetensors");
+    }
+
+    struct check {
+        std::vector<std::string> args;
+        std::size_t tensors;
+        std::string model;
+    };
+
+    const std::vector<check> checks{
+        {{"prune", "many.safetensors", "-o", "o1.safetensors", "-q"}, tensors, "many.safetensors"},
+        {{"prune", "many.safetensors", "-o", "o2.safetensors", "--scope", "global", "--masks", "k2.safetensors",
+          "--report", "r2.json", "-q"},
+         tensors,
+         "many.safetensors"},
+        {{"inspect", "many.safetensors"}, tensors, "many.safetensors"},
+        {{"prune", "meta.safetensors", "-o", "o3.safetensors", "--masks", "k3.safetensors", "-q"},
+         1,
+         "meta.safetensors"},
+        {{"inspect", "meta.safetensors"}, 1, "meta.safetensors"},
+    };
+    for (const auto& c : checks) {
+        const auto [code, rss] = run_measured(c.args);
+        std::uint64_t header = 0;
+        {
+            std::ifstream f(g_dir / c.model, std::ios::binary);
+            unsigned char b[8] = {};
+            f.read(reinterpret_cast<char*>(b), 8);
+            for (int i = 7; i >= 0; --i) header = header << 8 | b[i];
+        }
+        const std::uint64_t bound = (std::uint64_t{128} << 20) + 4096 * c.tensors + 6 * header;
+        std::string cmd;
+        for (const auto& a : c.args) cmd += " " + a;
+        std::cout << "memory:" << cmd << ": peak RSS " << rss / (1 << 20) << " MiB, bound " << bound / (1 << 20)
+                  << " MiB\n";
+        EXPECT(code == 0, cmd << ": exit " << code << ": " << slurp(g_dir / "err.txt"));
+#if defined(__SANITIZE_ADDRESS__)
+        (void)bound;  // AddressSanitizer's shadow memory and quarantine are not the tool's
+#else
+        EXPECT(rss <= bound, cmd << ": peak RSS " << rss << " over the bound " << bound);
+#endif
+    }
+    EXPECT(slurp(g_dir / "o3.safetensors") == slurp(g_dir / "meta.safetensors"), "metadata kept byte for byte");
 }
 
 /// The bench/cli_rss.sh flow on a small model (no RSS measurement): generate, prune globally, check.
@@ -1053,13 +1144,16 @@ int main(int argc, char** argv) {
     fs::remove_all(g_dir);
     fs::create_directories(g_dir);
     const std::map<std::string, std::function<void()>> cases{
-        {"usage", case_usage},       {"inspect", case_inspect},         {"layer", case_layer},
-        {"patterns", case_patterns}, {"global", case_global},           {"global_min_keep", case_global_min_keep},
-        {"calib", case_calib},       {"calib_names", case_calib_names}, {"allocation", case_allocation},
-        {"sharded", case_sharded},   {"tokens", case_tokens},           {"errors", case_errors},
-        {"stream", case_stream},     {"threads", case_threads},         {"matrix", case_matrix},
-        {"hostile", case_hostile},   {"signals", case_signals},         {"faults", case_faults},
-        {"modified", case_modified}};
+        {"usage", case_usage},           {"inspect", case_inspect},
+        {"layer", case_layer},           {"patterns", case_patterns},
+        {"global", case_global},         {"global_min_keep", case_global_min_keep},
+        {"calib", case_calib},           {"calib_names", case_calib_names},
+        {"allocation", case_allocation}, {"sharded", case_sharded},
+        {"tokens", case_tokens},         {"errors", case_errors},
+        {"stream", case_stream},         {"threads", case_threads},
+        {"matrix", case_matrix},         {"hostile", case_hostile},
+        {"signals", case_signals},       {"faults", case_faults},
+        {"modified", case_modified},     {"memory", case_memory}};
     const auto it = cases.find(c);
     if (it == cases.end()) {
         std::cerr << "unknown case " << c << '\n';

@@ -122,24 +122,8 @@ inline stream_layout layout_of(const std::vector<stream_entry>& entries,
     nnprune::safetensors_writer w;
     for (const auto& e : entries) w.add_raw(e.name, e.dtype, e.shape, e.size_witness);
     for (const auto& [k, v] : metadata) w.set_metadata(k, v);
-    stream_layout out{w.header_bytes(), {}};
-    // the data order is the order of data_offsets in the header just made
-    const auto* text = reinterpret_cast<const char*>(out.header.data() + 8);
-    const auto j = nlohmann::json::parse(text, text + (out.header.size() - 8));
-    std::map<std::string, std::size_t> index;
-    for (std::size_t i = 0; i < entries.size(); ++i) index.emplace(entries[i].name, i);
-    std::vector<std::uint64_t> end(entries.size());
-    for (const auto& [name, v] : j.items())
-        if (name != "__metadata__") {
-            const std::size_t i = index.at(name);
-            out.order.emplace_back(v.at("data_offsets").at(0).get<std::uint64_t>(), i);
-            end[i] = v.at("data_offsets").at(1).get<std::uint64_t>();
-        }
-    // by start, then end: an empty tensor shares its start with the next one and comes first
-    std::sort(out.order.begin(), out.order.end(), [&end](const auto& a, const auto& b) {
-        if (a.first != b.first) return a.first < b.first;
-        return end[a.second] != end[b.second] ? end[a.second] < end[b.second] : a.second < b.second;
-    });
+    // entry i was added i-th: the writer's layout indexes the entries
+    stream_layout out{w.header_bytes(), w.data_layout()};
     return out;
 }
 

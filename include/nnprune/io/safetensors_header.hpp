@@ -241,6 +241,112 @@ struct strict_json_check {
     }
 }
 
+/**
+ * One pass over a JSON object that hands each member to `on_member(key, value)` and drops it:
+ * a member's value is built as a small document while it is parsed, so memory holds one member
+ * at a time (plus the lexer's current token), never the whole document. Nested objects are
+ * checked for duplicate keys and nesting past json_max_depth as parse_json_strict does; the root
+ * object's own keys are the caller's to check.
+ */
+template <class OnMember>
+struct member_parser {
+    using json = nlohmann::json;
+
+    explicit member_parser(OnMember f) : on_member(f) {}
+
+    OnMember on_member;
+    std::size_t depth = 0;                                 ///< open containers, the root included
+    std::string member;                                    ///< the root member being parsed
+    json value;                                            ///< its value
+    std::vector<json*> open;                               ///< the containers of `value` being filled
+    std::vector<std::set<std::string, std::less<>>> keys;  ///< the keys of each of them (arrays: none)
+    std::string pending;                                   ///< the key of the next value inside them
+    std::optional<std::string> duplicate, syntax;
+    bool too_deep = false;
+
+    /// Puts v where the next value goes; a member's scalar value is complete at once.
+    json* place(json&& v) {
+        if (open.empty()) {
+            value = std::move(v);
+            return &value;
+        }
+        json& parent = *open.back();
+        if (parent.is_object()) return &(parent[pending] = std::move(v));
+        parent.push_back(std::move(v));
+        return &parent.back();
+    }
+
+    bool scalar(json&& v) {
+        place(std::move(v));
+        if (open.empty()) finish();
+        return true;
+    }
+
+    void finish() {
+        on_member(member, value);
+        value = json();
+    }
+
+    bool start(json&& container) {
+        if (depth >= json_max_depth) {
+            too_deep = true;
+            return false;
+        }
+        if (depth++ == 0) return true;  // the root object itself
+        open.push_back(place(std::move(container)));
+        keys.emplace_back();
+        return true;
+    }
+
+    bool end() {
+        if (--depth == 0) return true;
+        open.pop_back();
+        keys.pop_back();
+        if (open.empty()) finish();
+        return true;
+    }
+
+    bool start_object(std::size_t) { return start(json::object()); }
+
+    bool end_object() { return end(); }
+
+    bool start_array(std::size_t) { return start(json::array()); }
+
+    bool end_array() { return end(); }
+
+    bool key(json::string_t& k) {
+        if (depth == 1) {
+            member = std::move(k);
+            return true;
+        }
+        if (!keys.back().insert(k).second) {
+            duplicate = k;
+            return false;
+        }
+        pending = std::move(k);
+        return true;
+    }
+
+    bool null() { return scalar(json(nullptr)); }
+
+    bool boolean(bool b) { return scalar(json(b)); }
+
+    bool number_integer(json::number_integer_t x) { return scalar(json(x)); }
+
+    bool number_unsigned(json::number_unsigned_t x) { return scalar(json(x)); }
+
+    bool number_float(json::number_float_t x, const json::string_t&) { return scalar(json(x)); }
+
+    bool string(json::string_t& x) { return scalar(json(std::move(x))); }
+
+    bool binary(json::binary_t& x) { return scalar(json::binary(std::move(x))); }
+
+    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) {
+        syntax = e.what();
+        return false;
+    }
+};
+
 [[nodiscard]] inline bool mul_overflows(std::uint64_t a, std::uint64_t b, std::uint64_t& out) noexcept {
     return __builtin_mul_overflow(a, b, &out);
 }
@@ -324,26 +430,43 @@ inline safetensors_entry parse_entry(const std::string& name, const nlohmann::js
     const char* text = reinterpret_cast<const char*>(file_bytes.data() + 8);
     if (text[0] != '{') throw_format(file, "header does not start with '{'");
 
-    const nlohmann::json j =
-        detail::parse_json_strict(std::string_view(text, static_cast<std::size_t>(n)), file, "safetensors");
-    if (!j.is_object()) throw_format(file, detail::str("header is a JSON ", j.type_name(), ", expected an object"));
-
     safetensors_header h;
     h.data_start = 8 + n;
     h.data_size = avail - n;
-    for (const auto& [key, value] : j.items()) {
-        if (key == "__metadata__") {
-            if (!value.is_object())
-                throw_format(file, detail::str("__metadata__ is a JSON ", value.type_name(), ", expected an object"));
-            for (const auto& [mk, mv] : value.items()) {
-                if (!mv.is_string())
-                    throw_format(file, detail::str("__metadata__['", mk, "'] is a JSON ", mv.type_name(),
-                                                   ", expected a string"));
-                h.metadata.emplace(mk, mv.get<std::string>());
-            }
-            continue;
+    bool has_metadata = false, metadata_twice = false;
+    // one member at a time: memory grows with the entries, not with a document of the header
+    auto on_member = [&](std::string& key, nlohmann::json& value) {
+        if (key != "__metadata__") {
+            h.tensors.push_back(detail::parse_entry(key, value, file, h.data_size));
+            return;
         }
-        h.tensors.push_back(detail::parse_entry(key, value, file, h.data_size));
+        metadata_twice = metadata_twice || has_metadata;
+        has_metadata = true;
+        if (!value.is_object())
+            throw_format(file, detail::str("__metadata__ is a JSON ", value.type_name(), ", expected an object"));
+        for (auto& [mk, mv] : value.items()) {
+            if (!mv.is_string())
+                throw_format(file,
+                             detail::str("__metadata__['", mk, "'] is a JSON ", mv.type_name(), ", expected a string"));
+            h.metadata.emplace(mk, std::move(mv.get_ref<std::string&>()));  // moved: a long value is held once
+        }
+    };
+    detail::member_parser<decltype(on_member)&> parser(on_member);
+    const std::string_view json_text(text, static_cast<std::size_t>(n));
+    if (!nlohmann::json::sax_parse(json_text.begin(), json_text.end(), &parser)) {
+        if (parser.duplicate) throw_format(file, detail::str("duplicate key '", *parser.duplicate, "'"));
+        if (parser.too_deep)
+            throw_format(file, detail::str("JSON nested deeper than ", detail::json_max_depth, " levels"));
+        throw_format(file, detail::str("malformed JSON: ", parser.syntax.value_or("")));
+    }
+    if (metadata_twice) throw_format(file, "duplicate key '__metadata__'");
+    {  // the root's keys: tensor names, unique
+        std::vector<const std::string*> names;
+        names.reserve(h.tensors.size());
+        for (const auto& e : h.tensors) names.push_back(&e.name);
+        std::sort(names.begin(), names.end(), [](const std::string* a, const std::string* b) { return *a < *b; });
+        for (std::size_t i = 1; i < names.size(); ++i)
+            if (*names[i] == *names[i - 1]) throw_format(file, detail::str("duplicate key '", *names[i], "'"));
     }
 
     std::sort(h.tensors.begin(), h.tensors.end(), [](const safetensors_entry& a, const safetensors_entry& b) {

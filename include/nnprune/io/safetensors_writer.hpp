@@ -19,6 +19,8 @@
 #include <set>
 #include <span>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -32,6 +34,51 @@
 #include "safetensors_header.hpp"
 
 namespace nnprune {
+
+namespace detail {
+/// Appends s as a JSON string literal, escaped as nlohmann::json::dump() does (UTF-8 kept,
+/// control characters as \b \t \n \f \r or \u00xx).
+inline void append_json_string(std::string& out, std::string_view s) {
+    static constexpr char hex[] = "0123456789abcdef";
+    out.reserve(out.size() + s.size() + 2);
+    out += '"';
+    for (const char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\b':
+                out += "\\b";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\f':
+                out += "\\f";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            default:
+                if (c < 0x20) {
+                    out += "\\u00";
+                    out += hex[c >> 4];
+                    out += hex[c & 15];
+                } else {
+                    out += ch;
+                }
+        }
+    }
+    out += '"';
+}
+}  // namespace detail
 
 class safetensors_writer {
 public:
@@ -85,23 +132,30 @@ public:
     /// The header bytes (8-byte length + padded JSON) the file will start with.
     [[nodiscard]] std::vector<std::byte> header_bytes() const {
         // the JSON object written member by member (names are unique: add_raw checks), in linear
-        // time; an ordered_json object would search its members on every insertion
+        // time; an ordered_json object would search its members on every insertion. Metadata
+        // strings are escaped straight into the text: a long value is not copied on the way.
         std::string text = "{";
         auto member = [&text](const std::string& key, const nlohmann::ordered_json& value) {
             if (text.size() > 1) text += ',';
-            text += nlohmann::json(key).dump();
+            detail::append_json_string(text, key);
             text += ':';
             text += value.dump();
         };
-        if (!m_metadata.empty()) member("__metadata__", nlohmann::ordered_json(m_metadata));
-        std::uint64_t off = 0;
-        for (const std::size_t i : data_order()) {
+        if (!m_metadata.empty()) {
+            text += "\"__metadata__\":{";
+            for (const auto& [k, v] : m_metadata) {
+                if (text.back() != '{') text += ',';
+                detail::append_json_string(text, k);
+                text += ':';
+                detail::append_json_string(text, v);
+            }
+            text += '}';
+        }
+        for (const auto& [off, i] : data_layout()) {
             const item& it = m_items[i];
-            const std::uint64_t nbytes = bytes_of(it);
             member(it.name, {{"dtype", std::string(name_of(it.dtype))},
                              {"shape", it.shape},
-                             {"data_offsets", {off, off + nbytes}}});
-            off += nbytes;
+                             {"data_offsets", {off, off + bytes_of(it)}}});
         }
         text += '}';
         text.append((8 - text.size() % 8) % 8, ' ');
@@ -113,6 +167,18 @@ public:
         const auto n = static_cast<std::uint64_t>(text.size());
         for (std::size_t b = 0; b < 8; ++b) out[b] = static_cast<std::byte>((n >> (8 * b)) & 0xFF);
         std::copy_n(reinterpret_cast<const std::byte*>(text.data()), text.size(), out.begin() + 8);
+        return out;
+    }
+
+    /// Where each tensor's data goes: (offset in the data section, index in the order added),
+    /// in data order.
+    [[nodiscard]] std::vector<std::pair<std::uint64_t, std::size_t>> data_layout() const {
+        std::vector<std::pair<std::uint64_t, std::size_t>> out;
+        std::uint64_t off = 0;
+        for (const std::size_t i : data_order()) {
+            out.emplace_back(off, i);
+            off += bytes_of(m_items[i]);
+        }
         return out;
     }
 
