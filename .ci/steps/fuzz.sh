@@ -10,17 +10,20 @@ jobs=${FUZZ_BUILD_JOBS:-2}
 
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DNNPRUNE_BUILD_FUZZERS=ON -DNNPRUNE_BUILD_EXAMPLES=OFF -DNNPRUNE_WERROR=ON >/dev/null
-nice ninja -C "$build" -j "$jobs" fuzz_safetensors fuzz_mask_file
+targets="safetensors mask_file index calib cli_args"
+nice ninja -C "$build" -j "$jobs" $(for t in $targets; do echo "fuzz_$t"; done)
 
 mkdir -p "$build/artifacts"
-for target in safetensors mask_file; do
+for target in $targets; do
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
   cp "$root/tests/fuzz/corpus/$target/"* "$work/"
   echo "fuzz.sh: fuzz_$target for ${secs}s"
   log="$build/artifacts/$target.log"
   set +e
-  nice "$build/tests/fuzz/fuzz_$target" "$work" -dict="$root/tests/fuzz/safetensors.dict" \
+  dict="$root/tests/fuzz/safetensors.dict"
+  if [ "$target" = cli_args ]; then dict="$root/tests/fuzz/cli_args.dict"; fi
+  nice "$build/tests/fuzz/fuzz_$target" "$work" -dict="$dict" \
        -max_total_time="$secs" -max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
        -artifact_prefix="$build/artifacts/$target-" >"$log" 2>&1
   status=$?

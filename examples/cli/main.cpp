@@ -18,6 +18,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "command_line.hpp"
 #include "common.hpp"
 #include "output_directory.hpp"
 #include "prune_command.hpp"
@@ -38,11 +39,6 @@ using nnprune::detail::str;
 
 // ---------------------------------------------------------------------------------------------
 // inspect
-
-struct inspect_args {
-    std::string model;
-    bool json = false;
-};
 
 /// Exact zeros (+0 and -0 for floats, all-zero bytes otherwise) of a tensor.
 std::size_t count_zeros(const nnprune::safetensors_tensor& t) {
@@ -129,12 +125,6 @@ void run_inspect(const inspect_args& a) {
 // ---------------------------------------------------------------------------------------------
 // tokens
 
-struct tokens_args {
-    std::string file, tensor, out, mode = "last";
-    std::size_t keep = 0, start = 0, len = 0;
-    double ratio = -1.0;
-};
-
 nnprune::token_keep budget(const tokens_args& a, const CLI::App& sub) {
     const bool has_keep = sub.count("--keep") > 0, has_ratio = sub.count("--ratio") > 0;
     if (has_keep == has_ratio) throw usage_error("tokens: give exactly one of --keep K or --ratio R");
@@ -214,13 +204,6 @@ void run_fastv(const tokens_args& a, const CLI::App& sub) {
 
 // ---------------------------------------------------------------------------------------------
 // make-test-model (hidden): a LLaMA-shaped random checkpoint, streamed to disk
-
-struct gen_args {
-    std::string out, dtype = "bf16", calib;
-    std::size_t layers = 2, hidden = 64, inter = 128, vocab = 96, shards = 1, quantize = 0;
-    std::uint64_t seed = 1;
-    bool calib_gradients = true;
-};
 
 struct gen_tensor {
     std::string name;
@@ -427,112 +410,18 @@ struct fault_setup {
 };
 #endif
 
-/// CLI11 reads an empty string as 0 (`--sparsity ''` would prune nothing and exit 0): every
-/// numeric option of every subcommand refuses an empty value instead.
-void reject_empty_numbers(CLI::App& app) {
-    static const CLI::Validator non_empty(
-        [](std::string& v) { return v.empty() ? std::string("an empty value is not a number") : std::string(); }, "");
-    for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
-        for (CLI::Option* o : sub->get_options()) {
-            const std::string type = o->get_type_name();
-            if (type == "FLOAT" || type == "INT" || type == "UINT" || type == "NUMBER") o->check(non_empty);
-        }
-        reject_empty_numbers(*sub);
-    }
-}
-
 }  // namespace
 }  // namespace nnprune_cli
 
 int main(int argc, char** argv) {
     using namespace nnprune_cli;
-    CLI::App app{
-        "nnprune: prune safetensors models (weights) and select tokens.\n"
-        "Exit codes: 0 ok, 1 usage error, 2 bad input file, 3 I/O error, 4 other nnprune error."};
-    app.name("nnprune");
-    app.set_version_flag("--version", [] {  // the SIMD tier in use and the CPU's best (nnprune::simd::active_isa)
-        return std::string("nnprune ") + std::to_string(NNPRUNE_VERSION_MAJOR) + "." +
-               std::to_string(NNPRUNE_VERSION_MINOR) + "." + std::to_string(NNPRUNE_VERSION_PATCH) +
-               "\nsimd: " + nnprune::simd::isa_name(nnprune::simd::active_isa()) +
-               " (cpu: " + nnprune::simd::isa_name(nnprune::simd::supported_isa()) +
-               "; NNPRUNE_ISA=scalar|avx2|avx512 lowers it)";
-    });
-    app.require_subcommand(1);
-
-    prune_args pa;
-    auto* prune = app.add_subcommand("prune", "Prune a model and write the pruned copy (streamed, bounded memory)");
-    prune->add_option("model", pa.model, "MODEL: a .safetensors file, a model.safetensors.index.json or a directory")
-        ->required();
-    prune->add_option("-o,--output", pa.out, "OUT: output file (sharded input: output directory)")->required();
-    prune->add_option("--method", pa.method, "magnitude|wanda|lamp|taylor|gblm|random")->capture_default_str();
-    prune->add_option("--sparsity", pa.sparsity, "fraction pruned, in [0, 1] (ignored by N:M)")->capture_default_str();
-    prune->add_option("--pattern", pa.pattern, "unstructured|row|N:M (keep N of every M, e.g. 2:4)|block:RxC|channel")
-        ->capture_default_str();
-    prune->add_option("--scope", pa.scope, "layer: each tensor at the sparsity; global: one exact threshold over all")
-        ->capture_default_str();
-    prune->add_option("--min-keep", pa.min_keep, "global scope: each tensor keeps at least this fraction")
-        ->capture_default_str();
-    prune->add_option("--allocation", pa.allocation, "uniform|lamp|owl (layer scope): per-tensor sparsities")
-        ->capture_default_str();
-    prune->add_option("--rounding", pa.rounding, "k = n * sparsity rounded: half-even|truncate|ceil")
-        ->capture_default_str();
-    prune->add_option("--owl-m", pa.owl_m, "OWL outlier multiple M")->capture_default_str();
-    prune->add_option("--owl-lambda", pa.owl_lambda, "OWL lambda")->capture_default_str();
-    prune->add_option("--include", pa.include,
-                      "REGEX: prune only tensors whose name matches (searched); replaces the *.weight rule");
-    prune->add_option("--exclude", pa.exclude, "REGEX: never prune tensors whose name matches (searched)");
-    prune->add_option(
-        "--calib", pa.calib,
-        "STATS.safetensors: <weight>.act_sq_mean or <weight>.act_l2 [in], <weight>.grad, <weight>.grad_l2 [out, in]");
-    prune->add_option("--masks", pa.masks, "MASKS.safetensors: also write the masks (nnprune mask file, bitpacked-v1)");
-    prune->add_option("--report", pa.report, "REPORT.json: per-tensor and total counts, time");
-    prune
-        ->add_option(
-            "--threads", pa.threads,
-            "threads for scoring and selection, plus a reader and a writer from 2 on (results do not depend on it)")
-        ->capture_default_str();
-    prune->add_option("--seed", pa.seed, "seed of --method random")->capture_default_str();
-    prune->add_flag("-q,--quiet", pa.quiet, "no progress bar");
-    prune->add_flag("--fsync", pa.fsync, "make the outputs durable (fsync) before renaming them into place");
-
-    inspect_args ia;
-    auto* inspect = app.add_subcommand("inspect", "List tensors: name, dtype, shape, elements, sparsity (exact zeros)");
-    inspect->add_option("model", ia.model, "MODEL: a .safetensors file, an index .json or a directory")->required();
-    inspect->add_flag("--json", ia.json, "machine-readable output");
-
-    tokens_args ta;
-    auto* tokens = app.add_subcommand("tokens", "Select tokens with DivPrune or FastV; prints the kept indices");
-    tokens->require_subcommand(1);
-    auto* divp = tokens->add_subcommand("divprune", "DivPrune on [N, d] features: kept token indices, ascending");
-    auto* fastv = tokens->add_subcommand(
-        "fastv", "FastV on [heads, queries, keys] attention: kept image tokens (relative to --start)");
-    for (auto* sub : {divp, fastv}) {
-        sub->add_option("file", ta.file, "FILE.safetensors")->required();
-        sub->add_option("--tensor", ta.tensor, "tensor name")->required();
-        sub->add_option("--keep", ta.keep, "number of tokens kept");
-        sub->add_option("--ratio", ta.ratio, "fraction of tokens kept (k = round half-even)");
-        sub->add_option("-o,--output", ta.out, "OUT.json ({\"kept\": [...]}) or OUT.safetensors (I64 tensor \"kept\")");
-    }
-    fastv->add_option("--start", ta.start, "first image token (key index)")->capture_default_str();
-    fastv->add_option("--len", ta.len, "number of image tokens (default: to the last key)");
-    fastv->add_option("--mode", ta.mode, "last|mean: attention of the last query or the mean over queries")
-        ->capture_default_str();
-
-    gen_args ga;
-    auto* gen = app.add_subcommand("make-test-model", "generate a random LLaMA-shaped test checkpoint")->group("");
-    gen->add_option("out", ga.out)->required();
-    gen->add_option("--layers", ga.layers);
-    gen->add_option("--hidden", ga.hidden);
-    gen->add_option("--inter", ga.inter);
-    gen->add_option("--vocab", ga.vocab);
-    gen->add_option("--dtype", ga.dtype);
-    gen->add_option("--shards", ga.shards);
-    gen->add_option("--seed", ga.seed);
-    gen->add_option("--quantize", ga.quantize, "values rounded to 1/Q steps (ties and zeros)");
-    gen->add_option("--calib", ga.calib, "also write calibration statistics here");
-    gen->add_flag("!--no-calib-gradients", ga.calib_gradients, "--calib: the activation statistics only");
-
-    reject_empty_numbers(app);
+    command_line cl;
+    CLI::App& app = cl.app;
+    auto& pa = cl.prune_options;
+    auto& ia = cl.inspect_options;
+    auto& ta = cl.tokens_options;
+    auto& ga = cl.gen_options;
+    auto *prune = cl.prune, *inspect = cl.inspect, *divp = cl.divprune, *fastv = cl.fastv, *gen = cl.gen;
     install_signal_cleanup();
 #if NNPRUNE_FAULT_INJECTION
     const fault_setup faults;

@@ -124,6 +124,52 @@ nnprune::rounding parse_rounding(const std::string& r) {
     throw usage_error(str("--rounding: unknown rule '", r, "' (half-even|truncate|ceil)"));
 }
 
+/// The options of a run that need no file, parsed and checked (usage_error on a bad value or a
+/// conflict): everything check_prune_args() and the argument fuzzer exercise.
+struct prune_settings {
+    method_kind method{};
+    pattern_spec pattern{};
+    nnprune::rounding round{};
+    bool global = false;
+    std::vector<std::unique_ptr<re2::RE2>> include, exclude;  ///< --include / --exclude
+
+    explicit prune_settings(const prune_args& a) {
+        method = parse_method(a.method);
+        pattern = parse_pattern(a.pattern);
+        round = parse_rounding(a.rounding);
+        if (a.scope != "layer" && a.scope != "global")
+            throw usage_error(str("--scope: '", a.scope, "' (layer|global)"));
+        global = a.scope == "global";
+        if (a.allocation != "uniform" && a.allocation != "owl" && a.allocation != "lamp")
+            throw usage_error(str("--allocation: '", a.allocation, "' (uniform|lamp|owl)"));
+        if (!(a.sparsity >= 0.0 && a.sparsity <= 1.0))
+            throw usage_error(str("--sparsity must be in [0, 1], got ", a.sparsity));
+        if (!(a.min_keep >= 0.0 && a.min_keep <= 1.0))
+            throw usage_error(str("--min-keep must be in [0, 1], got ", a.min_keep));
+        if (a.min_keep > 0.0 && !global) throw usage_error("--min-keep needs --scope global");
+        if (global && pattern.kind != pattern_spec::unstructured)
+            throw usage_error(str("--scope global needs --pattern unstructured (got ", a.pattern, ")"));
+        if (global && a.allocation != "uniform")
+            throw usage_error(
+                str("--allocation ", a.allocation, " decides per-tensor sparsities: use it with --scope layer"));
+        if (a.allocation == "lamp" && pattern.kind != pattern_spec::unstructured)
+            throw usage_error("--allocation lamp needs --pattern unstructured");
+        if (a.allocation != "uniform" && pattern.kind == pattern_spec::nm)
+            throw usage_error("--pattern N:M fixes the sparsity: use --allocation uniform");
+        if (a.threads == 0) throw usage_error("--threads must be at least 1");
+        // RE2: linear-time matching without recursion (tensor names come from the file and may be long)
+        auto compile = [](const std::string& r, const char* option, std::vector<std::unique_ptr<re2::RE2>>& into) {
+            re2::RE2::Options opt;
+            opt.set_log_errors(false);
+            auto re = std::make_unique<re2::RE2>(r, opt);
+            if (!re->ok()) throw usage_error(str(option, " '", r, "': invalid regular expression: ", re->error()));
+            into.push_back(std::move(re));
+        };
+        for (const auto& r : a.include) compile(r, "--include", include);
+        for (const auto& r : a.exclude) compile(r, "--exclude", exclude);
+    }
+};
+
 /// One tensor of the input (any dtype), where its bytes are, and whether it is pruned.
 struct tensor_info {
     std::size_t shard;
@@ -142,41 +188,13 @@ std::string dtype_text(nnprune::safetensors_dtype d) { return std::string(nnprun
 class pruner {
 public:
     explicit pruner(const prune_args& a) : m_a(a) {
-        m_method = parse_method(a.method);
-        m_pattern = parse_pattern(a.pattern);
-        m_round = parse_rounding(a.rounding);
-        if (a.scope != "layer" && a.scope != "global")
-            throw usage_error(str("--scope: '", a.scope, "' (layer|global)"));
-        m_global = a.scope == "global";
-        if (a.allocation != "uniform" && a.allocation != "owl" && a.allocation != "lamp")
-            throw usage_error(str("--allocation: '", a.allocation, "' (uniform|lamp|owl)"));
-        if (!(a.sparsity >= 0.0 && a.sparsity <= 1.0))
-            throw usage_error(str("--sparsity must be in [0, 1], got ", a.sparsity));
-        if (!(a.min_keep >= 0.0 && a.min_keep <= 1.0))
-            throw usage_error(str("--min-keep must be in [0, 1], got ", a.min_keep));
-        if (a.min_keep > 0.0 && !m_global) throw usage_error("--min-keep needs --scope global");
-        if (m_global && m_pattern.kind != pattern_spec::unstructured)
-            throw usage_error(str("--scope global needs --pattern unstructured (got ", a.pattern, ")"));
-        if (m_global && a.allocation != "uniform")
-            throw usage_error(
-                str("--allocation ", a.allocation, " decides per-tensor sparsities: use it with --scope layer"));
-        if (a.allocation == "lamp" && m_pattern.kind != pattern_spec::unstructured)
-            throw usage_error("--allocation lamp needs --pattern unstructured");
-        if (a.allocation != "uniform" && m_pattern.kind == pattern_spec::nm)
-            throw usage_error("--pattern N:M fixes the sparsity: use --allocation uniform");
-        if (a.threads == 0) throw usage_error("--threads must be at least 1");
-        // RE2: linear-time matching without recursion (tensor names come from the file and may be long)
-        std::vector<std::unique_ptr<re2::RE2>> inc, exc;
-        auto compile = [](const std::string& r, const char* option, std::vector<std::unique_ptr<re2::RE2>>& into) {
-            re2::RE2::Options opt;
-            opt.set_log_errors(false);
-            auto re = std::make_unique<re2::RE2>(r, opt);
-            if (!re->ok()) throw usage_error(str(option, " '", r, "': invalid regular expression: ", re->error()));
-            into.push_back(std::move(re));
-        };
-        for (const auto& r : a.include) compile(r, "--include", inc);
-        for (const auto& r : a.exclude) compile(r, "--exclude", exc);
-
+        prune_settings st(a);
+        m_method = st.method;
+        m_pattern = st.pattern;
+        m_round = st.round;
+        m_global = st.global;
+        const auto& inc = st.include;
+        const auto& exc = st.exclude;
         m_path = resolve_model_path(a.model);
         m_model.emplace(m_path.path);
         const auto& shards = m_model->shards();
@@ -636,6 +654,8 @@ private:
 };
 
 }  // namespace
+
+void check_prune_args(const prune_args& a) { (void)prune_settings(a); }
 
 void run_prune(const prune_args& a) {
     pruner p(a);

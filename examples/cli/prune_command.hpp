@@ -28,6 +28,10 @@ struct prune_args {
     bool fsync = false;
 };
 
+/// Checks the options that need no file (values, conflicts, regular expressions): throws
+/// usage_error as run_prune() would, before it opens anything.
+void check_prune_args(const prune_args& a);
+
 /// Runs the command; throws on errors (main maps them to exit codes).
 void run_prune(const prune_args& a);
 

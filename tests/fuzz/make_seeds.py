@@ -52,3 +52,52 @@ put("mask_file", "bad_tail_bits", st({"__metadata__": {"nnprune.mask_format": "b
                                       "w": {"dtype": "U8", "shape": [2], "data_offsets": [0, 2]}}, b"\xff\x03"))
 put("mask_file", "bad_shape_text", st({"__metadata__": {"nnprune.mask_format": "bitpacked-v1", "nnprune.mask.w": "4x"},
                                        "w": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}, b"\x0f"))
+
+# the index alone
+put("index", "valid", json.dumps({"metadata": {"total_size": 24, "format": "pt"},
+                                  "weight_map": {"a.weight": "model-00001-of-00002.safetensors",
+                                                 "b.weight": "model-00002-of-00002.safetensors"}}).encode())
+put("index", "bad_traversal", json.dumps({"weight_map": {"a": "../x.safetensors"}}).encode())
+put("index", "bad_type", json.dumps({"weight_map": {"a": 3}}).encode())
+put("index", "bad_duplicate", b'{"weight_map":{"a":"x.safetensors","a":"y.safetensors"}}')
+
+# calibration files for fuzz_calib's model (a.weight 4x8, b.weight 8x4); the first byte picks
+# the method (0 wanda, 1 gblm, 2 taylor; +4 global scope, +8 2:4)
+def f32s(n, v=1.0):
+    return struct.pack("<%df" % n, *[v + 0.25 * i for i in range(n)])
+
+
+def calib(entries):
+    header, data = {}, b""
+    for name, shape in entries:
+        n = 1
+        for e in shape:
+            n *= e
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(data), len(data) + 4 * n]}
+        data += f32s(n)
+    return st(header, data)
+
+
+acts = [("a.weight.act_sq_mean", [8]), ("b.weight.act_sq_mean", [4])]
+grads = [("a.weight.grad", [4, 8]), ("b.weight.grad", [8, 4]), ("a.weight.grad_l2", [4, 8]), ("b.weight.grad_l2", [8, 4])]
+put("calib", "wanda", b"\x00" + calib(acts))
+put("calib", "wanda_l2_global", b"\x04" + calib([("a.weight.act_l2", [8]), ("b.weight.act_l2", [4])]))
+put("calib", "gblm", b"\x01" + calib(acts + grads))
+put("calib", "taylor_2_4", b"\x0a" + calib(grads))
+put("calib", "bad_shape", b"\x00" + calib([("a.weight.act_sq_mean", [7]), ("b.weight.act_sq_mean", [4])]))
+put("calib", "bad_both", b"\x00" + calib(acts + [("a.weight.act_l2", [8])]))
+
+# command lines for fuzz_cli_args: arguments separated by NUL bytes
+def argv(*a):
+    return b"\x00".join(x.encode() for x in a)
+
+
+put("cli_args", "prune", argv("prune", "m.safetensors", "-o", "o.safetensors", "--sparsity", "0.5", "-q"))
+put("cli_args", "prune_global", argv("prune", "m", "-o", "o", "--scope", "global", "--min-keep", "0.1", "--threads", "3"))
+put("cli_args", "prune_nm", argv("prune", "m", "-o", "o", "--pattern", "2:4", "--method", "wanda", "--calib", "c"))
+put("cli_args", "prune_block", argv("prune", "m", "-o", "o", "--pattern", "block:4x8", "--rounding", "ceil"))
+put("cli_args", "prune_owl", argv("prune", "m", "-o", "o", "--allocation", "owl", "--owl-m", "5", "--owl-lambda", "0.08",
+                                  "--include", "mlp", "--exclude", "(a|b)+$"))
+put("cli_args", "tokens", argv("tokens", "fastv", "f.safetensors", "--tensor", "attn", "--keep", "3", "--start", "1"))
+put("cli_args", "inspect", argv("inspect", "m.safetensors", "--json"))
+put("cli_args", "bad_empty", argv("prune", "m", "-o", "o", "--sparsity", ""))

@@ -1,0 +1,170 @@
+#ifndef NNPRUNE_EXAMPLES_CLI_COMMAND_LINE_HPP
+#define NNPRUNE_EXAMPLES_CLI_COMMAND_LINE_HPP
+
+/// @file command_line.hpp
+/// The tool's command line (CLI11): every subcommand, its options and where they are stored.
+/// main() parses with it and runs the chosen command; the argument fuzzer parses with it too.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "prune_command.hpp"
+#include <nnprune/config.hpp>
+#include <nnprune/simd/isa.hpp>
+
+namespace nnprune_cli {
+
+struct inspect_args {
+    std::string model;
+    bool json = false;
+};
+
+struct tokens_args {
+    std::string file, tensor, out, mode = "last";
+    std::size_t keep = 0, start = 0, len = 0;
+    double ratio = -1.0;
+};
+
+struct gen_args {
+    std::string out, dtype = "bf16", calib;
+    std::size_t layers = 2, hidden = 64, inter = 128, vocab = 96, shards = 1, quantize = 0;
+    std::uint64_t seed = 1;
+    bool calib_gradients = true;
+};
+
+/// CLI11 reads an empty string as 0 (`--sparsity ''` would prune nothing and exit 0): every
+/// numeric option of every subcommand refuses an empty value instead.
+inline void reject_empty_numbers(CLI::App& app) {
+    static const CLI::Validator non_empty(
+        [](std::string& v) { return v.empty() ? std::string("an empty value is not a number") : std::string(); }, "");
+    for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+        for (CLI::Option* o : sub->get_options()) {
+            const std::string type = o->get_type_name();
+            if (type == "FLOAT" || type == "INT" || type == "UINT" || type == "NUMBER") o->check(non_empty);
+        }
+        reject_empty_numbers(*sub);
+    }
+}
+
+/// The parser and the options it fills (not copyable: the parser points into the options).
+struct command_line {
+    CLI::App app{
+        "nnprune: prune safetensors models (weights) and select tokens.\n"
+        "Exit codes: 0 ok, 1 usage error, 2 bad input file, 3 I/O error, 4 other nnprune error."};
+    prune_args prune_options;
+    inspect_args inspect_options;
+    tokens_args tokens_options;
+    gen_args gen_options;
+    CLI::App *prune = nullptr, *inspect = nullptr, *divprune = nullptr, *fastv = nullptr, *gen = nullptr;
+
+    command_line() {
+        app.name("nnprune");
+        app.set_version_flag("--version", [] {  // the SIMD tier in use and the CPU's best (nnprune::simd::active_isa)
+            return std::string("nnprune ") + std::to_string(NNPRUNE_VERSION_MAJOR) + "." +
+                   std::to_string(NNPRUNE_VERSION_MINOR) + "." + std::to_string(NNPRUNE_VERSION_PATCH) +
+                   "\nsimd: " + nnprune::simd::isa_name(nnprune::simd::active_isa()) +
+                   " (cpu: " + nnprune::simd::isa_name(nnprune::simd::supported_isa()) +
+                   "; NNPRUNE_ISA=scalar|avx2|avx512 lowers it)";
+        });
+        app.require_subcommand(1);
+
+        prune = app.add_subcommand("prune", "Prune a model and write the pruned copy (streamed, bounded memory)");
+        prune
+            ->add_option("model", prune_options.model,
+                         "MODEL: a .safetensors file, a model.safetensors.index.json or a directory")
+            ->required();
+        prune->add_option("-o,--output", prune_options.out, "OUT: output file (sharded input: output directory)")
+            ->required();
+        prune->add_option("--method", prune_options.method, "magnitude|wanda|lamp|taylor|gblm|random")
+            ->capture_default_str();
+        prune->add_option("--sparsity", prune_options.sparsity, "fraction pruned, in [0, 1] (ignored by N:M)")
+            ->capture_default_str();
+        prune
+            ->add_option("--pattern", prune_options.pattern,
+                         "unstructured|row|N:M (keep N of every M, e.g. 2:4)|block:RxC|channel")
+            ->capture_default_str();
+        prune
+            ->add_option("--scope", prune_options.scope,
+                         "layer: each tensor at the sparsity; global: one exact threshold over all")
+            ->capture_default_str();
+        prune
+            ->add_option("--min-keep", prune_options.min_keep, "global scope: each tensor keeps at least this fraction")
+            ->capture_default_str();
+        prune
+            ->add_option("--allocation", prune_options.allocation,
+                         "uniform|lamp|owl (layer scope): per-tensor sparsities")
+            ->capture_default_str();
+        prune->add_option("--rounding", prune_options.rounding, "k = n * sparsity rounded: half-even|truncate|ceil")
+            ->capture_default_str();
+        prune->add_option("--owl-m", prune_options.owl_m, "OWL outlier multiple M")->capture_default_str();
+        prune->add_option("--owl-lambda", prune_options.owl_lambda, "OWL lambda")->capture_default_str();
+        prune->add_option("--include", prune_options.include,
+                          "REGEX: prune only tensors whose name matches (searched); replaces the *.weight rule");
+        prune->add_option("--exclude", prune_options.exclude,
+                          "REGEX: never prune tensors whose name matches (searched)");
+        prune->add_option("--calib", prune_options.calib,
+                          "STATS.safetensors: <weight>.act_sq_mean or <weight>.act_l2 [in], <weight>.grad, "
+                          "<weight>.grad_l2 [out, in]");
+        prune->add_option("--masks", prune_options.masks,
+                          "MASKS.safetensors: also write the masks (nnprune mask file, bitpacked-v1)");
+        prune->add_option("--report", prune_options.report, "REPORT.json: per-tensor and total counts, time");
+        prune
+            ->add_option(
+                "--threads", prune_options.threads,
+                "threads for scoring and selection, plus a reader and a writer from 2 on (results do not depend on it)")
+            ->capture_default_str();
+        prune->add_option("--seed", prune_options.seed, "seed of --method random")->capture_default_str();
+        prune->add_flag("-q,--quiet", prune_options.quiet, "no progress bar");
+        prune->add_flag("--fsync", prune_options.fsync,
+                        "make the outputs durable (fsync) before renaming them into place");
+
+        inspect = app.add_subcommand("inspect", "List tensors: name, dtype, shape, elements, sparsity (exact zeros)");
+        inspect->add_option("model", inspect_options.model, "MODEL: a .safetensors file, an index .json or a directory")
+            ->required();
+        inspect->add_flag("--json", inspect_options.json, "machine-readable output");
+
+        auto* tokens = app.add_subcommand("tokens", "Select tokens with DivPrune or FastV; prints the kept indices");
+        tokens->require_subcommand(1);
+        divprune = tokens->add_subcommand("divprune", "DivPrune on [N, d] features: kept token indices, ascending");
+        fastv = tokens->add_subcommand(
+            "fastv", "FastV on [heads, queries, keys] attention: kept image tokens (relative to --start)");
+        for (auto* sub : {divprune, fastv}) {
+            sub->add_option("file", tokens_options.file, "FILE.safetensors")->required();
+            sub->add_option("--tensor", tokens_options.tensor, "tensor name")->required();
+            sub->add_option("--keep", tokens_options.keep, "number of tokens kept");
+            sub->add_option("--ratio", tokens_options.ratio, "fraction of tokens kept (k = round half-even)");
+            sub->add_option("-o,--output", tokens_options.out,
+                            "OUT.json ({\"kept\": [...]}) or OUT.safetensors (I64 tensor \"kept\")");
+        }
+        fastv->add_option("--start", tokens_options.start, "first image token (key index)")->capture_default_str();
+        fastv->add_option("--len", tokens_options.len, "number of image tokens (default: to the last key)");
+        fastv
+            ->add_option("--mode", tokens_options.mode,
+                         "last|mean: attention of the last query or the mean over queries")
+            ->capture_default_str();
+
+        gen = app.add_subcommand("make-test-model", "generate a random LLaMA-shaped test checkpoint")->group("");
+        gen->add_option("out", gen_options.out)->required();
+        gen->add_option("--layers", gen_options.layers);
+        gen->add_option("--hidden", gen_options.hidden);
+        gen->add_option("--inter", gen_options.inter);
+        gen->add_option("--vocab", gen_options.vocab);
+        gen->add_option("--dtype", gen_options.dtype);
+        gen->add_option("--shards", gen_options.shards);
+        gen->add_option("--seed", gen_options.seed);
+        gen->add_option("--quantize", gen_options.quantize, "values rounded to 1/Q steps (ties and zeros)");
+        gen->add_option("--calib", gen_options.calib, "also write calibration statistics here");
+        gen->add_flag("!--no-calib-gradients", gen_options.calib_gradients, "--calib: the activation statistics only");
+        reject_empty_numbers(app);
+    }
+
+    command_line(const command_line&) = delete;
+    command_line& operator=(const command_line&) = delete;
+};
+
+}  // namespace nnprune_cli
+
+#endif  // NNPRUNE_EXAMPLES_CLI_COMMAND_LINE_HPP
