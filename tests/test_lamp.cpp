@@ -1,4 +1,8 @@
+#include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
+#include <numeric>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -38,4 +42,36 @@ TEST_CASE("lamp_scorer: monotone in |w| inside a layer (random)", "[scorers][lam
     for (std::size_t a = 0; a < w.size(); ++a)
         for (std::size_t b = 0; b < w.size(); ++b)
             if (std::fabs(w[a]) < std::fabs(w[b])) REQUIRE(s[a] <= s[b]);
+}
+
+TEST_CASE("lamp_scorer: bit-identical to the textbook stable sort of w^2 (ties, signs, zeros)", "[scorers][lamp]") {
+    // the reference: indices stably sorted by u = w^2 in double, suffix sums from the largest
+    auto reference = [](const std::vector<float>& w) {
+        std::vector<double> u(w.size());
+        for (std::size_t i = 0; i < w.size(); ++i) u[i] = static_cast<double>(w[i]) * static_cast<double>(w[i]);
+        std::vector<std::size_t> idx(w.size());
+        std::iota(idx.begin(), idx.end(), std::size_t{0});
+        std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return u[a] < u[b]; });
+        std::vector<float> out(w.size());
+        double suffix = 0.0;
+        for (std::size_t t = w.size(); t-- > 0;) {
+            suffix += u[idx[t]];
+            out[idx[t]] = static_cast<float>(u[idx[t]] / suffix);
+        }
+        return out;
+    };
+    for (const std::size_t cols : {1u, 7u, 64u, 301u}) {
+        auto w = test_util::values(13 * cols, static_cast<unsigned>(cols));
+        for (std::size_t i = 0; i < w.size(); ++i) {
+            if (i % 3 == 0) w[i] = std::round(w[i] * 4.0f) / 4.0f;  // ties, of both signs
+            if (i % 17 == 0) w[i] = (i % 2) ? -0.0f : 0.0f;
+            if (i % 29 == 0) w[i] = 1e-42f;  // subnormal
+        }
+        auto l = test_util::make_layer("x", w, 13, cols);
+        const auto s = score(lamp, l).values();
+        const auto r = reference(w);
+        REQUIRE(s.size() == r.size());
+        for (std::size_t i = 0; i < r.size(); ++i)
+            REQUIRE(std::bit_cast<std::uint32_t>(s[i]) == std::bit_cast<std::uint32_t>(r[i]));
+    }
 }

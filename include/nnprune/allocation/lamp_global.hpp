@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "../config.hpp"
+#include "../core/buffer.hpp"
 #include "../core/errors.hpp"
 #include "../core/layer.hpp"
 #include "../masks/mask.hpp"
@@ -44,19 +45,18 @@ inline float round_half_even_f(float x) {
     return d > 0.5f ? fl + 1.0f : d < 0.5f ? fl : (std::fmod(fl, 2.0f) == 0.0f ? fl : fl + 1.0f);
 }
 
-/// LAMP scores of a layer's weights masked by its previous mask (size 0: none).
-inline score_tensor lamp_scores(const layer& l, const_mask_view previous) {
-    const auto& w = l.weights;
-    score_tensor masked(w.shape());
-    magnitude_scorer{}(l, masked.matrix());
+/// LAMP scores of a layer's weights masked by its previous mask (size 0: none), in a per-thread
+/// buffer reused from layer to layer (valid until the next call on this thread).
+inline std::span<const float> lamp_scores(const layer& l, const_mask_view previous) {
+    thread_local std::vector<float> scores;
+    const std::size_t n = l.weights.size();
+    grow_buffer(scores, n);
+    magnitude_scorer{}(l, matrix_view<float>(scores.data(), l.weights.shape().rows(), l.weights.shape().cols()));
     if (previous.size())
-        for (std::size_t i = 0; i < w.size(); ++i)
-            if (!previous.test(i)) masked.data()[i] = 0.0f;
-    // LAMP of the masked weights (|w| -> w^2 inside the scorer)
-    const tensor_view<const float, 2> mv(masked.data(), w.shape().rows(), w.shape().cols());
-    score_tensor s(w.shape());
-    lamp_scorer{}(layer{l.name, mv, {}, {}}, s.matrix());
-    return s;
+        for (std::size_t i = 0; i < n; ++i)
+            if (!previous.test(i)) scores[i] = 0.0f;
+    lamp_in_place(scores.data(), n);  // LAMP of the masked weights (|w| -> w^2 inside)
+    return {scores.data(), n};
 }
 
 /**
@@ -101,7 +101,7 @@ lamp_plan lamp_plan_streamed(std::size_t n, WithLayer&& with_layer, Previous&& p
             with_layer(l, [&](const layer& ly) {
                 const auto s = lamp_scores(ly, previous(l));
                 nans[l] = 0;
-                for (float v : s.values()) nans[l] += std::isnan(v);
+                for (float v : s) nans[l] += std::isnan(v);
                 gs.feed(l, s.data(), masks[l].view());
             });
         gs.end_pass();
