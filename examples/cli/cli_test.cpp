@@ -984,8 +984,9 @@ std::pair<int, std::uint64_t> run_measured(const std::vector<std::string>& args)
 }
 
 /// The README's memory bound on models whose size is in their header: many tensors (100,000),
-/// a 40 MB __metadata__ value. Peak RSS measured with wait4's rusage, against 128 MiB + 4 KiB
-/// per tensor + 6 x the header's bytes (the tensors are tiny: the other terms are negligible).
+/// a 40 MB __metadata__ value; and on LAMP over one large tensor. Peak RSS measured with wait4's
+/// rusage, against 128 MiB + 4 KiB per tensor + 6 x the header's bytes + the terms of the largest
+/// tensor (B bytes, L elements: B + 4 L for the scores, 12 L for LAMP, L / 8 for the masks).
 void case_memory() {
     constexpr std::size_t tensors = 100'000;
     std::vector<float> one{1.5f};
@@ -1002,11 +1003,20 @@ void case_memory() {
         w.set_metadata("long", std::string(40'000'000, 'm'));
         w.write(g_dir / "meta.safetensors");
     }
+    constexpr std::size_t rows = 8192, cols = 2048, big = rows * cols;  // bf16: 32 MiB
+    {
+        std::vector<nnprune::bfloat16> w(big);
+        for (std::size_t i = 0; i < big; ++i) w[i] = nnprune::bfloat16(static_cast<float>((i * 7919) % 4093) - 2046.0f);
+        nnprune::safetensors_writer wr;
+        wr.add("big.weight", nnprune::matrix_view<const nnprune::bfloat16>(w.data(), rows, cols));
+        wr.write(g_dir / "lamp.safetensors");
+    }
 
     struct check {
         std::vector<std::string> args;
         std::size_t tensors;
         std::string model;
+        std::uint64_t largest = 0;  ///< the largest tensor's terms
     };
 
     const std::vector<check> checks{
@@ -1020,6 +1030,10 @@ void case_memory() {
          1,
          "meta.safetensors"},
         {{"inspect", "meta.safetensors"}, 1, "meta.safetensors"},
+        {{"prune", "lamp.safetensors", "-o", "o4.safetensors", "--allocation", "lamp", "-q"},
+         1,
+         "lamp.safetensors",
+         2 * big + 4 * big + 12 * big + big / 8},
     };
     for (const auto& c : checks) {
         const auto [code, rss] = run_measured(c.args);
@@ -1030,7 +1044,7 @@ void case_memory() {
             f.read(reinterpret_cast<char*>(b), 8);
             for (int i = 7; i >= 0; --i) header = header << 8 | b[i];
         }
-        const std::uint64_t bound = (std::uint64_t{128} << 20) + 4096 * c.tensors + 6 * header;
+        const std::uint64_t bound = (std::uint64_t{128} << 20) + 4096 * c.tensors + 6 * header + c.largest;
         std::string cmd;
         for (const auto& a : c.args) cmd += " " + a;
         std::cout << "memory:" << cmd << ": peak RSS " << rss / (1 << 20) << " MiB, bound " << bound / (1 << 20)
