@@ -759,24 +759,30 @@ bool any_temporary() {
     return false;
 }
 
-/// SIGTERM in the middle of a run removes its temporary files (the exit status still says
-/// SIGTERM), and a temporary a killed run left behind is removed by the next run.
-void case_signals() {
-    make_model("big.safetensors --layers 1 --hidden 1024 --inter 4096 --vocab 4000 --dtype f32");
-    std::ofstream(g_dir / (".o.safetensors.tmp." + std::to_string(dead_pid()) + ".Zz9Qq1")) << "left by a SIGKILL";
+/// Starts `nnprune ARGS...` in the work directory (stdout discarded, stderr to err.txt); returns
+/// the pid.
+pid_t spawn(const std::vector<std::string>& args) {
     std::cout.flush();  // or the child's stdout would repeat what is buffered
     std::cerr.flush();
     const pid_t pid = ::fork();
     if (pid == 0) {
         if (::chdir(g_dir.c_str()) != 0) ::_exit(126);
         std::freopen("/dev/null", "w", stdout);
-        std::freopen("/dev/null", "w", stderr);
-        ::execl(g_exe.c_str(), "nnprune", "prune", "big.safetensors", "-o", "o.safetensors", "--masks", "k.safetensors",
-                "--report", "r.json", "-q", static_cast<char*>(nullptr));
+        std::freopen((g_dir / "err.txt").c_str(), "w", stderr);
+        std::vector<char*> argv{const_cast<char*>("nnprune")};
+        for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        ::execv(g_exe.c_str(), argv.data());
         ::_exit(127);
     }
-    // signal it once its own temporary output exists (the stale one is gone by then)
-    const std::string own = ".o.safetensors.tmp." + std::to_string(pid) + ".";
+    return pid;
+}
+
+/// Starts `nnprune ARGS...` and returns once its temporary output `out` exists (the run is under
+/// way); returns the pid.
+pid_t start_run(const std::vector<std::string>& args, const std::string& out) {
+    const pid_t pid = spawn(args);
+    const std::string own = "." + out + ".tmp." + std::to_string(pid) + ".";
     bool seen = false;
     for (int i = 0; i < 20000 && !seen; ++i) {
         for (const auto& e : fs::directory_iterator(g_dir))
@@ -784,6 +790,26 @@ void case_signals() {
         if (!seen) ::usleep(500);
     }
     EXPECT(seen, "the run's temporary output never appeared");
+    return pid;
+}
+
+/// The exit code of run `pid` (-1 when a signal ended it).
+int wait_run(pid_t pid) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    EXPECT(WIFEXITED(status), "ended by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0));
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/// SIGTERM in the middle of a run removes its temporary files (the exit status still says
+/// SIGTERM), and a temporary a killed run left behind is removed by the next run.
+void case_signals() {
+    make_model("big.safetensors --layers 1 --hidden 1024 --inter 4096 --vocab 4000 --dtype f32");
+    std::ofstream(g_dir / (".o.safetensors.tmp." + std::to_string(dead_pid()) + ".Zz9Qq1")) << "left by a SIGKILL";
+    // signal it once its own temporary output exists (the stale one is gone by then)
+    const pid_t pid = start_run(
+        {"prune", "big.safetensors", "-o", "o.safetensors", "--masks", "k.safetensors", "--report", "r.json", "-q"},
+        "o.safetensors");
     ::kill(pid, SIGTERM);
     int status = 0;
     ::waitpid(pid, &status, 0);
@@ -884,48 +910,6 @@ void case_faults() {
         EXPECT(calls >= 10, sc.name << ": only " << calls << " failable calls");
         std::cout << "faults: " << sc.name << ": " << calls << " failable calls, each failed in turn\n";
     }
-}
-
-/// Starts `nnprune ARGS...` in the work directory (stdout discarded, stderr to err.txt); returns
-/// the pid.
-pid_t spawn(const std::vector<std::string>& args) {
-    std::cout.flush();  // or the child's stdout would repeat what is buffered
-    std::cerr.flush();
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        if (::chdir(g_dir.c_str()) != 0) ::_exit(126);
-        std::freopen("/dev/null", "w", stdout);
-        std::freopen((g_dir / "err.txt").c_str(), "w", stderr);
-        std::vector<char*> argv{const_cast<char*>("nnprune")};
-        for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-        argv.push_back(nullptr);
-        ::execv(g_exe.c_str(), argv.data());
-        ::_exit(127);
-    }
-    return pid;
-}
-
-/// Starts `nnprune ARGS...` and returns once its temporary output `out` exists (the run is under
-/// way); returns the pid.
-pid_t start_run(const std::vector<std::string>& args, const std::string& out) {
-    const pid_t pid = spawn(args);
-    const std::string own = "." + out + ".tmp." + std::to_string(pid) + ".";
-    bool seen = false;
-    for (int i = 0; i < 20000 && !seen; ++i) {
-        for (const auto& e : fs::directory_iterator(g_dir))
-            seen = seen || e.path().filename().string().rfind(own, 0) == 0;
-        if (!seen) ::usleep(500);
-    }
-    EXPECT(seen, "the run's temporary output never appeared");
-    return pid;
-}
-
-/// The exit code of run `pid` (-1 when a signal ended it).
-int wait_run(pid_t pid) {
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    EXPECT(WIFEXITED(status), "ended by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0));
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 /// Another process writes to or truncates the input mid-run: a clear error (exit 3), never a
