@@ -20,12 +20,15 @@ namespace nnprune {
  * - input_stat: optional, one value per input column (length = weights' columns), e.g. Wanda's
  *   per-column mean squared activation (see calibration accumulators).
  * - gradient: optional, the shape of weights (accumulated gradient, for Taylor / GBLM).
+ * - hessian: optional, [in, in], the Hessian of the layer's inputs (hessian_accumulator), for
+ *   SparseGPT's reconstruction; layers that read the same input may share one.
  */
 struct layer {
     std::string name;
     tensor_ref weights;
     std::optional<tensor_ref> input_stat;
     std::optional<tensor_ref> gradient;
+    std::optional<tensor_ref> hessian = std::nullopt;
 };
 
 /// Checks that a layer's optional tensors agree with its weights.
@@ -41,6 +44,12 @@ inline void validate(const layer& l) {
         NNPRUNE_CHECK(l.gradient->shape() == l.weights.shape(), shape_error,
                       detail::str("layer '", l.name, "': gradient has shape ", l.gradient->shape(), ", weights have ",
                                   l.weights.shape()));
+    }
+    if (l.hessian) {
+        const std::size_t in = l.weights.shape().cols();
+        NNPRUNE_CHECK(l.hessian->rank() == 2 && l.hessian->extent(0) == in && l.hessian->extent(1) == in, shape_error,
+                      detail::str("layer '", l.name, "': Hessian has shape ", l.hessian->shape(), ", weights ",
+                                  l.weights.shape(), " need [", in, ", ", in, "]"));
     }
 }
 

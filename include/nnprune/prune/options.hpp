@@ -12,6 +12,7 @@
 #include "../allocation/layer_filter.hpp"
 #include "../config.hpp"
 #include "../masks/mask.hpp"
+#include "../reconstruct/reconstructor.hpp"
 #include "../select/policy.hpp"
 #include "report.hpp"
 
@@ -42,6 +43,10 @@ struct prune_options {
     /// has seen it (one buffer reused from layer to layer), so a streamed model needs no memory
     /// per layer. Joint allocations (global, lamp_global) still hold every mask while they select.
     bool keep_masks = true;
+    /// A step run on each pruned layer after its mask is selected (reconstruct/reconstructor.hpp):
+    /// sparsegpt_step (the OBS update of the kept weights, or SparseGPT's own mask), dsnot_step
+    /// (mask refinement), or a user's reconstructor. A step that updates weights needs apply.
+    reconstruct_step reconstruct;
 };
 
 }  // namespace nnprune

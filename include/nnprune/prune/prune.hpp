@@ -135,9 +135,21 @@ prune_result prune_source(Src& src, const S& s, const P& p, const A& alloc, cons
     layer_checks checks(n);
     score_pool pool(o.scratch);
     source_context<Src, S> ctx(src, s, o, x, checks, pool, fn);
+    const reconstruct_step& step = o.reconstruct;
+    NNPRUNE_PRECONDITION(!step.writes_weights() || o.apply,
+                         str(fn, ": the reconstruction step updates weights: set prune_options::apply"));
+    NNPRUNE_PRECONDITION(!step.chooses_mask() || !joint_allocation<A>,
+                         str(fn, ": a reconstruction step that chooses its masks cannot follow a joint allocation"));
+    const std::pair<std::size_t, std::size_t> nm = pattern_n_of_m(p);
+    auto step_context = [&](std::size_t i, const std::optional<amount>& a) {
+        return reconstruct_context{i, a.value_or(amount(0.0)), nm.first, nm.second, o.round, o.threads};
+    };
     constexpr bool staged = layer_source_traits<Src>::stages_writes;
     if (o.apply && !staged)  // validate before mutate: every layer checked before the first write
-        for (std::size_t i = 0; i < n; ++i) ctx.with_layer(i, [](const layer&) {});
+        for (std::size_t i = 0; i < n; ++i)
+            ctx.with_layer(i, [&](const layer& l) {
+                if (step) step.validate(l, step_context(i, std::nullopt));
+            });
 
     prune_result r = start_result(x, o, o.keep_masks || joint_allocation<A>);
     std::vector<layer_plan> plan(n);
@@ -158,13 +170,15 @@ prune_result prune_source(Src& src, const S& s, const P& p, const A& alloc, cons
 
     // Zeroing while selecting is safe when nothing later can throw: the source discards on error,
     // or the pattern throws only on NaN scores, every count and matrix view was checked, and NaN scores rank
-    // instead of throwing or (validated) cannot appear.
+    // instead of throwing or (validated) cannot appear. With a reconstruction step each layer is
+    // finished (selected, reconstructed, zeroed) before the next: a step that fails numerically in
+    // layer i leaves the layers before it done and the rest untouched (a staging source: nothing).
     bool selecting = false;
     for (std::size_t i = 0; i < n; ++i) selecting |= !decided[i] && plan[i].prune.has_value();
     const bool counts_checked = check_counts(p, plan, x.names, x.shapes, o, fn);
     const bool safe = pattern_traits<P>::throws_only_on_nan && counts_checked && checks.matrices() &&
                       (o.nans != nan_policy::reject || checks.surely_finite());
-    const bool zero_now = o.apply && (staged || !selecting || safe);
+    const bool zero_now = o.apply && (staged || !selecting || safe || step);
     if (r.masks.empty() && o.apply && !zero_now) start_masks(r, x, o);  // the writes come after every selection
     mask reused;                                                        // layer i's mask when r.masks is empty
     auto layer_mask = [&](std::size_t i) -> mask& {
@@ -174,17 +188,25 @@ prune_result prune_source(Src& src, const S& s, const P& p, const A& alloc, cons
     };
     select_workspace ws;
     for (std::size_t i = 0; i < n; ++i) {
+        const bool pruned = decided[i] || plan[i].prune.has_value();
         const bool select = !decided[i] && plan[i].prune.has_value() && x.shapes[i].numel() != 0;
+        const bool recon = step && pruned && x.shapes[i].numel() != 0;
         mask& m = layer_mask(i);
-        if (select || zero_now) {
+        if (select || zero_now || recon) {
             acquired<Src> a(src, i);
             const layer& l = a.get();
             ctx.check(i, l);
-            if (select)
+            if (select && !step.chooses_mask())
                 r.layers[i].kth_score = select_layer(s, l, p, *plan[i].prune, m.view(),
-                                                     select_opts(o, i, x.names[i], ws), zero_now, pool, ws);
-            else if (zero_now)
+                                                     select_opts(o, i, x.names[i], ws), zero_now && !recon, pool, ws);
+            if (recon) {
+                const reconstruct_context c = step_context(i, plan[i].prune);
+                if (!o.apply || staged) step.validate(l, c);  // (else validated up front)
+                step(l, m.view(), c);
+                if (zero_now) apply(l.weights, m);
+            } else if (!select && zero_now) {
                 apply(l.weights, m);
+            }
             finish_report(r.layers[i], m);
             if (zero_now && o.on_layer) o.on_layer(i, m.view(), r.layers[i]);
             a.release(zero_now);

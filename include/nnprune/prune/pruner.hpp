@@ -175,8 +175,8 @@ private:
         for (const auto& m : m_state.masks) prev.push_back(m.view());
         prune_options o = m_options;
         o.previous = prev;
-        o.apply = false;
-        if (!o.scratch) o.scratch = &m_scratch;  // the pruner's own reusable score buffer
+        o.apply = o.reconstruct.writes_weights();  // else step() applies the masks after prune()
+        if (!o.scratch) o.scratch = &m_scratch;    // the pruner's own reusable score buffer
         if constexpr (joint_allocation<Pattern>) {
             std::size_t total = 0, pruned = 0;
             for (std::size_t i = 0; i < layers.size(); ++i) {
