@@ -14,9 +14,11 @@
 #include <nnprune/nnprune.hpp>
 #include <nnprune/simd/abs_mul.hpp>
 #include <nnprune/simd/add_squares.hpp>
+#include <nnprune/simd/axpy.hpp>
 #include <nnprune/simd/bracket.hpp>
 #include <nnprune/simd/classify.hpp>
 #include <nnprune/simd/dot.hpp>
+#include <nnprune/simd/gemm.hpp>
 #include <nnprune/simd/gram.hpp>
 #include <nnprune/simd/kept.hpp>
 #include <nnprune/simd/n_of_m.hpp>
@@ -103,6 +105,14 @@ result run_kernels() {
         for (std::size_t i = 0; i < n; i += 7) put_f(acc[i]);
         simd::zero_pruned_row(o.data(), 1, n, prev.data());
         for (float x : o) put_f(x);
+        std::vector<float> gc(rows * 37, 0.5f);  // gemm: C -= M(:, :27)·V(27 x 37), then lower(C) += M·Mᵀ
+        const auto ld = static_cast<std::ptrdiff_t>(cols);
+        simd::gemm(simd::gemm_op::subtract, rows, 37, 27, {m.data(), ld, 1}, {v.data(), 37, 1}, gc.data(), 37);
+        simd::gemm(simd::gemm_op::add, rows, rows, cols, {m.data(), ld, 1}, {m.data(), 1, ld}, gc.data(), 37,
+                   simd::gemm_part::lower);
+        for (float x : gc) put_f(x);
+        simd::axpy(-0.37f, m.data(), gc.data(), std::min(gc.size(), m.size()));
+        for (float x : gc) put_f(x);
     }
     {  // whole selections
         const nnprune::matrix_view<const float> s(m.data(), rows, cols);
