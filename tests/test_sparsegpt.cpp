@@ -623,3 +623,55 @@ TEST_CASE("prune() and pruner run a user's reconstruction step", "[sparsegpt][pr
     p.step(l2);
     CHECK(*step2.calls == 1);
 }
+
+TEST_CASE("simd::axpy: every tier equals the scalar twin, which fuses", "[sparsegpt][simd]") {
+    for (const std::size_t n : {0, 1, 7, 8, 15, 16, 17, 31, 32, 33, 100}) {
+        const std::vector<float> x = test_util::values(n + 2, 101), y0 = test_util::values(n + 2, 102);
+        const float a = -0.3718f;
+        std::vector<float> want = y0;
+        nnprune::simd::reference::axpy(a, x.data() + 1, want.data() + 1, n);
+        for (std::size_t i = 0; i < n + 2; ++i)  // fused: one rounding; neighbours untouched
+            CHECK(want[i] == (i == 0 || i == n + 1 ? y0[i] : std::fma(a, x[i], y0[i])));
+        test_util::for_each_vector_tier([&](nnprune::simd::isa) {
+            std::vector<float> got = y0;
+            nnprune::simd::axpy(a, x.data() + 1, got.data() + 1, n);
+            CHECK(test_util::bytes_of(got) == test_util::bytes_of(want));
+        });
+    }
+}
+
+TEST_CASE("prune() with dsnot_step refines the selected masks as dsnot_refine does", "[sparsegpt][dsnot][prune]") {
+    const std::size_t rows = 12, cols = 32, tokens = 64;
+    std::vector<float> w = test_util::values(rows * cols, 111), x = test_util::values(tokens * cols, 112);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] += 1.0f + 0.1f * float(i % cols);  // non-zero means
+    nnprune::dsnot_accumulator acc(cols);
+    acc.add(nnprune::matrix_view<const float>(x.data(), tokens, cols));
+    for (const bool nm : {false, true}) {
+        std::vector<float> wa = w;
+        std::vector<nnprune::layer> l{
+            {"l", nnprune::matrix_view<float>(wa.data(), rows, cols), acc.stats().scaler_row, {}}};
+        nnprune::prune_options o;
+        o.apply = true;
+        o.round = nnprune::rounding::truncate;
+        nnprune::dsnot_step step;
+        step.stats = [&](const nnprune::layer&, std::size_t) { return acc.stats(); };
+        o.reconstruct = step;
+        const auto r = nm ? nnprune::prune(l, nnprune::wanda, nnprune::keep_n_of_m<2, 4>{}, o)
+                          : nnprune::prune(l, nnprune::wanda, nnprune::per_row{}, 0.5, o);
+        // by hand: Wanda's mask, refined
+        std::vector<float> wb = w;
+        std::vector<nnprune::layer> lb{
+            {"l", nnprune::matrix_view<float>(wb.data(), rows, cols), acc.stats().scaler_row, {}}};
+        nnprune::prune_options plain;
+        plain.round = nnprune::rounding::truncate;
+        auto want = nm ? nnprune::prune(lb, nnprune::wanda, nnprune::keep_n_of_m<2, 4>{}, plain)
+                       : nnprune::prune(lb, nnprune::wanda, nnprune::per_row{}, 0.5, plain);
+        nnprune::dsnot_options d;
+        if (nm) d.keep_n = 2, d.group_m = 4;
+        const auto rep = nnprune::dsnot_refine(nnprune::matrix_view<const float>(w.data(), rows, cols), acc.stats(),
+                                               want.masks[0].view(), d);
+        CHECK(rep.swaps > 0);
+        CHECK(r.masks[0] == want.masks[0]);
+        for (std::size_t i = 0; i < w.size(); ++i) REQUIRE(wa[i] == (want.masks[0].test(i) ? w[i] : 0.0f));
+    }
+}
