@@ -31,6 +31,8 @@
 #include <nnprune/io/safetensors_reader.hpp>
 #include <nnprune/io/safetensors_writer.hpp>
 #include <nnprune/prune/prune.hpp>
+#include <nnprune/reconstruct/dsnot.hpp>
+#include <nnprune/reconstruct/sparsegpt.hpp>
 #include <nnprune/scorers/lamp.hpp>
 #include <nnprune/scorers/magnitude.hpp>
 #include <nnprune/scorers/random.hpp>
@@ -601,7 +603,10 @@ void case_tokens() {
     }
     const auto join = [](const std::vector<std::size_t>& v) {
         std::string s;
-        for (std::size_t i = 0; i < v.size(); ++i) s += (i ? " " : "") + std::to_string(v[i]);
+        for (std::size_t i = 0; i < v.size(); ++i) {  // piece by piece: GCC 12 -O3 misreads " " + string&&
+            if (i) s += ' ';
+            s += std::to_string(v[i]);
+        }
         return s + "\n";
     };
     const auto dp = nnprune::divprune(nnprune::matrix_view<const float>(feat.data(), 40, 8), nnprune::keep_count{7});
@@ -1139,6 +1144,155 @@ void case_matrix() {
     }
 }
 
+/// SparseGPT and DSnoT through the tool: --method sparsegpt, --update-masks and --refine dsnot
+/// give the masks and weights of nnprune::prune() with sparsegpt_step / dsnot_step over the same
+/// layers (Hessians shared through the calibration file's __metadata__); missing or bad
+/// statistics and conflicting options are refused before anything is written.
+void case_reconstruct() {
+    make_model("m.safetensors --calib c.safetensors --calib-reconstruction --dtype f32 --layers 1");
+    const fs::path in = g_dir / "m.safetensors";
+    const nnprune::safetensors_file calib(g_dir / "c.safetensors");
+    auto hessian_of = [&](const std::string& n) {
+        const std::string key = n + ".hessian";
+        return calib.tensor(calib.contains(key) ? key : calib.metadata().at(key)).ref();
+    };
+
+    // the selected tensors as writable copies, with their statistics
+    struct copy {
+        model_layers ml;
+        std::vector<std::vector<float>> w;
+        std::vector<nnprune::layer> layers;
+
+        explicit copy(const fs::path& p, const std::function<nnprune::tensor_ref(const std::string&)>& h,
+                      const fs::path& c)
+            : ml(p, "", c) {
+            for (const auto& l : ml.layers) w.push_back(nnprune::detail::to_float_vector(l.weights));
+            for (std::size_t i = 0; i < ml.layers.size(); ++i) {
+                const auto& s = ml.layers[i].weights.shape();
+                layers.push_back({ml.layers[i].name, nnprune::matrix_view<float>(w[i].data(), s[0], s[1]),
+                                  ml.layers[i].input_stat, std::nullopt, h(ml.layers[i].name)});
+            }
+        }
+    };
+
+    // the tool's output and masks equal the copies' weights and masks, bit for bit
+    auto check_same = [&](const copy& want, const nnprune::prune_result& r, const char* what) {
+        const nnprune::safetensors_model out(g_dir / "o.safetensors");
+        const auto masks = nnprune::load_masks(g_dir / "k.safetensors");
+        for (std::size_t i = 0; i < want.layers.size(); ++i) {
+            const std::string& n = want.layers[i].name;
+            EXPECT(masks.at(n) == r.masks[i], what << ": " << n << ": mask differs from prune()'s");
+            const auto b = out.tensor(n).bytes();
+            EXPECT(b.size() == want.w[i].size() * 4 && std::memcmp(b.data(), want.w[i].data(), b.size()) == 0,
+                   what << ": " << n << ": weights differ from prune()'s");
+        }
+    };
+    {  // SparseGPT's own masks, unstructured and 2:4, options passed through
+
+        struct sg_run {
+            const char* args;
+            bool nm;
+            nnprune::sparsegpt_options o;
+        };
+
+        nnprune::sparsegpt_options row;
+        row.selection = nnprune::sparsegpt_mask::row;
+        row.blocksize = 32;
+        row.percdamp = 0.05;
+        for (const auto& c :
+             {sg_run{"", false, {}}, sg_run{" --pattern 2:4 --threads 2", true, {}},
+              sg_run{" --sparsegpt-mask row --blocksize 32 --percdamp 0.05 --sparsity 0.6", false, row}}) {
+            copy want(in, hessian_of, g_dir / "c.safetensors");
+            nnprune::prune_options o;
+            o.apply = true;
+            o.reconstruct = nnprune::sparsegpt_step{c.o, true};
+            const auto r = c.nm ? nnprune::prune(want.layers, nnprune::magnitude, nnprune::n_of_m{2, 4}, o)
+                                : nnprune::prune(want.layers, nnprune::magnitude, nnprune::per_tensor{},
+                                                 c.o.selection == nnprune::sparsegpt_mask::row ? 0.6 : 0.5, o);
+            expect_ok(run(std::string("prune m.safetensors -o o.safetensors --masks k.safetensors -q --method "
+                                      "sparsegpt --calib c.safetensors") +
+                          c.args));
+            check_same(want, r, c.args);
+        }
+    }
+    {  // --update-masks: Wanda's masks from an earlier run, then the OBS update
+        expect_ok(
+            run("prune m.safetensors -o w.safetensors --masks kw.safetensors -q --method wanda --pattern row "
+                "--calib c.safetensors"));
+        copy want(in, hessian_of, g_dir / "c.safetensors");
+        nnprune::prune_options o;
+        o.apply = true;
+        o.reconstruct = nnprune::sparsegpt_step{};
+        const auto r = nnprune::prune(want.layers, nnprune::wanda, nnprune::per_row{}, 0.5, o);
+        expect_ok(
+            run("prune m.safetensors -o o.safetensors --masks k.safetensors -q --update-masks kw.safetensors "
+                "--calib c.safetensors"));
+        check_same(want, r, "--update-masks");
+    }
+    {  // --refine dsnot after Wanda, per row and 2:4
+        const model_layers ml(in, "", g_dir / "c.safetensors");
+        for (const bool nm : {false, true}) {
+            nnprune::prune_options o;
+            nnprune::dsnot_step d;
+            d.stats = [&](const nnprune::layer& l, std::size_t) {
+                return nnprune::dsnot_stats{*l.input_stat, calib.tensor(l.name + ".act_sum").ref(),
+                                            calib.tensor(l.name + ".act_var").ref()};
+            };
+            o.reconstruct = d;
+            const auto r = nm ? nnprune::prune(ml.layers, nnprune::wanda, nnprune::n_of_m{2, 4}, o)
+                              : nnprune::prune(ml.layers, nnprune::wanda, nnprune::per_row{}, 0.5, o);
+            const auto plain = nm ? nnprune::prune(ml.layers, nnprune::wanda, nnprune::n_of_m{2, 4})
+                                  : nnprune::prune(ml.layers, nnprune::wanda, nnprune::per_row{}, 0.5);
+            std::size_t changed = 0;
+            for (std::size_t i = 0; i < r.masks.size(); ++i) changed += !(r.masks[i] == plain.masks[i]);
+            EXPECT(changed > 0, "DSnoT changed no mask: the test would not see it missing");
+            expect_ok(run(std::string("prune m.safetensors -o o.safetensors --masks k.safetensors -q --method wanda "
+                                      "--calib c.safetensors --refine dsnot --pattern ") +
+                          (nm ? "2:4" : "row")));
+            check_output(in, g_dir / "o.safetensors", g_dir / "k.safetensors", by_name(ml.layers, r.masks));
+        }
+    }
+    // refusals: nothing written
+    fs::remove(g_dir / "o.safetensors");
+    const std::string q = "model.layers.0.self_attn.q_proj.weight";
+    {  // the shared Hessian dropped: k and v (and q) have none
+        const nnprune::safetensors_file c(g_dir / "c.safetensors");
+        nnprune::safetensors_writer w;
+        for (const auto& n : c.names())
+            if (n != q + ".hessian") w.add_raw(n, c.tensor(n).dtype(), c.tensor(n).shape(), c.tensor(n).bytes());
+        for (const auto& [k, v] : c.metadata()) w.set_metadata(k, v);
+        w.write(g_dir / "c2.safetensors");
+    }
+    expect_fail(run("prune m.safetensors -o o.safetensors --method sparsegpt --calib c2.safetensors"), 2,
+                "which is not a tensor of the file");
+    expect_fail(run("prune m.safetensors -o o.safetensors --method sparsegpt"), 1, "--calib");
+    expect_fail(run("prune m.safetensors -o o.safetensors --method sparsegpt --scope global --calib c.safetensors"), 1,
+                "--scope layer");
+    expect_fail(run("prune m.safetensors -o o.safetensors --method sparsegpt --pattern row --calib c.safetensors"), 1,
+                "--pattern unstructured or N:M");
+    expect_fail(run("prune m.safetensors -o o.safetensors --method sparsegpt --pattern 2:4 --blocksize 30 --calib "
+                    "c.safetensors"),
+                1, "multiple of M = 4");
+    expect_fail(run("prune m.safetensors -o o.safetensors --method sparsegpt --refine dsnot --calib c.safetensors"), 1,
+                "--refine dsnot");
+    expect_fail(run("prune m.safetensors -o o.safetensors --refine dsnot --pattern 1:4 --calib c.safetensors"), 1,
+                "at most half");
+    expect_fail(run("prune m.safetensors -o o.safetensors --sparsegpt-mask rows --calib c.safetensors"), 1,
+                "--sparsegpt-mask");
+    expect_fail(run("prune m.safetensors -o o.safetensors --percdamp -1 --calib c.safetensors"), 1, "--percdamp");
+    {  // a mask file that lacks a tensor
+        auto masks = nnprune::load_masks(g_dir / "kw.safetensors");
+        masks.erase(q);
+        nnprune::save_masks(g_dir / "kw2.safetensors", masks);
+    }
+    expect_fail(run("prune m.safetensors -o o.safetensors --update-masks kw2.safetensors --calib c.safetensors"), 2,
+                "no mask for tensor '" + q + "'");
+    expect_fail(run("prune m.safetensors -o o.safetensors --update-masks kw.safetensors --method wanda --calib "
+                    "c.safetensors"),
+                1, "leave --method out");
+    EXPECT(!fs::exists(g_dir / "o.safetensors"), "output written by a refused run");
+}
+
 int main(int argc, char** argv) {
     if (argc != 4) {
         std::cerr << "usage: nnprune_cli_test NNPRUNE CASE WORKDIR\n";
@@ -1150,16 +1304,13 @@ int main(int argc, char** argv) {
     fs::remove_all(g_dir);
     fs::create_directories(g_dir);
     const std::map<std::string, std::function<void()>> cases{
-        {"usage", case_usage},           {"inspect", case_inspect},
-        {"layer", case_layer},           {"patterns", case_patterns},
-        {"global", case_global},         {"global_min_keep", case_global_min_keep},
-        {"calib", case_calib},           {"calib_names", case_calib_names},
-        {"allocation", case_allocation}, {"sharded", case_sharded},
-        {"tokens", case_tokens},         {"errors", case_errors},
-        {"stream", case_stream},         {"threads", case_threads},
-        {"matrix", case_matrix},         {"hostile", case_hostile},
-        {"signals", case_signals},       {"faults", case_faults},
-        {"modified", case_modified},     {"memory", case_memory}};
+        {"usage", case_usage},       {"inspect", case_inspect},         {"layer", case_layer},
+        {"patterns", case_patterns}, {"global", case_global},           {"global_min_keep", case_global_min_keep},
+        {"calib", case_calib},       {"calib_names", case_calib_names}, {"allocation", case_allocation},
+        {"sharded", case_sharded},   {"tokens", case_tokens},           {"errors", case_errors},
+        {"stream", case_stream},     {"threads", case_threads},         {"matrix", case_matrix},
+        {"hostile", case_hostile},   {"signals", case_signals},         {"faults", case_faults},
+        {"modified", case_modified}, {"memory", case_memory},           {"reconstruct", case_reconstruct}};
     const auto it = cases.find(c);
     if (it == cases.end()) {
         std::cerr << "unknown case " << c << '\n';

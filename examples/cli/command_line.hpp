@@ -33,6 +33,7 @@ struct gen_args {
     std::size_t layers = 2, hidden = 64, inter = 128, vocab = 96, shards = 1, quantize = 0;
     std::uint64_t seed = 1;
     bool calib_gradients = true;
+    bool calib_reconstruction = false;
 };
 
 /// CLI11 reads an empty string as 0 (`--sparsity ''` would prune nothing and exit 0): every
@@ -78,7 +79,10 @@ struct command_line {
             ->required();
         prune->add_option("-o,--output", prune_options.out, "OUT: output file (sharded input: output directory)")
             ->required();
-        prune->add_option("--method", prune_options.method, "magnitude|wanda|lamp|taylor|gblm|random")
+        prune
+            ->add_option("--method", prune_options.method,
+                         "magnitude|wanda|lamp|taylor|gblm|random|sparsegpt (SparseGPT: mask and weight update, "
+                         "needs <weight>.hessian in --calib)")
             ->capture_default_str();
         prune->add_option("--sparsity", prune_options.sparsity, "fraction pruned, in [0, 1] (ignored by N:M)")
             ->capture_default_str();
@@ -107,7 +111,21 @@ struct command_line {
                           "REGEX: never prune tensors whose name matches (searched)");
         prune->add_option("--calib", prune_options.calib,
                           "STATS.safetensors: <weight>.act_sq_mean or <weight>.act_l2 [in], <weight>.grad, "
-                          "<weight>.grad_l2 [out, in]");
+                          "<weight>.grad_l2 [out, in], <weight>.hessian [in, in], <weight>.act_sum, .act_var [in]");
+        prune
+            ->add_option("--sparsegpt-mask", prune_options.sparsegpt_mask,
+                         "--method sparsegpt, unstructured: block (exactly k per block of columns)|row (exactly k "
+                         "per row of each block)|upstream (the reference's threshold)")
+            ->capture_default_str();
+        prune->add_option("--blocksize", prune_options.blocksize, "SparseGPT: columns per lazy batch")
+            ->capture_default_str();
+        prune->add_option("--percdamp", prune_options.percdamp, "SparseGPT: damping, a fraction of mean(diag H)")
+            ->capture_default_str();
+        prune->add_option("--refine", prune_options.refine,
+                          "dsnot: refine each mask with DSnoT (needs <weight>.act_sum and .act_var in --calib)");
+        prune->add_option("--update-masks", prune_options.update_masks,
+                          "MASKS.safetensors: instead of choosing masks, apply these and update the kept weights "
+                          "with SparseGPT's OBS step (needs <weight>.hessian in --calib)");
         prune->add_option("--masks", prune_options.masks,
                           "MASKS.safetensors: also write the masks (nnprune mask file, bitpacked-v1)");
         prune->add_option("--report", prune_options.report, "REPORT.json: per-tensor and total counts, time");
@@ -158,6 +176,9 @@ struct command_line {
         gen->add_option("--quantize", gen_options.quantize, "values rounded to 1/Q steps (ties and zeros)");
         gen->add_option("--calib", gen_options.calib, "also write calibration statistics here");
         gen->add_flag("!--no-calib-gradients", gen_options.calib_gradients, "--calib: the activation statistics only");
+        gen->add_flag(
+            "--calib-reconstruction", gen_options.calib_reconstruction,
+            "--calib: also SparseGPT's <weight>.hessian (shared by k/v and up) and DSnoT's .act_sum, .act_var");
         reject_empty_numbers(app);
     }
 

@@ -161,7 +161,10 @@ inline void copy_released(std::span<const std::byte> src, byte_sink& sink) {
 /// "4096x11008" for any rank ("" for a scalar).
 inline std::string shape_text(const std::vector<std::uint64_t>& s) {
     std::string out;
-    for (std::size_t r = 0; r < s.size(); ++r) out += (r ? "x" : "") + std::to_string(s[r]);
+    for (std::size_t r = 0; r < s.size(); ++r) {  // (appended piece by piece: GCC 12 -O3 misreads "x" + string&&)
+        if (r) out += 'x';
+        out += std::to_string(s[r]);
+    }
     return out;
 }
 

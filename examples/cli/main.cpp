@@ -22,6 +22,7 @@
 #include "common.hpp"
 #include "output_directory.hpp"
 #include "prune_command.hpp"
+#include <nnprune/calibration/hessian_accumulator.hpp>
 #include <nnprune/io/atomic_file.hpp>
 #include <nnprune/io/safetensors_model.hpp>
 #include <nnprune/io/safetensors_reader.hpp>
@@ -273,6 +274,50 @@ void fill_bytes(const gen_tensor& t, std::uint64_t seed, std::size_t quant, byte
     }
 }
 
+/**
+ * make-test-model --calib-reconstruction: per 2-D weight, SparseGPT's Hessian (<weight>.hessian,
+ * [in, in] F32, from 2·in + 8 synthetic input tokens) and DSnoT's <weight>.act_sum and .act_var
+ * [in] (random). k_proj and v_proj read q_proj's input, up_proj gate_proj's: they share its
+ * Hessian through __metadata__ ('<weight>.hessian' -> the tensor that holds it).
+ */
+void add_reconstruction_stats(nnprune::safetensors_writer& w, const std::vector<gen_tensor>& ts, std::uint64_t seed,
+                              std::vector<std::vector<float>>& keep) {
+    auto shares_with = [](const std::string& n) -> std::string {
+        for (const auto& [from, to] : {std::pair<std::string, std::string>{"self_attn.k_proj", "self_attn.q_proj"},
+                                       {"self_attn.v_proj", "self_attn.q_proj"},
+                                       {"mlp.up_proj", "mlp.gate_proj"}})
+            if (const auto at = n.find(from); at != std::string::npos)
+                return n.substr(0, at) + to + n.substr(at + from.size());
+        return "";
+    };
+    for (const auto& t : ts) {
+        if (t.shape.size() != 2 || t.dtype == nnprune::safetensors_dtype::I64) continue;
+        const std::size_t cols = t.shape[1];
+        value_stream vs(seed + 11, t.name + ".reconstruction", 0);
+        auto& sum = keep.emplace_back(cols);
+        for (auto& x : sum) x = static_cast<float>(vs.next() * 400.0);
+        w.add_span<float>(t.name + ".act_sum", nnprune::safetensors_dtype::F32, {cols}, sum);
+        auto& var = keep.emplace_back(cols);
+        for (auto& x : var) x = static_cast<float>(std::abs(vs.next()) * 20.0 + 0.05);
+        w.add_span<float>(t.name + ".act_var", nnprune::safetensors_dtype::F32, {cols}, var);
+        if (const std::string owner = shares_with(t.name); !owner.empty()) {
+            w.set_metadata(t.name + ".hessian", owner + ".hessian");
+            continue;
+        }
+        const std::size_t tokens = 2 * cols + 8;
+        std::vector<float> x(tokens * cols);
+        for (std::size_t i = 0; i < x.size(); ++i)
+            x[i] = static_cast<float>(vs.next() * 20.0) + (i % cols % 7 == 0 ? 0.5f : 0.0f);
+        nnprune::hessian_accumulator h(cols);
+        h.add(nnprune::matrix_view<const float>(x.data(), tokens, cols));
+        const auto hv = h.hessian().as_matrix<const float>();
+        auto& hb = keep.emplace_back(cols * cols);
+        for (std::size_t i = 0; i < cols; ++i)
+            for (std::size_t j = 0; j < cols; ++j) hb[i * cols + j] = hv(i, j);
+        w.add_span<float>(t.name + ".hessian", nnprune::safetensors_dtype::F32, {cols, cols}, hb);
+    }
+}
+
 void run_make_test_model(const gen_args& a) {
     const auto dt = nnprune::parse_safetensors_dtype(a.dtype == "bf16"  ? "BF16"
                                                      : a.dtype == "f16" ? "F16"
@@ -353,6 +398,7 @@ void run_make_test_model(const gen_args& a) {
             for (auto& x : gl2) x = static_cast<float>(std::abs(vs.next()));
             w.add_span<float>(t.name + ".grad_l2", nnprune::safetensors_dtype::F32, {rows, cols}, gl2);
         }
+        if (a.calib_reconstruction) add_reconstruction_stats(w, ts, a.seed, keep);
         w.write(a.calib);
     }
 }

@@ -35,6 +35,8 @@
 #include <nnprune/io/safetensors_model.hpp>
 #include <nnprune/masks/mask.hpp>
 #include <nnprune/prune/prune.hpp>
+#include <nnprune/reconstruct/dsnot.hpp>
+#include <nnprune/reconstruct/sparsegpt.hpp>
 #include <nnprune/scorers/lamp.hpp>
 #include <nnprune/scorers/magnitude.hpp>
 #include <nnprune/scorers/random.hpp>
@@ -49,15 +51,17 @@ namespace {
 namespace fs = std::filesystem;
 using nnprune::detail::str;
 
-enum class method_kind { magnitude, wanda, lamp, taylor, gblm, random };
+enum class method_kind { magnitude, wanda, lamp, taylor, gblm, random, sparsegpt };
 
 method_kind parse_method(const std::string& m) {
     static const std::map<std::string, method_kind> k{
         {"magnitude", method_kind::magnitude}, {"wanda", method_kind::wanda}, {"lamp", method_kind::lamp},
-        {"taylor", method_kind::taylor},       {"gblm", method_kind::gblm},   {"random", method_kind::random}};
+        {"taylor", method_kind::taylor},       {"gblm", method_kind::gblm},   {"random", method_kind::random},
+        {"sparsegpt", method_kind::sparsegpt}};
     const auto it = k.find(m);
     if (it == k.end())
-        throw usage_error(str("--method: unknown method '", m, "' (magnitude|wanda|lamp|taylor|gblm|random)"));
+        throw usage_error(
+            str("--method: unknown method '", m, "' (magnitude|wanda|lamp|taylor|gblm|random|sparsegpt)"));
     return it->second;
 }
 
@@ -117,6 +121,13 @@ std::string owl_block_key(const std::string& n) {
     return n;
 }
 
+nnprune::sparsegpt_mask parse_sparsegpt_mask(const std::string& m) {
+    if (m == "block") return nnprune::sparsegpt_mask::block;
+    if (m == "row") return nnprune::sparsegpt_mask::row;
+    if (m == "upstream") return nnprune::sparsegpt_mask::upstream;
+    throw usage_error(str("--sparsegpt-mask: unknown selection '", m, "' (block|row|upstream)"));
+}
+
 nnprune::rounding parse_rounding(const std::string& r) {
     if (r == "half-even") return nnprune::rounding::half_even;
     if (r == "truncate") return nnprune::rounding::truncate;
@@ -131,6 +142,8 @@ struct prune_settings {
     pattern_spec pattern{};
     nnprune::rounding round{};
     bool global = false;
+    nnprune::sparsegpt_options sparsegpt;                     ///< --method sparsegpt, --update-masks
+    bool dsnot = false;                                       ///< --refine dsnot
     std::vector<std::unique_ptr<re2::RE2>> include, exclude;  ///< --include / --exclude
 
     explicit prune_settings(const prune_args& a) {
@@ -157,6 +170,7 @@ struct prune_settings {
         if (a.allocation != "uniform" && pattern.kind == pattern_spec::nm)
             throw usage_error("--pattern N:M fixes the sparsity: use --allocation uniform");
         if (a.threads == 0) throw usage_error("--threads must be at least 1");
+        check_reconstruction(a);
         // RE2: linear-time matching without recursion (tensor names come from the file and may be long)
         auto compile = [](const std::string& r, const char* option, std::vector<std::unique_ptr<re2::RE2>>& into) {
             re2::RE2::Options opt;
@@ -167,6 +181,65 @@ struct prune_settings {
         };
         for (const auto& r : a.include) compile(r, "--include", include);
         for (const auto& r : a.exclude) compile(r, "--exclude", exclude);
+    }
+
+    /// --method sparsegpt, --update-masks, --refine and their options.
+    void check_reconstruction(const prune_args& a) {
+        sparsegpt.selection = parse_sparsegpt_mask(a.sparsegpt_mask);
+        sparsegpt.blocksize = a.blocksize;
+        sparsegpt.percdamp = a.percdamp;
+        if (a.blocksize == 0) throw usage_error("--blocksize must be at least 1");
+        if (!(std::isfinite(a.percdamp) && a.percdamp >= 0.0))
+            throw usage_error(str("--percdamp must be finite and >= 0, got ", a.percdamp));
+        if (!a.refine.empty() && a.refine != "dsnot")
+            throw usage_error(str("--refine: unknown step '", a.refine, "' (dsnot)"));
+        dsnot = a.refine == "dsnot";
+        const bool updating = !a.update_masks.empty();
+        if (method == method_kind::sparsegpt || updating) {
+            const char* what = updating ? "--update-masks" : "--method sparsegpt";
+            if (global) throw usage_error(str(what, " works tensor by tensor: use --scope layer"));
+            if (a.allocation != "uniform") throw usage_error(str(what, " takes --allocation uniform"));
+            if (pattern.kind != pattern_spec::unstructured && (updating || pattern.kind != pattern_spec::nm))
+                throw usage_error(
+                    str(what, " takes --pattern unstructured", updating ? "" : " or N:M", " (got ", a.pattern, ")"));
+            if (pattern.kind == pattern_spec::nm && a.blocksize % pattern.b != 0)
+                throw usage_error(str("--blocksize ", a.blocksize, " must be a multiple of M = ", pattern.b,
+                                      " (--pattern ", a.pattern, ")"));
+        }
+        if (updating && method != method_kind::magnitude)
+            throw usage_error("--update-masks takes its masks from the file: leave --method out");
+        if (dsnot) {
+            if (method == method_kind::sparsegpt || updating)
+                throw usage_error(
+                    "--refine dsnot changes masks without updating weights: it cannot follow SparseGPT's update");
+            if (pattern.kind != pattern_spec::unstructured && pattern.kind != pattern_spec::row &&
+                pattern.kind != pattern_spec::nm)
+                throw usage_error(str("--refine dsnot takes --pattern unstructured, row or N:M (got ", a.pattern, ")"));
+            if (pattern.kind == pattern_spec::nm && 2 * (pattern.b - pattern.a) > pattern.b)
+                throw usage_error(
+                    str("--refine dsnot needs N:M to prune at most half of each group (got ", a.pattern, ")"));
+        }
+    }
+};
+
+/// The OBS update for the masks of a file (--update-masks): a reconstruction step that sets
+/// each layer's mask from the file and updates its kept weights (sparsegpt_update).
+struct given_mask_update {
+    const std::vector<nnprune::mask>* masks;  ///< by the layer source's index
+    nnprune::sparsegpt_options options;
+    std::shared_ptr<nnprune::sparsegpt_workspace> workspace = std::make_shared<nnprune::sparsegpt_workspace>();
+
+    [[nodiscard]] bool writes_weights() const noexcept { return true; }
+
+    [[nodiscard]] bool chooses_mask() const noexcept { return true; }
+
+    void reconstruct(const nnprune::layer& l, nnprune::mask_view m, const nnprune::reconstruct_context& c) const {
+        const nnprune::mask& given = (*masks)[c.index];
+        nnprune::sparsegpt_options o = options;
+        o.name = l.name;
+        o.threads = std::max(o.threads, c.threads);
+        nnprune::sparsegpt_update(l.weights, *l.hessian, given.view(), o, workspace.get());
+        std::copy(given.words().begin(), given.words().end(), m.words().begin());
     }
 };
 
@@ -193,6 +266,8 @@ public:
         m_pattern = st.pattern;
         m_round = st.round;
         m_global = st.global;
+        m_sparsegpt = st.sparsegpt;
+        m_dsnot = st.dsnot;
         const auto& inc = st.include;
         const auto& exc = st.exclude;
         m_path = resolve_model_path(a.model);
@@ -250,7 +325,7 @@ public:
         std::vector<source_layer> layers;
         for (std::size_t k = 0; k < m_sel.size(); ++k) {
             const tensor_info& ti = m_tensors[m_sel[k]];
-            layers.push_back({ti.t.name(), ti.t.nn_shape(), place_of(ti), m_act[k], m_grad[k]});
+            layers.push_back({ti.t.name(), ti.t.nn_shape(), place_of(ti), m_act[k], m_grad[k], m_hess[k]});
         }
         safetensors_source src(std::move(layers), overlap(), [&](std::size_t k, std::span<const std::byte> bytes) {
             const tensor_info& ti = m_tensors[m_sel[k]];
@@ -269,6 +344,7 @@ public:
                 std::copy(m.words().begin(), m.words().end(), m_masks[k].words().begin());
             }
         };
+        set_reconstruction(o);
         m_result = prune_with_method(src, o);
         src.finish();
         for (const auto& ti : m_tensors)  // the unselected tensors, copied
@@ -320,6 +396,21 @@ private:
         return {m_inputs[ti.shard].get(), ti.offset, ti.nbytes(), *nnprune::element_dtype(ti.t.dtype())};
     }
 
+    /// SparseGPT (its own masks, or the OBS update for --update-masks), or DSnoT.
+    void set_reconstruction(nnprune::prune_options& o) const {
+        if (m_method == method_kind::sparsegpt) {
+            o.reconstruct = nnprune::sparsegpt_step{m_sparsegpt, true};
+        } else if (!m_a.update_masks.empty()) {
+            o.reconstruct = given_mask_update{&m_given, m_sparsegpt};
+        } else if (m_dsnot) {
+            nnprune::dsnot_step d;
+            d.stats = [this](const nnprune::layer& l, std::size_t k) {
+                return nnprune::dsnot_stats{*l.input_stat, *m_act_sum[k], *m_act_var[k]};
+            };
+            o.reconstruct = d;
+        }
+    }
+
     /// prune() with the method's scorer, the pattern and the allocation of the command line.
     template <class Src>
     nnprune::prune_result prune_with_method(Src& src, const nnprune::prune_options& o) {
@@ -334,6 +425,8 @@ private:
                 return prune_with(src, nnprune::taylor_scorer{}, o);
             case method_kind::gblm:
                 return prune_with(src, nnprune::gblm_scorer{}, o);
+            case method_kind::sparsegpt:  // the step chooses the masks: the scorer is not used
+                return prune_with(src, nnprune::magnitude_scorer{}, o);
             case method_kind::random:
                 break;
         }
@@ -386,6 +479,7 @@ private:
         for (const auto& sh : m_model->shards()) inputs.push_back({"MODEL", sh.path()});
         if (m_path.sharded) inputs.push_back({"MODEL", m_path.path});
         if (m_calib) inputs.push_back({"--calib", m_calib->path()});
+        if (!m_a.update_masks.empty()) inputs.push_back({"--update-masks", m_a.update_masks});
         const fs::path out = m_a.out;
         if (m_path.sharded) {
             std::error_code ec;
@@ -464,7 +558,11 @@ private:
         return name_ok && t.numel() > 0;
     }
 
-    [[nodiscard]] bool needs_act() const { return m_method == method_kind::wanda || m_method == method_kind::gblm; }
+    [[nodiscard]] bool needs_act() const {
+        return m_method == method_kind::wanda || m_method == method_kind::gblm || m_dsnot;
+    }
+
+    [[nodiscard]] bool needs_hessian() const { return m_method == method_kind::sparsegpt || !m_a.update_masks.empty(); }
 
     [[nodiscard]] const char* grad_suffix() const {
         return m_method == method_kind::taylor ? ".grad" : m_method == method_kind::gblm ? ".grad_l2" : nullptr;
@@ -472,9 +570,13 @@ private:
 
     /// Every check that does not need the weights' values: calibration statistics, N:M widths.
     void validate_inputs() {
-        if ((needs_act() || grad_suffix()) && !m_calib)
-            throw usage_error(
-                str("--method ", m_a.method, " needs calibration statistics: pass --calib STATS.safetensors"));
+        if ((needs_act() || grad_suffix() || needs_hessian()) && !m_calib)
+            throw usage_error(str(m_dsnot                     ? "--refine dsnot"
+                                  : !m_a.update_masks.empty() ? "--update-masks"
+                                                              : "--method ",
+                                  m_dsnot || !m_a.update_masks.empty() ? "" : m_a.method,
+                                  " needs calibration statistics: pass --calib STATS.safetensors"));
+        if (!m_a.update_masks.empty()) load_given_masks();
         if (m_calib)
             for (std::size_t i = 0; i < m_calib->size(); ++i)
                 m_calib_index.emplace(m_calib->view().header().tensors[i].name, i);
@@ -482,10 +584,19 @@ private:
         m_act_bytes.resize(m_sel.size());
         m_act_converted.resize(m_sel.size());
         m_grad.resize(m_sel.size());
+        m_hess.resize(m_sel.size());
+        m_act_sum.resize(m_sel.size());
+        m_act_var.resize(m_sel.size());
+        m_dsnot_bytes.resize(2 * m_sel.size());
         for (std::size_t k = 0; k < m_sel.size(); ++k) {
             const auto& t = m_tensors[m_sel[k]].t;
             const nnprune::shape s = t.nn_shape();
             if (needs_act()) find_input_stat(k, t, s);
+            if (needs_hessian()) find_hessian(k, t, s);
+            if (m_dsnot) {
+                m_act_sum[k] = read_column_stat(t, s, ".act_sum", m_dsnot_bytes[2 * k]);
+                m_act_var[k] = read_column_stat(t, s, ".act_var", m_dsnot_bytes[2 * k + 1]);
+            }
             if (const char* g = grad_suffix()) {
                 const auto it = m_calib_index.find(t.name() + g);
                 if (it == m_calib_index.end())
@@ -565,6 +676,77 @@ private:
         m_act[k] = nnprune::tensor_view<const float, 1>(m_act_converted[k].data(), m_act_converted[k].size());
     }
 
+    /**
+     * The Hessian of selected tensor k (SparseGPT): '<weight>.hessian' [in, in]; weights that read
+     * the same input may share one tensor: the file's __metadata__ maps '<weight>.hessian' to the
+     * name of the tensor that holds it. Read with the weights (pread) when the tensor is pruned.
+     */
+    void find_hessian(std::size_t k, const nnprune::safetensors_tensor& t, const nnprune::shape& s) {
+        const std::string key = t.name() + ".hessian", file = m_calib->path().string();
+        std::string name = key;
+        if (!m_calib->contains(key)) {
+            const auto& md = m_calib->metadata();
+            const auto it = md.find(key);
+            if (it == md.end())
+                throw input_error(str("--calib ", file, ": no Hessian '", key, "' for tensor '", t.name(),
+                                      "' (a tensor of that name, or a __metadata__ entry naming the shared one)"));
+            name = it->second;
+            if (!m_calib->contains(name))
+                throw input_error(str("--calib ", file, ": __metadata__ maps '", key, "' to '", name,
+                                      "', which is not a tensor of the file"));
+        }
+        const auto h = m_calib->tensor(name);
+        const std::size_t in = s.cols();
+        if (!h.is_element() || h.rank() != 2 || h.shape()[0] != in || h.shape()[1] != in)
+            throw input_error(str("--calib: Hessian '", name, "' is ", dtype_text(h.dtype()), " ",
+                                  shape_text(h.shape()), "; tensor '", t.name(), "' (", s, ") needs [", in, ", ", in,
+                                  "]"));
+        m_hess[k] = calib_place(m_calib_index.find(name)->second);
+    }
+
+    /// A per-input-column statistic '<weight><suffix>' [in] (DSnoT's act_sum, act_var), read now.
+    nnprune::tensor_ref read_column_stat(const nnprune::safetensors_tensor& t, const nnprune::shape& s,
+                                         const char* suffix, std::vector<std::byte>& bytes) const {
+        const std::string name = t.name() + suffix, file = m_calib->path().string();
+        const auto it = m_calib_index.find(name);
+        if (it == m_calib_index.end())
+            throw input_error(str("--calib ", file, ": no statistic '", name, "' for tensor '", t.name(),
+                                  "' (--refine dsnot needs it)"));
+        const auto st = m_calib->at(it->second);
+        if (!st.is_element() || st.numel() != s.cols())
+            throw input_error(str("--calib: '", name, "' has ", st.numel(), " ", dtype_text(st.dtype()),
+                                  " elements, tensor '", t.name(), "' (", s, ") has ", s.cols(), " input columns"));
+        const tensor_place where = calib_place(it->second);
+        bytes.resize(where.bytes);
+        where.file->read(where.offset, bytes);
+        return typed_ref(where.type, static_cast<const std::byte*>(bytes.data()), st.nn_shape());
+    }
+
+    /// --update-masks: one mask per selected tensor, of its shape, and none for another tensor.
+    void load_given_masks() {
+        std::map<std::string, nnprune::mask> file;
+        try {
+            file = nnprune::load_masks(fs::path(m_a.update_masks));
+        } catch (const nnprune::format_error& e) {
+            throw input_error(str("--update-masks ", m_a.update_masks, ": ", e.what()));
+        }
+        m_given.resize(m_sel.size());
+        for (std::size_t k = 0; k < m_sel.size(); ++k) {
+            const auto& t = m_tensors[m_sel[k]].t;
+            const auto it = file.find(t.name());
+            if (it == file.end())
+                throw input_error(str("--update-masks ", m_a.update_masks, ": no mask for tensor '", t.name(), "'"));
+            if (it->second.shape() != t.nn_shape())
+                throw input_error(str("--update-masks: the mask of '", t.name(), "' is ", it->second.shape(),
+                                      ", the tensor ", t.nn_shape()));
+            m_given[k] = std::move(it->second);
+            file.erase(it);
+        }
+        if (!file.empty())
+            throw input_error(str("--update-masks ", m_a.update_masks, ": mask '", file.begin()->first,
+                                  "' matches no selected tensor"));
+    }
+
     /// Where calibration tensor i is in the --calib file.
     [[nodiscard]] tensor_place calib_place(std::size_t i) const {
         const auto& h = m_calib->view().header();
@@ -629,6 +811,8 @@ private:
     pattern_spec m_pattern{};
     nnprune::rounding m_round{};
     bool m_global = false;
+    nnprune::sparsegpt_options m_sparsegpt;
+    bool m_dsnot = false;
     model_path m_path;
     std::optional<nnprune::safetensors_model> m_model;
     std::vector<std::unique_ptr<input_file>> m_inputs;  // per shard
@@ -644,7 +828,11 @@ private:
     std::vector<std::vector<std::byte>> m_act_bytes;  // as read from --calib
     std::vector<std::vector<float>> m_act_converted;
     std::vector<std::optional<tensor_place>> m_grad;
-    std::vector<float> m_scores;  // prune()'s reused score buffer
+    std::vector<std::optional<tensor_place>> m_hess;                       // SparseGPT: read with the weights
+    std::vector<std::optional<nnprune::tensor_ref>> m_act_sum, m_act_var;  // DSnoT
+    std::vector<std::vector<std::byte>> m_dsnot_bytes;
+    std::vector<nnprune::mask> m_given;  // --update-masks, by selected index
+    std::vector<float> m_scores;         // prune()'s reused score buffer
     std::vector<nnprune::mask> m_masks;
     nnprune::prune_result m_result;
     std::optional<output_directory> m_dir;                            // a sharded model's -o, held while writing

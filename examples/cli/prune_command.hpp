@@ -4,6 +4,7 @@
 /// @file prune_command.hpp
 /// `nnprune prune`: the options and the entry point.
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -22,6 +23,11 @@ struct prune_args {
     double owl_m = 5.0, owl_lambda = 0.08;
     std::vector<std::string> include, exclude;
     std::string calib, masks, report;
+    std::string sparsegpt_mask = "block";  ///< --method sparsegpt: block|row|upstream
+    std::size_t blocksize = 128;
+    double percdamp = 0.01;
+    std::string refine;        ///< "" or dsnot
+    std::string update_masks;  ///< MASKS: the OBS update for these masks
     unsigned threads = 1;
     std::uint64_t seed = 0;
     bool quiet = false;

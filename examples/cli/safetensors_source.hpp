@@ -76,6 +76,7 @@ struct source_layer {
     tensor_place weights;
     std::optional<nnprune::tensor_ref> input_stat;  ///< resident (small)
     std::optional<tensor_place> gradient;           ///< read with the weights
+    std::optional<tensor_place> hessian;            ///< [in, in], read with the weights
 };
 
 class safetensors_source {
@@ -87,14 +88,16 @@ public:
     safetensors_source(std::vector<source_layer> layers, bool overlap,
                        std::function<void(std::size_t, std::span<const std::byte>)> write)
         : m_layers(std::move(layers)), m_overlap(overlap), m_write(std::move(write)), m_slots(overlap ? 3 : 1) {
-        std::size_t w = 0, g = 0;
+        std::size_t w = 0, g = 0, h = 0;
         for (const auto& l : m_layers) {
             w = std::max(w, l.weights.bytes);
             if (l.gradient) g = std::max(g, l.gradient->bytes);
+            if (l.hessian) h = std::max(h, l.hessian->bytes);
         }
         for (auto& s : m_slots) {
             s.bytes.reserve(w);
             s.grad.reserve(g);
+            s.hess.reserve(h);
         }
     }
 
@@ -134,6 +137,10 @@ public:
         nnprune::layer out{l.name, typed_ref(l.weights.type, sl.bytes.take(l.weights.bytes).data(), l.shape),
                            l.input_stat, std::nullopt};
         if (l.gradient) out.gradient = typed_ref(l.gradient->type, sl.grad.take(l.gradient->bytes).data(), l.shape);
+        if (l.hessian) {
+            const std::size_t in = l.shape.cols();
+            out.hessian = typed_ref(l.hessian->type, sl.hess.take(l.hessian->bytes).data(), nnprune::shape{in, in});
+        }
         return out;
     }
 
@@ -163,7 +170,7 @@ public:
 
 private:
     struct slot {
-        reused_buffer<std::byte> bytes, grad;
+        reused_buffer<std::byte> bytes, grad, hess;
         std::shared_future<void> pending;  ///< its read or write in flight
     };
 
@@ -171,6 +178,7 @@ private:
         const source_layer& l = m_layers[i];
         l.weights.file->read(l.weights.offset, sl.bytes.take(l.weights.bytes));
         if (l.gradient) l.gradient->file->read(l.gradient->offset, sl.grad.take(l.gradient->bytes));
+        if (l.hessian) l.hessian->file->read(l.hessian->offset, sl.hess.take(l.hessian->bytes));
     }
 
     /// A slot neither acquired nor prefetching, its last write finished (round robin).
