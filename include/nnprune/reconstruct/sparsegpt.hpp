@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -148,6 +149,17 @@ struct sparsegpt_run {
 
     [[nodiscard]] unsigned row_parts() const noexcept { return parts_for(rows, o.threads, 256); }
 
+    /// f(r0, r1) over chunks of rows, the parts in parallel: a block's per-row work is done
+    /// chunk by chunk so that its sums stay in cache (each row's arithmetic is its own: the same
+    /// bits for any chunking and thread count).
+    template <class F>
+    void for_row_chunks(F&& f) const {
+        constexpr std::size_t chunk = 256;
+        parallel_for(rows, row_parts(), [&](std::size_t r0, std::size_t r1, unsigned) {
+            for (std::size_t r = r0; r < r1; r += chunk) f(r, std::min(r + chunk, r1));
+        });
+    }
+
     /// Every check that needs no arithmetic on the values.
     void validate(const nnprune::shape* out) {
         NNPRUNE_CHECK(weights.rank() >= 2 && weights.has_matrix(), shape_error,
@@ -190,23 +202,30 @@ struct sparsegpt_run {
         grow_buffer(ws.m_diag, n);
         ws.m_dead.assign(n, 0);
         float* f = ws.m_factor.data();
-        bool finite = true;
-        std::size_t bad_i = 0, bad_j = 0;
+        // row a of the lower triangle holds a + 1 entries: parts split the area evenly
+        const unsigned parts = parts_for(n, o.threads, 256);
+        std::vector<std::size_t> bad(parts, n * n);  // each part's first non-finite entry of f
         visit_matrix(hessian, [&](auto hm) {
-            for (std::size_t a = 0; a < n && finite; ++a)
-                for (std::size_t b = 0; b <= a; ++b) {  // (a, b) of J·H·J is H(n−1−a, n−1−b): H's upper triangle
-                    const float x = to_float(hm(n - 1 - a, n - 1 - b));
-                    if (!std::isfinite(x)) {
-                        finite = false;
-                        bad_i = n - 1 - a;
-                        bad_j = n - 1 - b;
-                        break;
+            parallel_for(parts, parts, [&](std::size_t p0, std::size_t, unsigned) {
+                auto edge = [&](std::size_t p) {
+                    return static_cast<std::size_t>(double(n) * std::sqrt(double(p) / double(parts)));
+                };
+                const std::size_t a0 = p0 == 0 ? 0 : edge(p0), a1 = p0 + 1 == parts ? n : edge(p0 + 1);
+                for (std::size_t a = a0; a < a1 && bad[p0] == n * n; ++a)
+                    for (std::size_t b = 0; b <= a; ++b) {  // (a, b) of J·H·J is H(n−1−a, n−1−b): H's upper triangle
+                        const float x = to_float(hm(n - 1 - a, n - 1 - b));
+                        if (!std::isfinite(x)) {
+                            bad[p0] = a * n + b;
+                            break;
+                        }
+                        f[a * n + b] = x;
                     }
-                    f[a * n + b] = x;
-                }
+            });
         });
-        NNPRUNE_CHECK(finite, value_error,
-                      str(where(), ": the Hessian is NaN or Inf (or past float32) at (", bad_i, ", ", bad_j, ")"));
+        const std::size_t first = *std::min_element(bad.begin(), bad.end());
+        NNPRUNE_CHECK(first == n * n, value_error,
+                      str(where(), ": the Hessian is NaN or Inf (or past float32) at (", n - 1 - first / n, ", ",
+                          n - 1 - first % n, ")"));
         double trace = 0.0;
         for (std::size_t j = 0; j < n; ++j) {
             float& h = f[(n - 1 - j) * (n + 1)];
@@ -320,7 +339,7 @@ struct sparsegpt_run {
     void choose_block(std::size_t c0, std::size_t width) {
         grow_buffer(ws.m_scores, 2 * rows * width);  // upstream: a copy for nth_element
         float* s = ws.m_scores.data();
-        parallel_for(rows, row_parts(), [&](std::size_t r0, std::size_t r1, unsigned) {
+        for_row_chunks([&](std::size_t r0, std::size_t r1) {
             start_values(c0, 0, width, r0, r1);
             for (std::size_t j = 0; j < width; ++j) {
                 const float* w1 = ws.m_start.data() + j * rows;
@@ -354,8 +373,10 @@ struct sparsegpt_run {
         else
             select_mask(scores, per_row{}, o.sparsity, ws.m_block_mask.view(), so);
         const const_mask_view m = ws.m_block_mask.view();
-        for (std::size_t r = 0; r < rows; ++r)
-            for (std::size_t j = 0; j < width; ++j) pr[j * rows + r] = !m.test(r * width + j);
+        parallel_for(rows, row_parts(), [&](std::size_t r0, std::size_t r1, unsigned) {
+            for (std::size_t r = r0; r < r1; ++r)
+                for (std::size_t j = 0; j < width; ++j) pr[j * rows + r] = !m.test(r * width + j);
+        });
     }
 
     /// N:M at the group starting at block column j: the M − N smallest saliencies of each row,
@@ -413,11 +434,20 @@ struct sparsegpt_run {
     void store(mask_view* out, sparsegpt_report& rep) {
         const float* wt = ws.m_w.data();
         const std::uint8_t* pr = ws.m_pruned.data();
-        std::size_t bad = rows * cols;
-        for (std::size_t i = 0; i < rows * cols && bad == rows * cols; ++i)
-            if (!std::isfinite(wt[i])) bad = i;
-        NNPRUNE_CHECK(bad == rows * cols, value_error,
-                      str(where(), ": the updated weight (", bad % rows, ", ", bad / rows,
+        const std::size_t n = rows * cols;
+        const unsigned parts = parts_for(n, o.threads, std::size_t{1} << 16);
+        std::vector<std::size_t> bad(parts, n), pruned(parts, 0);
+        parallel_for(n, parts, [&](std::size_t i0, std::size_t i1, unsigned p) {
+            for (std::size_t i = i0; i < i1; ++i) pruned[p] += pr[i];
+            for (std::size_t i = i0; i < i1; ++i)
+                if (!std::isfinite(wt[i])) {
+                    bad[p] = i;
+                    break;
+                }
+        });
+        const std::size_t first = *std::min_element(bad.begin(), bad.end());
+        NNPRUNE_CHECK(first == n, value_error,
+                      str(where(), ": the updated weight (", first % rows, ", ", first / rows,
                           ") overflowed float32; raise percdamp"));
         visit_matrix_mutable(weights, [&](auto wm) {
             using T = std::remove_cvref_t<decltype(wm(0, 0))>;
@@ -430,12 +460,23 @@ struct sparsegpt_run {
                                 wm(r, c) = from_double<T>(static_cast<double>(wt[c * rows + r]));
             });
         });
-        std::size_t pruned = 0;
-        for (std::size_t i = 0; i < rows * cols; ++i) pruned += pr[i];
-        rep.pruned = pruned;
-        if (out)
-            for (std::size_t r = 0; r < rows; ++r)
-                for (std::size_t c = 0; c < cols; ++c) out->set(r * cols + c, !pr[c * rows + r]);
+        rep.pruned = 0;
+        for (std::size_t x : pruned) rep.pruned += x;
+        if (!out) return;
+        const std::span<std::uint64_t> words = out->words();  // whole words per part: no shared word
+        parallel_for(words.size(), parts_for(words.size(), o.threads, 1024),
+                     [&](std::size_t w0, std::size_t w1, unsigned) {
+                         std::size_t r = w0 * 64 / cols, c = w0 * 64 % cols;  // element (r, c) = bit i, walked along
+                         for (std::size_t wi = w0; wi < w1; ++wi) {
+                             std::uint64_t bits = words[wi];
+                             for (std::size_t k = 0; k < 64 && wi * 64 + k < n; ++k) {
+                                 const std::uint64_t bit = std::uint64_t{1} << k;
+                                 bits = pr[c * rows + r] ? bits & ~bit : bits | bit;
+                                 if (++c == cols) c = 0, ++r;
+                             }
+                             words[wi] = bits;
+                         }
+                     });
     }
 
     sparsegpt_report run(mask_view* out) {
@@ -445,14 +486,12 @@ struct sparsegpt_run {
         factor(rep);
         load();
         zero_dead();
-        const unsigned parts = row_parts();
         ws.m_losses.assign(rows, 0.0);
         for (std::size_t c0 = 0; c0 < cols; c0 += o.blocksize) {
             const std::size_t width = std::min(o.blocksize, cols - c0);
             block_sums(c0, width);
             if (choose && !nm()) choose_block(c0, width);
-            parallel_for(rows, parts,
-                         [&](std::size_t r0, std::size_t r1, unsigned) { sweep_block(c0, width, r0, r1); });
+            for_row_chunks([&](std::size_t r0, std::size_t r1) { sweep_block(c0, width, r0, r1); });
         }
         double loss = 0.0;  // row by row: the same sum for any thread count
         for (double l : ws.m_losses) loss += l;
