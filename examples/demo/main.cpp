@@ -73,6 +73,8 @@ struct layer_calibration {
     nnprune::wanda_accumulator scaler_row;       ///< Wanda's scaler_row: one image = one sequence of one token
     nnprune::gradient_accumulator grad;          ///< Taylor: the gradient of the mean training loss
     nnprune::gblm_gradient_accumulator grad_l2;  ///< GBLM: sqrt(sum_i (100 g_i)^2) over per-sample gradients g_i
+    nnprune::hessian_accumulator hessian;        ///< SparseGPT: H = (2 / images) sum x x^T
+    nnprune::dsnot_accumulator dsnot;            ///< DSnoT: scaler_row, sum_row, var
 };
 
 /// Feeds the library's accumulators, batch by batch, from the model's calibration pass over d.
@@ -82,14 +84,18 @@ std::vector<layer_calibration> calibrate(const demo::mlp& net, const demo::datas
         const auto rows = static_cast<std::size_t>(L.w.rows()), cols = static_cast<std::size_t>(L.w.cols());
         const nnprune::shape s{rows, cols};
         c.push_back({nnprune::wanda_accumulator(cols), nnprune::gradient_accumulator(s),
-                     nnprune::gblm_gradient_accumulator(s, 100.0f)});
+                     nnprune::gblm_gradient_accumulator(s, 100.0f), nnprune::hessian_accumulator(cols),
+                     nnprune::dsnot_accumulator(cols)});
     }
     const float inv_n = 1.0f / static_cast<float>(d.size());
     matrix g;
     net.calibrate(d, batch, [&](std::size_t l, const matrix& x, const matrix& dz) {
         // [n, 1, in]: n sequences of one token each, so scaler_row is the mean of x_j^2 over images
-        c[l].scaler_row.add(nnprune::tensor_view<const float, 3>(x.data(), static_cast<std::size_t>(x.rows()), 1,
-                                                                 static_cast<std::size_t>(x.cols())));
+        const nnprune::tensor_view<const float, 3> seqs(x.data(), static_cast<std::size_t>(x.rows()), 1,
+                                                        static_cast<std::size_t>(x.cols()));
+        c[l].scaler_row.add(seqs);
+        c[l].hessian.add(seqs);
+        c[l].dsnot.add(seqs);
         g = (dz.transpose() * x) * inv_n;  // this batch's share of the gradient of the mean loss
         c[l].grad.add(view_of(std::as_const(g)));
         for (Eigen::Index i = 0; i < x.rows(); ++i) {  // GBLM: one gradient per sample
@@ -107,7 +113,9 @@ demo::mlp prune(const demo::mlp& dense, std::vector<layer_calibration>& calib, m
     std::vector<nnprune::layer> layers;
     for (std::size_t l : pruned_layers) {
         nnprune::layer L{layer_names[l], view_of(net.layers()[l].w), std::nullopt, std::nullopt};
-        if (m == method::wanda || m == method::gblm) L.input_stat = calib[l].scaler_row.stat();
+        if (m == method::wanda || m == method::gblm || m == method::wanda_dsnot)
+            L.input_stat = calib[l].scaler_row.stat();
+        if (m == method::sparsegpt) L.hessian = calib[l].hessian.hessian();
         if (m == method::taylor) L.gradient = calib[l].grad.gradient();
         if (m == method::gblm) L.gradient = calib[l].grad_l2.gradient();
         layers.push_back(std::move(L));
@@ -116,7 +124,18 @@ demo::mlp prune(const demo::mlp& dense, std::vector<layer_calibration>& calib, m
     o.apply = true;  // zero the pruned weights of `net`
     // Wanda and GBLM count k = int(n * s) as their references do; the others round half to even
     // (torch.nn.utils.prune, LAMP)
-    o.round = m == method::wanda || m == method::gblm ? nnprune::rounding::truncate : nnprune::rounding::half_even;
+    o.round = m == method::wanda || m == method::gblm || m == method::wanda_dsnot ? nnprune::rounding::truncate
+                                                                                  : nnprune::rounding::half_even;
+    if (m == method::sparsegpt) {  // its own masks (exactly k per block, or per row), weights updated
+        nnprune::sparsegpt_step step{{}, true};
+        if (st == structure::per_row) step.options.selection = nnprune::sparsegpt_mask::row;
+        o.reconstruct = step;
+    }
+    if (m == method::wanda_dsnot) {
+        nnprune::dsnot_step step;
+        step.stats = [&](const nnprune::layer&, std::size_t i) { return calib[pruned_layers[i]].dsnot.stats(); };
+        o.reconstruct = step;
+    }
     auto with = [&](const auto& scorer) -> nnprune::prune_result {
         switch (st) {
             case structure::unstructured:
@@ -137,7 +156,11 @@ demo::mlp prune(const demo::mlp& dense, std::vector<layer_calibration>& calib, m
             r = with(nnprune::magnitude);
             break;
         case method::wanda:
+        case method::wanda_dsnot:
             r = with(nnprune::wanda);
+            break;
+        case method::sparsegpt:  // the step chooses the masks: the scorer is not used
+            r = with(nnprune::magnitude);
             break;
         case method::lamp:
             r = with(nnprune::lamp);
@@ -280,6 +303,10 @@ const char* colour_of(method m) {
             return "#ff7f0e";
         case method::random:
             return "#7f7f7f";
+        case method::sparsegpt:
+            return "#17becf";
+        case method::wanda_dsnot:
+            return "#e377c2";
     }
     return "black";
 }
@@ -287,11 +314,11 @@ const char* colour_of(method m) {
 /// Table of accuracy[method][column] (NaN-free), one row per method.
 void print_table(const char* title, const std::vector<std::string>& columns, const std::vector<method>& methods,
                  const std::map<method, std::vector<double>>& acc) {
-    std::printf("\n%s\n%-10s", title, "method");
+    std::printf("\n%s\n%-12s", title, "method");
     for (const auto& c : columns) std::printf(" %7s", c.c_str());
     std::printf("\n");
     for (method m : methods) {
-        std::printf("%-10s", std::string(demo::name_of(m)).c_str());
+        std::printf("%-12s", std::string(demo::name_of(m)).c_str());
         for (double a : acc.at(m)) std::printf(" %7.4f", a);
         std::printf("\n");
     }
