@@ -160,6 +160,7 @@ struct result {
     std::vector<float> w;
     std::uint64_t hash = 0;
 };
+
 std::map<std::tuple<std::size_t, int>, result>& results() {
     static std::map<std::tuple<std::size_t, int>, result> r;
     return r;
@@ -369,8 +370,8 @@ const bool registered = [] {
             for (const unsigned t : {1u, 2u}) {
                 if (m == mode::unstructured_block && t != 1) continue;
                 benchmark::RegisterBenchmark(
-                    ("sparsegpt/" + s + "/" + mode_name(m) + "/threads:" + std::to_string(t)).c_str(), bm_sparsegpt,
-                    in, m, t)
+                    ("sparsegpt/" + s + "/" + mode_name(m) + "/threads:" + std::to_string(t)).c_str(), bm_sparsegpt, in,
+                    m, t)
                     ->Unit(benchmark::kMillisecond)
                     ->UseRealTime();
             }
