@@ -45,6 +45,7 @@
 #include "../linalg/cholesky.hpp"
 #include "../masks/mask.hpp"
 #include "../scorers/scorer.hpp"
+#include "../select/kth.hpp"
 #include "../select/options.hpp"
 #include "../select/per_row.hpp"
 #include "../select/per_tensor.hpp"
@@ -337,7 +338,7 @@ struct sparsegpt_run {
 
     /// An unstructured block's mask, from its saliencies at the start of the block.
     void choose_block(std::size_t c0, std::size_t width) {
-        grow_buffer(ws.m_scores, 2 * rows * width);  // upstream: a copy for nth_element
+        grow_buffer(ws.m_scores, rows * width);
         float* s = ws.m_scores.data();
         for_row_chunks([&](std::size_t r0, std::size_t r1) {
             start_values(c0, 0, width, r0, r1);
@@ -351,11 +352,11 @@ struct sparsegpt_run {
             const std::size_t numel = rows * width;
             const auto at = static_cast<std::size_t>(static_cast<double>(numel) * o.sparsity);
             float thr = std::numeric_limits<float>::infinity();  // s = 1: everything
-            if (at < numel) {
-                float* tmp = s + numel;  // the at-th smallest saliency, found in a copy
-                std::copy(s, s + numel, tmp);
-                std::nth_element(tmp, tmp + at, tmp + numel);
-                thr = tmp[at];
+            if (at < numel) {  // the at-th smallest saliency (0-based), by the selection engine
+                select_options so;
+                so.threads = o.threads;
+                so.workspace = &ws.m_select;
+                thr = static_cast<float>(kth_smallest(matrix_view<const float>(s, {rows, width}), at + 1, so));
             }
             for (std::size_t j = 0; j < width; ++j)
                 for (std::size_t r = 0; r < rows; ++r) pr[j * rows + r] = s[r * width + j] <= thr;
