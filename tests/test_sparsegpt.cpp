@@ -625,7 +625,7 @@ TEST_CASE("prune() and pruner run a user's reconstruction step", "[sparsegpt][pr
 }
 
 TEST_CASE("simd::axpy: every tier equals the scalar twin, which fuses", "[sparsegpt][simd]") {
-    for (const std::size_t n : {0, 1, 7, 8, 15, 16, 17, 31, 32, 33, 100}) {
+    for (const std::size_t n : std::initializer_list<std::size_t>{0, 1, 7, 8, 15, 16, 17, 31, 32, 33, 100}) {
         const std::vector<float> x = test_util::values(n + 2, 101), y0 = test_util::values(n + 2, 102);
         const float a = -0.3718f;
         std::vector<float> want = y0;

@@ -595,19 +595,10 @@ inline void dsnot_sparsegpt_scores(const tensor_ref& weights, const tensor_ref& 
     NNPRUNE_PRECONDITION(percdamp >= 0 && std::isfinite(percdamp),
                          detail::str("dsnot_sparsegpt_scores: percdamp must be finite and >= 0, got ", percdamp));
     const auto find_bad = [](const tensor_ref& r, const char* what) {
-        std::size_t bad = r.size();
-        bool nan = false;
-        visit(r, [&](auto tv) {
-            for_each_indexed(tv, [&](std::size_t i, auto x) {
-                if (bad == r.size() && !is_finite(x)) {
-                    bad = i;
-                    nan = is_nan(x);
-                }
-            });
-        });
+        const detail::non_finite f = detail::find_non_finite(r);
         NNPRUNE_CHECK(
-            bad == r.size(), value_error,
-            detail::str("dsnot_sparsegpt_scores: ", what, " has ", nan ? "NaN" : "Inf", " at flat index ", bad));
+            f.index == r.size(), value_error,
+            detail::str("dsnot_sparsegpt_scores: ", what, " has ", f.nan ? "NaN" : "Inf", " at flat index ", f.index));
     };
     find_bad(weights, "weights");
     find_bad(hessian, "hessian");

@@ -115,22 +115,6 @@ private:
 
 namespace detail {
 
-/// Calls f(matrix_view<T>) with mutable elements of the ref's matrix interpretation.
-template <class F>
-decltype(auto) visit_matrix_mutable(const tensor_ref& r, F&& f) {
-    switch (r.dtype()) {
-        case dtype::f64:
-            return f(r.as_matrix<double>());
-        case dtype::bf16:
-            return f(r.as_matrix<bfloat16>());
-        case dtype::f16:
-            return f(r.as_matrix<float16>());
-        case dtype::f32:
-            break;
-    }
-    return f(r.as_matrix<float>());
-}
-
 /// One layer of sparsegpt_prune (given empty) or sparsegpt_update.
 struct sparsegpt_run {
     const tensor_ref& weights;
@@ -450,7 +434,7 @@ struct sparsegpt_run {
         NNPRUNE_CHECK(first == n, value_error,
                       str(where(), ": the updated weight (", first % rows, ", ", first / rows,
                           ") overflowed float32; raise percdamp"));
-        visit_matrix_mutable(weights, [&](auto wm) {
+        visit_matrix<true>(weights, [&](auto wm) {
             using T = std::remove_cvref_t<decltype(wm(0, 0))>;
             parallel_for(rows, row_parts(), [&](std::size_t r0, std::size_t r1, unsigned) {
                 constexpr std::size_t t = 32;

@@ -157,20 +157,22 @@ template <scorer S>
 
 namespace detail {
 
-/// Calls f(matrix_view<const T>) with the ref's matrix interpretation, T its element type.
-template <class F>
+/// Calls f(matrix_view<const T>) (Mutable: matrix_view<T>) with the ref's matrix
+/// interpretation, T its element type.
+template <bool Mutable = false, class F>
 decltype(auto) visit_matrix(const tensor_ref& r, F&& f) {
+    auto as = [&](auto tag) { return r.as_matrix<std::conditional_t<Mutable, decltype(tag), const decltype(tag)>>(); };
     switch (r.dtype()) {
         case dtype::f64:
-            return f(r.as_matrix<const double>());
+            return f(as(double{}));
         case dtype::bf16:
-            return f(r.as_matrix<const bfloat16>());
+            return f(as(bfloat16{}));
         case dtype::f16:
-            return f(r.as_matrix<const float16>());
+            return f(as(float16{}));
         case dtype::f32:
             break;
     }
-    return f(r.as_matrix<const float>());
+    return f(as(float{}));
 }
 
 /// Row i of m widened to float into out[0, cols).
@@ -248,33 +250,41 @@ template <class T>
     return n;
 }
 
-/// Throws value_error "<fn>: layer '<name>': <what> has NaN|Inf at flat index i" on the first
-/// non-finite element.
-inline void check_finite(const tensor_ref& r, std::string_view fn, std::string_view name, std::string_view what) {
-    std::size_t bad = r.size();
-    bool nan = false;
+/// The first non-finite element of a tensor, in flat order: its index (r.size() when none) and
+/// whether it is NaN (else Inf).
+struct non_finite {
+    std::size_t index;
+    bool nan;
+};
+
+[[nodiscard]] inline non_finite find_non_finite(const tensor_ref& r) {
+    non_finite f{r.size(), false};
     if (r.is_contiguous()) {  // the common case, at memory speed
         visit(r, [&](auto tv) {
             const auto* p = tv.data_handle();
-            bad = first_non_finite(p, r.size());
-            nan = bad < r.size() && is_nan(p[bad]);
+            f.index = first_non_finite(p, r.size());
+            f.nan = f.index < r.size() && is_nan(p[f.index]);
         });
-        NNPRUNE_CHECK(
-            bad == r.size(), value_error,
-            detail::str(fn, ": layer '", name, "': ", what, " has ", nan ? "NaN" : "Inf", " at flat index ", bad));
-        return;
+        return f;
     }
     visit(r, [&](auto tv) {
         for_each_indexed(tv, [&](std::size_t i, auto x) {
-            if (bad == r.size() && !is_finite(x)) {
-                bad = i;
-                nan = is_nan(x);
+            if (f.index == r.size() && !is_finite(x)) {
+                f.index = i;
+                f.nan = is_nan(x);
             }
         });
     });
+    return f;
+}
+
+/// Throws value_error "<fn>: layer '<name>': <what> has NaN|Inf at flat index i" on the first
+/// non-finite element.
+inline void check_finite(const tensor_ref& r, std::string_view fn, std::string_view name, std::string_view what) {
+    const non_finite f = find_non_finite(r);
     NNPRUNE_CHECK(
-        bad == r.size(), value_error,
-        detail::str(fn, ": layer '", name, "': ", what, " has ", nan ? "NaN" : "Inf", " at flat index ", bad));
+        f.index == r.size(), value_error,
+        detail::str(fn, ": layer '", name, "': ", what, " has ", f.nan ? "NaN" : "Inf", " at flat index ", f.index));
 }
 
 /// Requires the layer's input statistic (for activation-aware scorers).
