@@ -121,6 +121,20 @@ result run_kernels() {
         nnprune::select_mask(nnprune::tensor_ref(s), nnprune::per_tensor{}, 0.3, b);
         for (auto x : a.words()) put(x);
         for (auto x : b.words()) put(x);
+        // DSnoT's refinement of a (its row scan and double sums; the result is exact on every tier)
+        std::vector<float> sc(cols), sm(cols), vr(cols);
+        for (std::size_t j = 0; j < cols; ++j) {
+            sc[j] = 0.5f + static_cast<float>(j % 7) * 0.25f;
+            sm[j] = (static_cast<float>(j % 5) - 2.0f) * 0.75f;
+            vr[j] = 0.25f + static_cast<float>(j % 3);
+        }
+        const auto rep = nnprune::dsnot_refine(
+            s,
+            {nnprune::vector_view<const float>(sc.data(), cols), nnprune::vector_view<const float>(sm.data(), cols),
+             nnprune::vector_view<const float>(vr.data(), cols)},
+            a);
+        for (auto x : a.words()) put(x);
+        put(rep.swaps);
     }
     return r;
 }

@@ -1,6 +1,8 @@
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <optional>
@@ -9,11 +11,13 @@
 #include <catch2/catch.hpp>
 
 #include "prune_test_util.hpp"
+#include "simd_tiers.hpp"
 #include <nnprune/calibration/dsnot_accumulator.hpp>
 #include <nnprune/calibration/wanda_accumulator.hpp>
 #include <nnprune/prune/prune.hpp>
 #include <nnprune/reconstruct/dsnot.hpp>
 #include <nnprune/scorers/wanda.hpp>
+#include <nnprune/simd/dsnot_scan.hpp>
 
 using namespace nnprune;
 
@@ -246,11 +250,10 @@ ref_opts ref_of(const dsnot_options& o) {
     return r;
 }
 
-/// Runs dsnot_refine and the reference on the same initial mask; requires the same masks and counts.
+/// Runs the reference and dsnot_refine on the same initial mask, the latter on every SIMD tier;
+/// requires the same masks and counts.
 void check_against_reference(const layer_data& L, const std::vector<char>& kept0, const dsnot_options& o,
                              const std::vector<double>* S = nullptr) {
-    mask m = mask_from(kept0, L.out, L.in);
-    const auto rep = dsnot_refine(L.weights(), L.stats(), m, o);
     auto kept = kept0;
     auto ro = ref_of(o);
     ro.S = S;
@@ -264,21 +267,25 @@ void check_against_reference(const layer_data& L, const std::vector<char>& kept0
         before += std::fabs(r.e0);
         after += std::fabs(r.e);
     }
-    const auto got = kept_of(m);
-    std::size_t first_diff = got.size();
-    for (std::size_t f = 0; f < got.size() && first_diff == got.size(); ++f)
-        if (got[f] != kept[f]) first_diff = f;
-    INFO("first differing element " << first_diff << " (row " << first_diff / (L.in ? L.in : 1) << ")");
-    REQUIRE(first_diff == got.size());
-    REQUIRE(rep.swaps == swaps);
-    REQUIRE(rep.rows_converged == ends[0]);
-    REQUIRE(rep.rows_at_limit == ends[1]);
-    REQUIRE(rep.rows_exhausted == ends[2]);
-    REQUIRE(rep.rows_sign_stop == ends[3]);
-    if (L.out) {
-        REQUIRE(rep.mean_abs_e_before == Approx(before / static_cast<double>(L.out)).epsilon(1e-12));
-        REQUIRE(rep.mean_abs_e_after == Approx(after / static_cast<double>(L.out)).epsilon(1e-12));
-    }
+    test_util::for_each_tier([&](simd::isa) {
+        mask m = mask_from(kept0, L.out, L.in);
+        const auto rep = dsnot_refine(L.weights(), L.stats(), m, o);
+        const auto got = kept_of(m);
+        std::size_t first_diff = got.size();
+        for (std::size_t f = 0; f < got.size() && first_diff == got.size(); ++f)
+            if (got[f] != kept[f]) first_diff = f;
+        INFO("first differing element " << first_diff << " (row " << first_diff / (L.in ? L.in : 1) << ")");
+        REQUIRE(first_diff == got.size());
+        REQUIRE(rep.swaps == swaps);
+        REQUIRE(rep.rows_converged == ends[0]);
+        REQUIRE(rep.rows_at_limit == ends[1]);
+        REQUIRE(rep.rows_exhausted == ends[2]);
+        REQUIRE(rep.rows_sign_stop == ends[3]);
+        if (L.out) {
+            REQUIRE(rep.mean_abs_e_before == Approx(before / static_cast<double>(L.out)).epsilon(1e-12));
+            REQUIRE(rep.mean_abs_e_after == Approx(after / static_cast<double>(L.out)).epsilon(1e-12));
+        }
+    });
 }
 
 }  // namespace
@@ -590,8 +597,7 @@ TEST_CASE("dsnot_refine: N:M with a given initial score equals the reference", "
     }
 }
 
-TEST_CASE("dsnot_refine: long rows (more candidates than the selection buffer) equal the reference",
-          "[reconstruct][dsnot]") {
+TEST_CASE("dsnot_refine: long rows (more candidates than a list holds) equal the reference", "[reconstruct][dsnot]") {
     const std::size_t out = 6, in = 3000;
     const auto L = dyadic_layer(out, in, 31, false);
     for (unsigned T : {3u, 50u, 400u}) {
@@ -604,6 +610,128 @@ TEST_CASE("dsnot_refine: long rows (more candidates than the selection buffer) e
         o.keep_n = 2;
         o.group_m = 4;
         check_against_reference(L, random_kept(out, in, 0, 2, 4, 6), o);
+    }
+}
+
+TEST_CASE("dsnot_refine: rows of very different scales, Wanda masks and odd widths equal the reference",
+          "[reconstruct][dsnot]") {
+    // the scan gathers each list up to a bound guessed from the rows before; rows whose scale
+    // jumps by 2^±6..12 make those guesses fail, so lists are gathered again without one
+    for (std::size_t in : {203u, 1000u}) {
+        const std::size_t out = 48;
+        auto L = dyadic_layer(out, in, 41 + in);
+        const int shifts[] = {0, 6, -6, 12, 0, -3, 0, 0};
+        for (std::size_t i = 0; i < out; ++i)
+            for (std::size_t j = 0; j < in; ++j) L.w[i * in + j] = std::ldexp(L.w[i * in + j], shifts[i % 8]);
+        // Wanda's per-row mask: the kept columns cluster just above each row's threshold
+        std::vector<char> wanda_kept(out * in, 0);
+        for (std::size_t i = 0; i < out; ++i) {
+            std::vector<std::size_t> idx(in);
+            std::iota(idx.begin(), idx.end(), 0);
+            const auto a = [&](std::size_t j) { return std::fabs(L.w[i * in + j]) * std::sqrt(L.scaler[j]); };
+            std::stable_sort(idx.begin(), idx.end(), [&](std::size_t x, std::size_t y) { return a(x) > a(y); });
+            for (std::size_t t = 0; t < in / 2; ++t) wanda_kept[i * in + idx[t]] = 1;
+        }
+        for (unsigned T : {5u, 50u})
+            for (unsigned threads : {1u, 3u}) {
+                dsnot_options o;
+                o.max_cycle_time = T;
+                o.update_threshold = 0.0;
+                o.threads = threads;
+                INFO("in " << in << " T " << T << " threads " << threads);
+                check_against_reference(L, wanda_kept, o);
+                check_against_reference(L, random_kept(out, in, in / 3, 0, 0, 7), o);
+                if (in % 4 == 0) {
+                    o.keep_n = 2;
+                    o.group_m = 4;
+                    check_against_reference(L, random_kept(out, in, 0, 2, 4, 8), o);
+                }
+            }
+    }
+}
+
+TEST_CASE("simd::dsnot_scan: every tier equals the scalar twin (e's bits, bad, kmin, hits)",
+          "[reconstruct][dsnot][simd]") {
+    splitmix64 g(77);
+    const std::size_t base = 5;  // the row starts mid-word
+    for (std::size_t cols : {1u, 7u, 8u, 15u, 16u, 17u, 63u, 64u, 65u, 200u, 1000u}) {
+        std::vector<float> w(cols), grow(cols), keep(cols), key(cols);
+        std::vector<double> s(cols);
+        std::vector<std::uint64_t> words((base + cols + 63) / 64 + 1);
+        for (std::size_t j = 0; j < cols; ++j) {
+            w[j] = (g.uniform() - 0.5f) * 4.0f;
+            s[j] = (g.uniform() - 0.5) * 8.0;
+            grow[j] = std::copysign(g.uniform() * 2.0f, static_cast<float>(s[j]));
+            keep[j] = 0.5f + g.uniform();
+            key[j] = 1.0f / keep[j];
+            if (g() % 2) words[(base + j) / 64] |= std::uint64_t{1} << ((base + j) % 64);
+            switch (g() % 16) {  // the special values
+                case 0:
+                    w[j] = 0.0f;
+                    break;
+                case 1:
+                    w[j] = -0.0f;
+                    break;
+                case 2:
+                    grow[j] = 0.0f;
+                    break;
+                case 3:
+                    grow[j] = -HUGE_VALF;
+                    break;
+                case 4:
+                    keep[j] = HUGE_VALF;
+                    break;
+                case 5:
+                    w[j] = 1e-40f;
+                    break;  // subnormal
+                default:
+                    break;
+            }
+        }
+        const auto bad_at = cols / 2;
+        for (int special : {0, 1, 2}) {  // none, a NaN weight, an infinite one
+            auto wv = w;
+            if (special == 1) wv[bad_at] = std::nanf("");
+            if (special == 2) wv[bad_at] = -HUGE_VALF;
+            for (const simd::dsnot_limits lim : {simd::dsnot_limits{{0.3f, 0.7f}, {0.4f, 1.1f}},
+                                                 simd::dsnot_limits{{0.0f, HUGE_VALF}, {-HUGE_VALF, HUGE_VALF}},
+                                                 simd::dsnot_limits{{FLT_MAX, 0.05f}, {0x1p-60f, 2.0f}}})
+                for (double wlim : {HUGE_VAL, 1.5, 1.0000001}) {
+                    const simd::dsnot_row<float> r{wv.data(),    s.data(), grow.data(), keep.data(), key.data(),
+                                                   words.data(), base,     cols,        wlim};
+                    std::vector<simd::dsnot_hits> want((cols + 63) / 64), got(want.size());
+                    double acc_w[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+                    float kmin_w = HUGE_VALF;
+                    bool bad_w = false;
+                    const std::size_t n_w = simd::reference::dsnot_scan(r, lim, acc_w, &kmin_w, bad_w, want.data());
+                    bool rescan_bad = false;
+                    const std::size_t n_r =
+                        simd::reference::dsnot_scan(r, lim, nullptr, nullptr, rescan_bad, want.data());
+                    REQUIRE(n_r == n_w);  // a later pass finds the same hits and checks nothing
+                    REQUIRE_FALSE(rescan_bad);
+                    REQUIRE(bad_w == (special != 0 || std::any_of(wv.begin(), wv.end(), [&](float x) {
+                                          return !(std::fabs(static_cast<double>(x)) < wlim);
+                                      })));
+                    test_util::for_each_vector_tier([&](simd::isa) {
+                        double acc_g[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+                        float kmin_g = HUGE_VALF;
+                        bool bad_g = false;
+                        const std::size_t n_g = simd::dsnot_scan(r, lim, acc_g, &kmin_g, bad_g, got.data());
+                        INFO("cols " << cols << " special " << special << " wlim " << wlim);
+                        REQUIRE(n_g == n_w);
+                        for (std::size_t c = 0; c < n_w; ++c) {
+                            REQUIRE(got[c].j0 == want[c].j0);
+                            REQUIRE(got[c].hits == want[c].hits);
+                        }
+                        REQUIRE(bad_g == bad_w);
+                        REQUIRE(std::memcmp(&kmin_g, &kmin_w, sizeof kmin_g) == 0);
+                        if (special == 0) REQUIRE(std::memcmp(acc_g, acc_w, sizeof acc_g) == 0);
+                        bool later_bad = false;
+                        REQUIRE(simd::dsnot_scan(r, lim, nullptr, nullptr, later_bad, got.data()) == n_w);
+                        REQUIRE_FALSE(later_bad);
+                    });
+                }
+        }
     }
 }
 

@@ -19,17 +19,23 @@
 /// sums (column j in lane j mod 8). Ties go to the lower column (upstream_ties: the higher one
 /// in R+, as upstream's walk from the end of its stable sort). A NaN key (0/0) counts as 0 and is
 /// never a candidate; ±inf keys (var_j = 0) are valid and come first.
-/// Cost: O(in) per row. Only the first max_cycle_time entries of a list can be used, so each list
-/// is a one-pass bounded selection in (key, column) order (a candidate that cannot make the
-/// first T is rejected with one comparison), never a sort of length in; the lists for the other
-/// sign of e are built only when e changes sign.
+/// Cost: O(in) per row, never a sort of length in. Only the first T = max_cycle_time entries of a
+/// list can be used. A first SIMD pass (simd::dsnot_scan) sums e, checks the weights and
+/// gathers the R lists up to bounds guessed from the rows before, a float filter letting only
+/// columns that may pass a bound reach the exact test; the K lists, which cluster just above the
+/// row's threshold, are gathered in a second pass (from cache) up to a bound relative to the
+/// row's least kept score. A list that gathered fewer than T under a guessed bound is gathered
+/// again without one, so the lists, and the result, never depend on the guesses; each is then
+/// cut to its first T (nth_element) and sorted.
 
 #include <algorithm>
 #include <bit>
+#include <cfloat>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <limits>
 #include <optional>
 #include <span>
@@ -45,6 +51,7 @@
 #include "../detail/parallel.hpp"
 #include "../masks/mask.hpp"
 #include "../scorers/scorer.hpp"
+#include "../simd/dsnot_scan.hpp"
 #include "reconstructor.hpp"
 
 namespace nnprune {
@@ -79,11 +86,11 @@ struct dsnot_report {
 
 namespace detail {
 
-/// A list candidate: ordered by (key, tie) ascending; tie is the column (or its complement for
-/// the reversed tie rule).
+/// A list candidate: ordered by (key, tie) ascending; tie is the column j, or ~j for the reversed
+/// tie rule (so the column is min(tie, ~tie)).
 struct dsnot_cand {
     double key;
-    std::size_t tie, col;
+    std::size_t tie;
 };
 
 struct dsnot_before_t {
@@ -94,60 +101,69 @@ struct dsnot_before_t {
 
 inline constexpr dsnot_before_t dsnot_before{};
 
-/// The first `cap` candidates of a stream in dsnot_before order, amortised O(1) per candidate:
-/// kept in a buffer of 2·cap that is cut back to the best cap (nth_element) when it fills; once
-/// cut, bound() is the cap-th best so far and anything not before it is rejected.
-class dsnot_top {
+/// One candidate list of a row, gathered in one pass: every candidate not after a bound (all of
+/// them when there is none), then cut to the first `cap` in dsnot_before order. With a bound the
+/// list is complete only when it gathered at least cap; otherwise its row gathers it again
+/// without one. The bound is a guess from the rows before: only speed depends on it, a complete
+/// list holds the exact first cap.
+class dsnot_list {
 public:
-    void reset(std::size_t cap) {
-        m_cap = cap;
-        m_full = false;
-        m_buf.clear();
-        m_buf.reserve(2 * cap);
+    void begin(const std::optional<dsnot_cand>& bound) {
+        m_c.clear();
+        m_bound = bound;
+        m_next = bound;
+        m_done = false;
     }
-
-    [[nodiscard]] bool full() const noexcept { return m_full; }
-
-    [[nodiscard]] const dsnot_cand& bound() const noexcept { return m_bound; }
 
     void push(const dsnot_cand& c) {
-        if (m_full && !dsnot_before(c, m_bound)) return;
-        m_buf.push_back(c);
-        if (m_buf.size() == 2 * m_cap) cut();
+        if (!m_bound || !dsnot_before(*m_bound, c)) m_c.push_back(c);
     }
 
-    /// Sorts the kept candidates (at most cap).
-    void finish() {
-        if (m_buf.size() > m_cap) cut();
-        std::sort(m_buf.begin(), m_buf.end(), dsnot_before);
+    [[nodiscard]] const std::optional<dsnot_cand>& bound() const noexcept { return m_bound; }
+
+    [[nodiscard]] bool complete(std::size_t cap) const noexcept { return !m_bound || m_c.size() >= cap; }
+
+    [[nodiscard]] bool done() const noexcept { return m_done; }
+
+    /// Keeps the first cap, sorted (once per row), and sets next(): a bound for the next row
+    /// that would gather about `guess` (> cap). Without a bound, it is the guess-th best (none
+    /// when fewer were gathered); with one, the key where a straight line through (cap, the
+    /// cap-th key) and (gathered, the bound's key) reaches guess.
+    void finish(std::size_t cap, std::size_t guess) {
+        if (m_done) return;
+        m_done = true;
+        const std::size_t n = m_c.size();
+        if (n > cap) {
+            const auto nth = m_c.begin() + static_cast<std::ptrdiff_t>(cap) - 1;
+            std::nth_element(m_c.begin(), nth, m_c.end(), dsnot_before);
+            if (!m_bound) {
+                if (n >= guess) {
+                    const auto g = m_c.begin() + static_cast<std::ptrdiff_t>(guess) - 1;
+                    std::nth_element(nth + 1, g, m_c.end(), dsnot_before);
+                    m_next = *g;
+                }
+            } else {
+                const double k = nth->key, span = m_bound->key - k;
+                const double key = k + span * static_cast<double>(guess - cap) / static_cast<double>(n - cap);
+                if (std::isfinite(key)) m_next = dsnot_cand{key, static_cast<std::size_t>(-1)};
+            }
+            m_c.resize(cap);
+        }
+        std::sort(m_c.begin(), m_c.end(), dsnot_before);
     }
 
-    [[nodiscard]] std::size_t size() const noexcept { return m_buf.size(); }
+    /// The next row's bound (after finish; this row's bound until then).
+    [[nodiscard]] const std::optional<dsnot_cand>& next() const noexcept { return m_next; }
 
-    [[nodiscard]] std::size_t col(std::size_t t) const noexcept { return m_buf[t].col; }
+    [[nodiscard]] std::size_t size() const noexcept { return m_c.size(); }
+
+    [[nodiscard]] std::size_t col(std::size_t t) const noexcept { return std::min(m_c[t].tie, ~m_c[t].tie); }
 
 private:
-    void cut() {
-        const auto nth = m_buf.begin() + static_cast<std::ptrdiff_t>(m_cap) - 1;
-        std::nth_element(m_buf.begin(), nth, m_buf.end(), dsnot_before);
-        m_buf.resize(m_cap);
-        m_bound = m_buf.back();
-        m_full = true;
-    }
-
-    std::vector<dsnot_cand> m_buf;
-    dsnot_cand m_bound{};
-    std::size_t m_cap = 0;
-    bool m_full = false;
+    std::vector<dsnot_cand> m_c;
+    std::optional<dsnot_cand> m_bound, m_next;
+    bool m_done = false;
 };
-
-/// Bits [pos, pos + n) of a bit-packed mask, n in [1, 64]; bit 0 is element pos.
-[[nodiscard]] inline std::uint64_t mask_bits(const std::uint64_t* words, std::size_t pos, std::size_t n) noexcept {
-    const std::size_t w = pos >> 6, sh = pos & 63;
-    std::uint64_t v = words[w] >> sh;
-    if (sh != 0 && sh + n > 64) v |= words[w + 1] << (64 - sh);
-    return n == 64 ? v : v & ((std::uint64_t{1} << n) - 1);
-}
 
 [[nodiscard]] inline bool mask_bit(const std::uint64_t* words, std::size_t pos) noexcept {
     return (words[pos >> 6] >> (pos & 63)) & 1u;
@@ -176,8 +192,8 @@ private:
     const auto group_count = [&](std::size_t g) {
         std::size_t c = 0;
         for (std::size_t o = 0; o < m; o += 64)
-            c += static_cast<std::size_t>(
-                std::popcount(mask_bits(words, base + g * m + o, std::min<std::size_t>(64, m - o))));
+            c += static_cast<std::size_t>(std::popcount(
+                simd::load_bits(words, base + g * m + o, static_cast<unsigned>(std::min<std::size_t>(64, m - o)))));
         return c;
     };
     std::size_t from = 0;  // groups before it are known good
@@ -188,7 +204,7 @@ private:
         for (std::size_t j0 = 0; j0 < in; j0 += 64) {
             const std::size_t cnt = std::min<std::size_t>(64, in - j0);
             const std::uint64_t valid = cnt == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << cnt) - 1;
-            if ((field_counts(mask_bits(words, base + j0, cnt), m) ^ want) & valid) {
+            if ((field_counts(simd::load_bits(words, base + j0, static_cast<unsigned>(cnt)), m) ^ want) & valid) {
                 from = j0 / m;
                 break;
             }
@@ -221,15 +237,14 @@ struct dsnot_layer {
     double thr = 0.0;
     bool sign_rule = false, up_ties = false, nm = false;
     const std::uint64_t* words = nullptr;
-    std::vector<double> s, vp, sq;  // sum_row, var^γ, sqrt(scaler_row)
+    std::vector<double> s, vp, sq;       // sum_row, var^γ, sqrt(scaler_row)
+    std::vector<float> grow, keep, key;  // the scan's filter constants (simd::dsnot_row)
 };
 
 /// One thread's buffers for the row cycles (sized once, reused for every row).
 class dsnot_worker {
 public:
-    explicit dsnot_worker(const dsnot_layer& l) : m_l(l) {
-        for (auto& t : m_r) t.reset(l.cap);
-        for (auto& t : m_k) t.reset(l.cap);
+    explicit dsnot_worker(const dsnot_layer& l) : m_l(l), m_guess(l.cap + l.cap / 2 + 8), m_hits((l.cols + 63) / 64) {
         if (l.nm) m_cut.assign(l.cols, 0);
     }
 
@@ -241,7 +256,7 @@ public:
              dsnot_row_result& res) {
         const dsnot_layer& l = m_l;
         const std::size_t base = i * l.cols;
-        const bool ok = l.nm ? scan<true>(w, base, wlim, res.e0) : scan<false>(w, base, wlim, res.e0);
+        const bool ok = scan(w, base, wlim, res.e0);
         if (!ok) return false;
         double e = res.e0;
         const int s0 = e > 0 ? 1 : -1;
@@ -260,6 +275,7 @@ public:
                 break;
             }
             const int d = e > 0 ? 0 : 1;  // 0: R+ and K−; 1: R− and K+
+            ready(d, w, base);
             if (rpos[d] == m_r[d].size()) {
                 res.end = dsnot_end::exhausted;
                 break;
@@ -296,79 +312,123 @@ public:
         }
         if (l.nm)
             for (std::size_t t = first; t < swaps.size(); t += 2) m_cut[swaps[t] - base] = 0;
+        learn();
         res.e = e;
         return true;
     }
 
 private:
-    // A conservative bound in D-space for the grow keys: a pruned column with |D| below
-    // lim·var^γ cannot beat a list bound g (lim = g·(1 − 2^-40); 0 when there is no bound or it
-    // is so small that the product could be subnormal and inexact).
-    [[nodiscard]] static double grow_limit(double g) noexcept {
-        if (!(g >= 0x1p-500)) return 0.0;
-        return std::min(g, std::numeric_limits<double>::max()) * (1.0 - 0x1p-40);
-    }
+    // The lists: R[q] takes pruned columns with q = (D < 0) (R+ / R−), K[t] kept ones with
+    // t = 1 − q (K− / K+; unstructured only); direction d (0: e > 0) uses R[d] and K[d]. The grow
+    // key is −|D| / var^γ for both R lists (g descending in R+, ascending in R−).
+    [[nodiscard]] dsnot_list& list(std::size_t id) noexcept { return id < 2 ? m_r[id] : m_k[id - 2]; }
 
-    // One pass over the row: e (8 interleaved partial sums, column j in lane j % 8), the weights'
-    // check, and the first-cap selection of all four lists (N:M: the two grow lists). With
-    // q = (D < 0): a pruned column goes to R[q] (R+ / R−), a kept one to K[1 − q] (K+ / K−); the
-    // grow key is −|D| / var^γ for both (g descending in R+, ascending in R−).
-    template <bool NM, class W>
-    bool scan(const W* w, std::size_t base, double wlim, double& e0) {
+    // One pass over the row (simd::dsnot_scan) that gathers the lists in `ids` up to their bounds;
+    // acc and kmin as the kernel's. The kernel's float limits are conservative: a grow bound g
+    // becomes g·(1 − 2^-20) rounded down, a keep bound a becomes a·(1 + 2^-20) rounded up, each
+    // kept within [2^-60, FLT_MAX] (or 0 / inf), so that their products with the column constants
+    // are never subnormal.
+    template <class W>
+    bool sweep(const W* w, std::size_t base, double wlim, std::initializer_list<std::size_t> ids, double* acc,
+               float* kmin) {
         const dsnot_layer& l = m_l;
-        for (auto& t : m_r) t.reset(l.cap);
-        if constexpr (!NM)
-            for (auto& t : m_k) t.reset(l.cap);
-        const double *s = l.s.data(), *vp = l.vp.data(), *sq = l.sq.data();
-        double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        double rlim[2] = {0.0, 0.0};
-        double kthr[2] = {std::numeric_limits<double>::infinity(), std::numeric_limits<double>::infinity()};
-        bool bad = false;
-        for (std::size_t j0 = 0; j0 < l.cols; j0 += 64) {
-            const std::size_t cnt = std::min<std::size_t>(64, l.cols - j0);
-            const std::uint64_t kb = mask_bits(l.words, base + j0, cnt);
-            // branch-free over the chunk with the bounds at its start (conservative); the rare
-            // hits then go through the exact keys, where the bounds are current
-            std::uint64_t hits = 0;
-            for (std::size_t k = 0; k < cnt; ++k) {
-                const std::size_t j = j0 + k;
-                const auto wd = static_cast<double>(w[j]);
-                const double d = wd * s[j];
-                const bool kept = (kb >> k) & 1u;
-                bad |= !(std::fabs(wd) < wlim);
-                acc[k & 7] += kept ? 0.0 : d;
-                const double u = std::fabs(d);
-                const std::size_t q = d < 0;
-                bool hit = !kept & (u > 0) & !(u < rlim[q] * vp[j] - 0x1p-1000);
-                if constexpr (!NM) hit |= kept & (u > 0) & (std::fabs(wd) * sq[j] <= kthr[1 - q]);
-                hits |= static_cast<std::uint64_t>(hit) << k;
+        bool in[4] = {false, false, false, false};
+        simd::dsnot_limits lim{{HUGE_VALF, HUGE_VALF}, {-HUGE_VALF, -HUGE_VALF}};  // no hits
+        for (std::size_t id : ids) {
+            in[id] = true;
+            const auto& b = list(id).bound();
+            if (id < 2) {
+                const double g = b ? -b->key * (1.0 - 0x1p-20) : 0.0;
+                lim.grow[id] = g >= 0x1p-60 ? simd::float_down(std::min<double>(g, FLT_MAX)) : 0.0f;
+            } else {
+                const double a = b ? b->key * (1.0 + 0x1p-20) : HUGE_VAL;
+                lim.keep[3 - id] = std::max(simd::float_up(a), 0x1p-60f);  // K[t] holds q = 1 − t
             }
-            for (; hits; hits &= hits - 1) {
+        }
+        const double *s = l.s.data(), *vp = l.vp.data(), *sq = l.sq.data();
+        const simd::dsnot_row<W> row{w, s, l.grow.data(), l.keep.data(), l.key.data(), l.words, base, l.cols, wlim};
+        bool bad = false;
+        const std::size_t chunks = simd::dsnot_scan(row, lim, acc, kmin, bad, m_hits.data());
+        for (std::size_t c = 0; c < chunks; ++c) {
+            const std::size_t j0 = m_hits[c].j0;
+            const std::uint64_t kb =
+                simd::load_bits(l.words, base + j0, static_cast<unsigned>(std::min<std::size_t>(64, l.cols - j0)));
+            for (std::uint64_t hits = m_hits[c].hits; hits; hits &= hits - 1) {
                 const std::size_t j = j0 + static_cast<std::size_t>(std::countr_zero(hits));
                 const auto wd = static_cast<double>(w[j]);
                 const double d = wd * s[j];
-                const double u = std::fabs(d);
                 const std::size_t q = d < 0;
                 if (!((kb >> (j - j0)) & 1u)) {
-                    const double g = u / vp[j];  // |D| / var^γ: NaN (0/0) and 0 are no candidates
-                    if (g > 0) {
-                        dsnot_top& R = m_r[q];
-                        R.push({-g, (q == 0 && l.up_ties) ? ~j : j, j});
-                        if (R.full()) rlim[q] = grow_limit(-R.bound().key);
-                    }
-                } else {
-                    dsnot_top& K = m_k[1 - q];
-                    K.push({std::fabs(wd) * sq[j], j, j});
-                    if (K.full()) kthr[1 - q] = K.bound().key;
+                    const double g = std::fabs(d) / vp[j];  // |D| / var^γ: NaN (0/0) and 0 are no candidates
+                    if (in[q] && g > 0) m_r[q].push({-g, (q == 0 && l.up_ties) ? ~j : j});
+                } else if (in[3 - q] && d != 0) {
+                    m_k[1 - q].push({std::fabs(wd) * sq[j], j});
                 }
             }
         }
-        if (bad) return false;
-        for (auto& t : m_r) t.finish();
-        if constexpr (!NM)
-            for (auto& t : m_k) t.finish();
+        return !bad;
+    }
+
+    // The first pass: e, the weights' check, the R lists up to the bounds guessed from the rows
+    // before, and the least kept Wanda score (the reference of the K lists' guesses).
+    template <class W>
+    bool scan(const W* w, std::size_t base, double wlim, double& e0) {
+        const dsnot_layer& l = m_l;
+        for (std::size_t q = 0; q < 2; ++q) m_r[q].begin(m_rbound[q]);
+        m_k_gathered = l.nm;
+        double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        m_kmin = HUGE_VALF;
+        if (!sweep(w, base, wlim, {0, 1}, acc, l.nm ? nullptr : &m_kmin)) return false;
         e0 = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
         return true;
+    }
+
+    // The K lists (gathered when a cycle first needs one), each up to kmin times the ratio of its
+    // bound to kmin in the rows before: kept columns cluster just above the initial mask's
+    // threshold, which moves from row to row.
+    template <class W>
+    void gather_k(const W* w, std::size_t base) {
+        m_k_gathered = true;
+        const bool ref = m_kmin > 0 && m_kmin < HUGE_VALF;
+        for (std::size_t t = 0; t < 2; ++t)
+            m_k[t].begin(ref && m_kratio[t] ? std::optional<dsnot_cand>(
+                                                  dsnot_cand{m_kmin * *m_kratio[t], static_cast<std::size_t>(-1)})
+                                            : std::nullopt);
+        (void)sweep(w, base, 0.0, {2, 3}, nullptr, nullptr);
+    }
+
+    // Direction d's lists complete and sorted: one gathered short of cap under a guessed bound is
+    // gathered again without one.
+    template <class W>
+    void ready(int d, const W* w, std::size_t base) {
+        const dsnot_layer& l = m_l;
+        if (!m_k_gathered) gather_k(w, base);
+        for (std::size_t id : {static_cast<std::size_t>(d), static_cast<std::size_t>(d) + 2}) {
+            if (id >= 2 && l.nm) break;
+            dsnot_list& L = list(id);
+            if (L.done()) continue;
+            if (!L.complete(l.cap)) {
+                L.begin(std::nullopt);
+                (void)sweep(w, base, 0.0, {id}, nullptr, nullptr);
+            }
+            L.finish(l.cap, m_guess);
+        }
+    }
+
+    // The bounds of the lists this row finished, for the next row (the others keep theirs).
+    void learn() {
+        for (std::size_t q = 0; q < 2; ++q)
+            if (m_r[q].done()) m_rbound[q] = m_r[q].next();
+        if (m_l.nm) return;
+        const bool ref = m_kmin > 0 && m_kmin < HUGE_VALF;
+        for (std::size_t t = 0; t < 2; ++t) {
+            if (!m_k[t].done()) continue;
+            const auto& nb = m_k[t].next();
+            if (!nb)
+                m_kratio[t].reset();
+            else if (ref)
+                m_kratio[t] = nb->key / static_cast<double>(m_kmin);
+        }
     }
 
     // N:M: the still-kept, initially kept column of r's group with the lowest initial score
@@ -391,8 +451,14 @@ private:
     }
 
     const dsnot_layer& m_l;
-    dsnot_top m_r[2], m_k[2];
-    std::vector<unsigned char> m_cut;  // N:M: pruned by this row's cycle
+    std::size_t m_guess;  // a list's next bound is its m_guess-th best: cap plus a margin
+    dsnot_list m_r[2], m_k[2];
+    std::optional<dsnot_cand> m_rbound[2];  // the R lists' bounds for the next row
+    std::optional<double> m_kratio[2];      // the K lists' bounds for the next row, over kmin
+    float m_kmin = 0.0f;                    // this row's least kept Wanda score (float)
+    bool m_k_gathered = false;
+    std::vector<simd::dsnot_hits> m_hits;  // the scan's chunks with hits
+    std::vector<unsigned char> m_cut;      // N:M: pruned by this row's cycle
 };
 
 /// A statistic widened to double, checked: length, finite, and (nonneg) >= 0.
@@ -465,10 +531,24 @@ inline dsnot_report dsnot_refine(const tensor_ref& weights, const dsnot_stats& s
         NNPRUNE_CHECK(o.initial_score->has_matrix(), shape_error,
                       "dsnot_refine: the trailing dimensions of initial_score cannot be merged under its strides");
     double smax = 0.0;
+    l.grow.resize(in);
+    l.keep.resize(in);
+    l.key.resize(in);
     for (std::size_t j = 0; j < in; ++j) {
         smax = std::max(smax, std::fabs(l.s[j]));
         l.vp[j] = std::pow(l.vp[j], o.pow_of_var_regrowing);  // γ = 0: 1, no division (upstream skips it)
         l.sq[j] = std::sqrt(l.sq[j]);
+        // the scan's filter constants: a pruned column can have grow key g only if
+        // |w| >= g·var^γ/|s| (grow: the ratio rounded down, signed as s so that w's sign times it
+        // is D's; inf where D or g is always 0, 0 where the ratio leaves float's normal range),
+        // a kept one Wanda score a only if |w| <= a/sqrt(scaler_row) (keep: rounded up)
+        const double ratio = l.vp[j] / std::fabs(l.s[j]);
+        l.grow[j] = std::copysign(l.s[j] == 0 || std::isinf(l.vp[j])     ? HUGE_VALF
+                                  : ratio >= 0x1p-60 && ratio <= FLT_MAX ? simd::float_down(ratio)
+                                                                         : 0.0f,
+                                  static_cast<float>(l.s[j]));
+        l.keep[j] = l.sq[j] == 0 ? HUGE_VALF : std::max(simd::float_up(1.0 / l.sq[j]), 0x1p-60f);
+        l.key[j] = static_cast<float>(l.sq[j]);
     }
     l.max_swaps = o.max_cycle_time;
     l.cap = std::max<std::size_t>(1, std::min<std::size_t>(o.max_cycle_time, in));
@@ -494,6 +574,8 @@ inline dsnot_report dsnot_refine(const tensor_ref& weights, const dsnot_stats& s
         std::vector<float> wf;
         std::vector<double> wd, srow;
         auto& out = swaps[part];
+        // room for the usual swap counts (no regrowth copies), at most 8 MiB up front
+        out.reserve(std::min<std::size_t>(2 * std::min<std::size_t>(o.max_cycle_time, 64) * (r1 - r0), 1u << 20));
         for (std::size_t i = r0; i < r1; ++i) {
             if (nm) {
                 std::size_t c = 0;
