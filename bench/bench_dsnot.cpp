@@ -4,20 +4,19 @@
 //  - bm_dsnot_wanda_mask:   the initial mask, nnprune::prune(layers, wanda, per_row{} | 2:4)
 //  - bm_dsnot_refine:       dsnot_refine alone on a copy of that mask (the copy untimed); the
 //                           target is at most 2x bm_dsnot_wanda_mask
-//  - bm_dsnot_refine_scalar: the same on the scalar tier (the kernels' scalar twins)
 //  - bm_dsnot_wanda_refine: both, one after the other (a fresh mask each time, as a user runs it)
-// Args: pattern (0: 50% per row, 1: 2:4) and threads.
+// Args: pattern (0: 50% per row, 1: 2:4), threads, and for bm_dsnot_refine the tier (tiers.hpp).
 #include <cstring>
 #include <vector>
 
 #include <benchmark/benchmark.h>
 
+#include "tiers.hpp"
 #include <nnprune/calibration/dsnot_accumulator.hpp>
 #include <nnprune/prune/prune.hpp>
 #include <nnprune/reconstruct/dsnot.hpp>
 #include <nnprune/scorers/random.hpp>
 #include <nnprune/scorers/wanda.hpp>
-#include <nnprune/simd/isa.hpp>
 
 namespace {
 
@@ -97,6 +96,7 @@ void bm_dsnot_refine(benchmark::State& state) {
     const bool nm = state.range(0) != 0;
     const auto threads = static_cast<unsigned>(state.range(1));
     const auto m0 = wanda_mask(d, nm, threads);
+    const bench::tier_scope tier(state, state.range(2));
     auto m = m0;
     nnprune::dsnot_report rep;
     for (auto _ : state) {
@@ -109,11 +109,6 @@ void bm_dsnot_refine(benchmark::State& state) {
     state.counters["swaps"] = static_cast<double>(rep.swaps);
     state.counters["abs_e_before"] = rep.mean_abs_e_before;
     state.counters["abs_e_after"] = rep.mean_abs_e_after;
-}
-
-void bm_dsnot_refine_scalar(benchmark::State& state) {
-    const nnprune::simd::isa_guard tier(nnprune::simd::isa::scalar);
-    bm_dsnot_refine(state);
 }
 
 void bm_dsnot_wanda_refine(benchmark::State& state) {
@@ -137,14 +132,8 @@ BENCHMARK(bm_dsnot_wanda_mask)
     ->UseRealTime()
     ->Iterations(5);
 BENCHMARK(bm_dsnot_refine)
-    ->ArgNames({"nm", "threads"})
-    ->ArgsProduct({{0, 1}, {1, 2}})
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime()
-    ->Iterations(5);
-BENCHMARK(bm_dsnot_refine_scalar)
-    ->ArgNames({"nm", "threads"})
-    ->ArgsProduct({{0, 1}, {1}})
+    ->ArgNames({"nm", "threads", "tier"})
+    ->ArgsProduct({{0, 1}, {1, 2}, bench::tier_args})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->Iterations(5);
