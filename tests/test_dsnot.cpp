@@ -650,6 +650,38 @@ TEST_CASE("dsnot_refine: rows of very different scales, Wanda masks and odd widt
     }
 }
 
+TEST_CASE("dsnot_refine: statistics far outside float's range (f64) equal the reference", "[reconstruct][dsnot]") {
+    const std::size_t out = 8, in = 96;
+    const auto L = dyadic_layer(out, in, 53);
+    for (const double scale : {1e200, 1e-200}) {
+        std::vector<double> scaler(in), sum(in), var(in);
+        for (std::size_t j = 0; j < in; ++j) {
+            scaler[j] = L.scaler[j] * scale;  // sqrt: 1e±100, its inverse too
+            sum[j] = L.sum[j] / scale;
+            var[j] = L.var[j] * scale;  // var / |sum| leaves float's range both ways
+        }
+        const auto kept0 = random_kept(out, in, 40, 0, 0, 9);
+        auto kept = kept0;
+        dsnot_options o;
+        o.update_threshold = 0.0;
+        const auto rows = ref_refine(L.wd(), out, in, scaler, sum, var, kept, ref_of(o));
+        test_util::for_each_tier([&](simd::isa) {
+            mask m = mask_from(kept0, out, in);
+            const auto rep =
+                dsnot_refine(L.weights(),
+                             {vector_view<const double>(scaler.data(), in), vector_view<const double>(sum.data(), in),
+                              vector_view<const double>(var.data(), in)},
+                             m, o);
+            INFO("scale " << scale);
+            REQUIRE(kept_of(m) == kept);
+            std::size_t swaps = 0;
+            for (const auto& r : rows) swaps += r.swaps;
+            REQUIRE(rep.swaps == swaps);
+            REQUIRE(swaps > 0);
+        });
+    }
+}
+
 TEST_CASE("simd::dsnot_scan: every tier equals the scalar twin (e's bits, bad, kmin, hits)",
           "[reconstruct][dsnot][simd]") {
     splitmix64 g(77);

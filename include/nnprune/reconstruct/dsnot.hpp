@@ -543,12 +543,12 @@ inline dsnot_report dsnot_refine(const tensor_ref& weights, const dsnot_stats& s
         // is D's; inf where D or g is always 0, 0 where the ratio leaves float's normal range),
         // a kept one Wanda score a only if |w| <= a/sqrt(scaler_row) (keep: rounded up)
         const double ratio = l.vp[j] / std::fabs(l.s[j]);
-        l.grow[j] = std::copysign(l.s[j] == 0 || std::isinf(l.vp[j])     ? HUGE_VALF
-                                  : ratio >= 0x1p-60 && ratio <= FLT_MAX ? simd::float_down(ratio)
-                                                                         : 0.0f,
-                                  static_cast<float>(l.s[j]));
+        l.grow[j] = l.s[j] == 0 || std::isinf(l.vp[j])     ? HUGE_VALF
+                    : ratio >= 0x1p-60 && ratio <= FLT_MAX ? simd::float_down(ratio)
+                                                           : 0.0f;
+        if (std::signbit(l.s[j])) l.grow[j] = -l.grow[j];
         l.keep[j] = l.sq[j] == 0 ? HUGE_VALF : std::max(simd::float_up(1.0 / l.sq[j]), 0x1p-60f);
-        l.key[j] = static_cast<float>(l.sq[j]);
+        l.key[j] = simd::float_down(l.sq[j]);  // only for the K lists' reference: any rounding
     }
     l.max_swaps = o.max_cycle_time;
     l.cap = std::max<std::size_t>(1, std::min<std::size_t>(o.max_cycle_time, in));

@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "../config.hpp"
 #include "avx2/dsnot_scan.hpp"
@@ -29,13 +30,17 @@ namespace nnprune::simd::inline NNPRUNE_SIMD_ABI {
 
 /// The least float >= x (inf above FLT_MAX): `|w| < wlim` equals `|w| < float_up(wlim)` for float w.
 [[nodiscard]] inline float float_up(double x) noexcept {
+    if (x > FLT_MAX) return HUGE_VALF;  // (a cast out of float's range is undefined)
+    if (x < -FLT_MAX) return -FLT_MAX;
     auto f = static_cast<float>(x);
     if (static_cast<double>(f) < x) f = std::nextafter(f, HUGE_VALF);
     return f;
 }
 
-/// The greatest float <= x.
+/// The greatest float <= x (-inf below -FLT_MAX).
 [[nodiscard]] inline float float_down(double x) noexcept {
+    if (x > FLT_MAX) return FLT_MAX;
+    if (x < -FLT_MAX) return -HUGE_VALF;
     auto f = static_cast<float>(x);
     if (static_cast<double>(f) > x) f = std::nextafter(f, -HUGE_VALF);
     return f;
@@ -60,7 +65,10 @@ std::size_t dsnot_scan(const dsnot_row<W>& r, dsnot_limits lim, double* acc, flo
             if (acc) {
                 bad |= !(std::fabs(wd) < r.wlim);
                 acc[k & 7] += kept ? 0.0 : wd * r.s[c];
-                if (kmin && kept && aw > 0) *kmin = std::min(*kmin, static_cast<float>(aw * r.key[c]));
+                if (kmin && kept && aw > 0) {
+                    const W a = aw * r.key[c];
+                    *kmin = std::min(*kmin, std::is_same_v<W, float> ? static_cast<float>(a) : float_down(a));
+                }
             }
             const std::size_t q = std::signbit(r.w[c]) != std::signbit(r.grow[c]);
             const bool hit = kept ? !(aw > static_cast<W>(lim.keep[q]) * r.keep[c])
