@@ -754,6 +754,7 @@ TEST_CASE("simd::dsnot_scan: every tier equals the scalar twin (e's bits, bad, k
                         for (std::size_t c = 0; c < n_w; ++c) {
                             REQUIRE(got[c].j0 == want[c].j0);
                             REQUIRE(got[c].hits == want[c].hits);
+                            REQUIRE(got[c].kept == want[c].kept);
                         }
                         REQUIRE(bad_g == bad_w);
                         REQUIRE(std::memcmp(&kmin_g, &kmin_w, sizeof kmin_g) == 0);

@@ -351,8 +351,7 @@ private:
         const std::size_t chunks = simd::dsnot_scan(row, lim, acc, kmin, bad, m_hits.data());
         for (std::size_t c = 0; c < chunks; ++c) {
             const std::size_t j0 = m_hits[c].j0;
-            const std::uint64_t kb =
-                simd::load_bits(l.words, base + j0, static_cast<unsigned>(std::min<std::size_t>(64, l.cols - j0)));
+            const std::uint64_t kb = m_hits[c].kept;
             for (std::uint64_t hits = m_hits[c].hits; hits; hits &= hits - 1) {
                 const std::size_t j = j0 + static_cast<std::size_t>(std::countr_zero(hits));
                 const auto wd = static_cast<double>(w[j]);

@@ -75,7 +75,7 @@ std::size_t dsnot_scan(const dsnot_row<W>& r, dsnot_limits lim, double* acc, flo
                                   : !(aw < static_cast<W>(lim.grow[q]) * std::fabs(r.grow[c]));
             hits |= static_cast<std::uint64_t>(hit) << k;
         }
-        if (hits) out[chunks++] = {j, hits};
+        if (hits) out[chunks++] = {j, hits, kb};
     }
     return chunks;
 }

@@ -48,10 +48,11 @@ struct dsnot_limits {
     float grow[2], keep[2];
 };
 
-/// A chunk of 64 columns (fewer at the row's end) that has hits: bit k is column j0 + k.
+/// A chunk of 64 columns (fewer at the row's end) that has hits: bit k is column j0 + k, in
+/// `hits` and in the chunk's kept bits.
 struct dsnot_hits {
     std::size_t j0;
-    std::uint64_t hits;
+    std::uint64_t hits, kept;
 };
 
 }  // namespace nnprune::simd::inline NNPRUNE_SIMD_ABI

@@ -15,25 +15,13 @@
 #include "../bits.hpp"
 #include "../isa.hpp"
 #include "../results.hpp"
+#include "zero.hpp"
 
 namespace nnprune::simd::inline NNPRUNE_SIMD_ABI {
 #if NNPRUNE_SIMD_X86
 namespace avx2 {
 
 NNPRUNE_AVX2_BEGIN
-
-/// The low 8 bits of b as 8 lanes of 32 bits (all ones where the bit is set).
-[[nodiscard]] inline __m256i dsnot_lanes32(unsigned b) noexcept {
-    const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-    return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(static_cast<int>(b)), bit), bit);
-}
-
-/// The low 4 bits of b as 4 lanes of 64 bits.
-[[nodiscard]] inline __m256d dsnot_lanes64(unsigned b) noexcept {
-    const __m256i bit = _mm256_setr_epi64x(1, 2, 4, 8);
-    return _mm256_castsi256_pd(
-        _mm256_cmpeq_epi64(_mm256_and_si256(_mm256_set1_epi64x(static_cast<long long>(b)), bit), bit));
-}
 
 /// First: a row's first pass (e, bad and kmin too); wlim: r.wlim rounded up to float.
 template <bool First>
@@ -67,25 +55,24 @@ std::size_t dsnot_scan(const dsnot_row<float>& r, dsnot_limits lim, double* acc,
                 s0 = _mm256_loadu_pd(r.s + c);
                 s1 = _mm256_loadu_pd(r.s + c + 4);
             } else {
-                const __m256i lm = dsnot_lanes32(live);
+                const __m256i lm = lanes32(live);
                 w = _mm256_maskload_ps(r.w + c, lm);
                 gc = _mm256_maskload_ps(r.grow + c, lm);
                 kc = _mm256_maskload_ps(r.keep + c, lm);
                 keyc = _mm256_maskload_ps(r.key + c, lm);
-                s0 = _mm256_maskload_pd(r.s + c, _mm256_castpd_si256(dsnot_lanes64(live)));
-                s1 = _mm256_maskload_pd(r.s + c + 4, _mm256_castpd_si256(dsnot_lanes64(live >> 4)));
+                s0 = _mm256_maskload_pd(r.s + c, lanes64(live));
+                s1 = _mm256_maskload_pd(r.s + c + 4, lanes64(live >> 4));
             }
             const __m256 aw = _mm256_andnot_ps(sign, w);
             if constexpr (First) {  // +0 for a kept column, as in the scalar twin
                 badm |= static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(aw, wl, _CMP_NLT_UQ))) & live;
                 const __m256d d0 = _mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(w)), s0);
                 const __m256d d1 = _mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(w, 1)), s1);
-                a0 = _mm256_add_pd(a0, _mm256_and_pd(d0, dsnot_lanes64(pm)));
-                a1 = _mm256_add_pd(a1, _mm256_and_pd(d1, dsnot_lanes64(pm >> 4)));
+                a0 = _mm256_add_pd(a0, _mm256_and_pd(d0, _mm256_castsi256_pd(lanes64(pm))));
+                a1 = _mm256_add_pd(a1, _mm256_and_pd(d1, _mm256_castsi256_pd(lanes64(pm >> 4))));
             }
             if (First && kmin) {
-                const __m256 ok =
-                    _mm256_and_ps(_mm256_castsi256_ps(dsnot_lanes32(km)), _mm256_cmp_ps(aw, zero, _CMP_GT_OQ));
+                const __m256 ok = _mm256_and_ps(_mm256_castsi256_ps(lanes32(km)), _mm256_cmp_ps(aw, zero, _CMP_GT_OQ));
                 mn = _mm256_min_ps(mn, _mm256_blendv_ps(inf, _mm256_mul_ps(aw, keyc), ok));
             }
             const __m256 neg = _mm256_xor_ps(w, gc);  // the sign bit: D < 0
@@ -95,7 +82,7 @@ std::size_t dsnot_scan(const dsnot_row<float>& r, dsnot_limits lim, double* acc,
             const auto hk = static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(aw, kl, _CMP_NGT_UQ)));
             hits |= static_cast<std::uint64_t>((hg & pm) | (hk & km)) << k;
         }
-        if (hits) out[chunks++] = {j, hits};
+        if (hits) out[chunks++] = {j, hits, kb};
     }
     if constexpr (First) {
         _mm256_storeu_pd(acc, a0);

@@ -66,7 +66,7 @@ std::size_t dsnot_scan(const dsnot_row<float>& r, dsnot_limits lim, double* acc,
                                                  _mm512_mask_cmp_ps_mask(km, aw, kl, _CMP_NGT_UQ));
             hits |= static_cast<std::uint64_t>(h) << k;
         }
-        if (hits) out[chunks++] = {j, hits};
+        if (hits) out[chunks++] = {j, hits, kb};
     }
     if constexpr (First) {
         _mm512_storeu_pd(acc, a);
