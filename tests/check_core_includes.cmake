@@ -1,9 +1,9 @@
-# ctest: the core headers (everything but adapters/ and io/) must not include Eigen, xtensor,
+# ctest: the core headers (everything but adapters/, io/ and compact/) must not include Eigen, xtensor,
 # nlohmann-json or libtorch. Run as cmake -DINCLUDE_DIR=... -P check_core_includes.cmake
 file(GLOB_RECURSE _headers ${INCLUDE_DIR}/nnprune/*.hpp)
 set(_bad "")
 foreach(_h IN LISTS _headers)
-  if(_h MATCHES "/nnprune/(adapters|io)/")
+  if(_h MATCHES "/nnprune/(adapters|io|compact)/")
     continue()
   endif()
   file(STRINGS ${_h} _lines REGEX "^[ \t]*#[ \t]*include[ \t]*[<\"](Eigen|unsupported/Eigen|xtensor|nlohmann|torch|ATen|c10)")
