@@ -739,6 +739,74 @@ void cp_refused(cp_attempt& a, const std::string& what) {
     REQUIRE(a.writes == 0);
 }
 
+/// A model of `fam` made from its own table (2 layers, hidden 48, 4 heads, 2 KV heads where the
+/// family has them, head_dim 8 where the config can hold it, 40 MLP channels): its config, and
+/// every tensor's shape. Rank-1 whole vectors are hidden long, except the per-head norms.
+std::pair<json, std::vector<tensor_desc>> cp_from_table(const model_family& fam) {
+    const family_keys& k = fam.keys;
+    json cfg = {{"model_type", fam.model_types.front()}, {k.layers, 2}, {k.hidden, 48}, {k.heads, 4}};
+    if (!k.kv_heads.empty()) cfg[k.kv_heads] = 2;
+    if (!k.head_dim.empty()) cfg[k.head_dim] = 8;
+    cfg[k.intermediate] = 40;
+    const model_dims d = read_dims(fam, cfg);
+    std::vector<tensor_desc> descs{{"embed.weight", safetensors_dtype::BF16, {100, 48}}};
+    for (std::size_t l = 0; l < 2; ++l) {
+        std::string p = fam.layer_prefixes.front();
+        p.replace(p.find("{i}"), 3, std::to_string(l));
+        for (const tensor_rule& r : fam.tensors) {
+            if (r.axes.empty()) continue;
+            std::vector<std::uint64_t> shape;
+            for (const tensor_axis& a : r.axes) {
+                std::size_t n = a.empty() ? d.hidden : 0;
+                for (const segment& sg : a)
+                    n += d.units(sg.unit) * (sg.unit == unit::channel ? 1 : sg.head_dims * d.head_dim);
+                shape.push_back(n);
+            }
+            if (r.name.find("_norm.") != std::string::npos && r.name.find("self_attn.") == 0) shape = {d.head_dim};
+            descs.push_back({p + r.name, safetensors_dtype::BF16, shape});
+        }
+    }
+    return {cfg, descs};
+}
+
+TEST_CASE("compact: every built-in family compacts a model made from its table; shapes follow the config",
+          "[compact]") {
+    for (const model_family& fam : built_in_families()) {
+        INFO(fam.name);
+        const auto [cfg, descs] = cp_from_table(fam);
+        const model_dims d = read_dims(fam, cfg);
+        const bool heads = !fam.keys.head_dim.empty();  // the config can hold fewer heads
+        std::vector<layer_selection> kept = keep_all(d);
+        for (auto& l : kept) {
+            if (heads) l.heads = d.kv_heads == 2 ? sizes{1, 3} : sizes{0, 2};
+            l.channels = cp_pick(40, 25, 3);
+        }
+        compact_options opt;
+        opt.compensation = bias_compensation::where_possible;
+        opt.attention_means.assign(2, std::vector<float>(d.heads * d.head_dim, 0.5f));
+        opt.mlp_means.assign(2, std::vector<float>(40, 0.25f));
+        const compact_plan plan(fam, cfg, descs, kept, opt);
+        CHECK(plan.after().intermediate == 25);
+        CHECK(plan.after().heads == (heads ? 2u : 4u));
+        CHECK(plan.config().at(fam.keys.intermediate) == 25);
+        // compensated where the family has a slot (the biases exist, or a switch creates them)
+        std::size_t compensated = 0;
+        for (const auto& o : plan.outputs()) compensated += o.how == compact_output::kind::compensated;
+        std::size_t slots = 0;
+        for (const consumer& c : fam.consumers)
+            slots += !c.bias.empty() && (c.unit == unit::channel || heads);
+        CHECK(compensated == 2 * slots);
+        CHECK(plan.skipped().size() == (heads ? 2u : 1u) - slots);
+        cp_check_shapes_follow_config(plan);
+        // a selection that removes heads is refused where the config cannot hold it
+        if (!heads) {
+            std::vector<layer_selection> fewer = kept;
+            for (auto& l : fewer) l.heads = {0, 1};
+            REQUIRE_THROWS_WITH(compact_plan(fam, cfg, descs, fewer), Contains("cannot hold 2 of 4 heads"));
+        }
+    }
+}
+
 TEST_CASE("compact: refusals name the problem and write nothing", "[compact]") {
     SECTION("the attempt itself works") {
         cp_attempt a = cp_llama_attempt();

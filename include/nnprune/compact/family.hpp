@@ -45,17 +45,19 @@ struct tensor_rule {
     bool required = false;          ///< every layer must have it (weights; biases and norms are optional)
 };
 
-/// Where FLAP's bias compensation goes: b += W[:, removed] · mean_input[removed] over the removed
-/// inputs of `weight` (its `input_axis`: 1 for nn.Linear, 0 for GPT-2's Conv1D).
-struct bias_slot {
-    std::string weight, bias;
-    nnprune::unit unit = unit::channel;  ///< head: o_proj's inputs; channel: down_proj's inputs
+/// The weight that reads a unit's outputs (o_proj for heads, down_proj for channels): scoring reads
+/// its input columns, and FLAP's bias compensation b += W[:, removed] · mean_input[removed] adds to
+/// its bias. input_axis is 1 for nn.Linear [out, in], 0 for GPT-2's Conv1D [in, out].
+struct consumer {
+    std::string weight;
+    nnprune::unit unit = unit::channel;
     std::size_t input_axis = 1;
+    std::string bias;  ///< its bias; empty: the family has no slot for compensation
     /// When the family writes no bias by default: the config key that turns the biases on
     /// ("attention_bias", "mlp_bias"), and the other biases it turns on, written as zeros.
     /// Empty: the slot exists only where the checkpoint already has `bias`.
     std::string enable_key;
-    std::vector<std::string> zero_biases;
+    std::vector<std::string> zero_biases;  ///< "x.bias", shaped like the rows of "x.weight"
 };
 
 /// The config keys that give a family's shapes. An empty key is absent from the family.
@@ -70,12 +72,12 @@ struct family_keys {
 };
 
 struct model_family {
-    std::string name;                      ///< for messages ("llama")
-    std::vector<std::string> model_types;  ///< config.json "model_type" values it serves
+    std::string name;                         ///< for messages ("llama")
+    std::vector<std::string> model_types;     ///< config.json "model_type" values it serves
     std::vector<std::string> layer_prefixes;  ///< with "{i}" for the layer: "model.layers.{i}."
     family_keys keys;
     std::vector<tensor_rule> tensors;
-    std::vector<bias_slot> bias_slots;
+    std::vector<consumer> consumers;   ///< one per unit kind: head and channel
     bool heads_divide_hidden = false;  ///< Gemma: the modelling code raises unless hidden % heads == 0
 };
 
@@ -84,9 +86,11 @@ namespace detail {
 inline tensor_rule rows(std::string name, tensor_axis a, bool required = false) {
     return {std::move(name), {std::move(a), {}}, required};
 }
+
 inline tensor_rule cols(std::string name, tensor_axis a, bool required = false) {
     return {std::move(name), {{}, std::move(a)}, required};
 }
+
 inline tensor_rule vec(std::string name, tensor_axis a = {}) { return {std::move(name), {std::move(a)}, false}; }
 
 inline const tensor_axis q_axis{{unit::head, 1}};
@@ -117,8 +121,10 @@ inline std::vector<tensor_rule> linear_layer(std::string_view attn, std::span<co
     return t;
 }
 
-inline bias_slot linear_slot(std::string w, unit u, std::string enable = {}, std::vector<std::string> zeros = {}) {
-    return {w + ".weight", w + ".bias", u, 1, std::move(enable), std::move(zeros)};
+/// An nn.Linear consumer; `biased`: with a bias slot.
+inline consumer linear_consumer(const std::string& w, unit u, bool biased, std::string enable = {},
+                                std::vector<std::string> zeros = {}) {
+    return {w + ".weight", u, 1, biased ? w + ".bias" : std::string(), std::move(enable), std::move(zeros)};
 }
 
 /// Llama, Mistral, Qwen2, Qwen3 and Gemma share the tensor names; they differ in bias slots and norms.
@@ -133,12 +139,14 @@ inline model_family llama_like(std::string name, std::vector<std::string> types,
     f.keys.kv_heads = "num_key_value_heads";
     f.keys.head_dim = "head_dim";
     f.tensors = linear_layer("self_attn.", qkvo, up, "mlp.down_proj", norms);
+    f.consumers = {linear_consumer("self_attn.o_proj", unit::head, false),
+                   linear_consumer("mlp.down_proj", unit::channel, false)};
     if (attn_slot)
-        f.bias_slots.push_back(linear_slot("self_attn.o_proj", unit::head, "attention_bias",
-                                           {"self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias"}));
+        f.consumers[0] = linear_consumer("self_attn.o_proj", unit::head, true, "attention_bias",
+                                         {"self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias"});
     if (mlp_slot)
-        f.bias_slots.push_back(
-            linear_slot("mlp.down_proj", unit::channel, "mlp_bias", {"mlp.gate_proj.bias", "mlp.up_proj.bias"}));
+        f.consumers[1] = linear_consumer("mlp.down_proj", unit::channel, true, "mlp_bias",
+                                         {"mlp.gate_proj.bias", "mlp.up_proj.bias"});
     return f;
 }
 
@@ -153,8 +161,8 @@ inline model_family biased_family(std::string name, std::vector<std::string> typ
     f.layer_prefixes = std::move(prefixes);
     const std::string_view in[] = {mlp_in};
     f.tensors = linear_layer(attn, qkvo, in, mlp_out, whole);
-    f.bias_slots.push_back(linear_slot(std::string(attn) + std::string(qkvo[3]), unit::head));
-    f.bias_slots.push_back(linear_slot(std::string(mlp_out), unit::channel));
+    f.consumers = {linear_consumer(std::string(attn) + std::string(qkvo[3]), unit::head, true),
+                   linear_consumer(std::string(mlp_out), unit::channel, true)};
     return f;
 }
 
@@ -165,12 +173,12 @@ inline std::vector<model_family> make_built_in_families() {
     out.push_back(llama_like("mistral", {"mistral"}, false, false, llama_norms));
     out.push_back(llama_like("qwen2", {"qwen2"}, false, false, llama_norms));
     out.push_back(llama_like("qwen3", {"qwen3"}, true, false,
-                             {"input_layernorm.weight", "post_attention_layernorm.weight",
-                              "self_attn.q_norm.weight", "self_attn.k_norm.weight"}));
-    model_family gemma = llama_like("gemma", {"gemma", "gemma2", "gemma3_text"}, false, false,
-                                    {"input_layernorm.weight", "post_attention_layernorm.weight",
-                                     "pre_feedforward_layernorm.weight", "post_feedforward_layernorm.weight",
-                                     "self_attn.q_norm.weight", "self_attn.k_norm.weight"});
+                             {"input_layernorm.weight", "post_attention_layernorm.weight", "self_attn.q_norm.weight",
+                              "self_attn.k_norm.weight"}));
+    model_family gemma =
+        llama_like("gemma", {"gemma", "gemma2", "gemma3_text"}, false, false,
+                   {"input_layernorm.weight", "post_attention_layernorm.weight", "pre_feedforward_layernorm.weight",
+                    "post_feedforward_layernorm.weight", "self_attn.q_norm.weight", "self_attn.k_norm.weight"});
     gemma.heads_divide_hidden = true;
     out.push_back(std::move(gemma));
 
@@ -186,14 +194,15 @@ inline std::vector<model_family> make_built_in_families() {
                     cols("mlp.down_proj.weight", f_axis, true),
                     vec("input_layernorm.weight"),
                     vec("post_attention_layernorm.weight")};
+    phi3.consumers = {linear_consumer("self_attn.o_proj", unit::head, false),
+                      linear_consumer("mlp.down_proj", unit::channel, false)};
     out.push_back(std::move(phi3));
 
     static constexpr std::string_view opt_qkvo[] = {"q_proj", "k_proj", "v_proj", "out_proj"};
-    model_family opt = biased_family("opt", {"opt"}, {"model.decoder.layers.{i}.", "decoder.layers.{i}."},
-                                     "self_attn.", opt_qkvo, "fc1", "fc2",
-                                     std::vector<std::string_view>{"self_attn_layer_norm.weight",
-                                                                   "self_attn_layer_norm.bias",
-                                                                   "final_layer_norm.weight", "final_layer_norm.bias"});
+    model_family opt = biased_family(
+        "opt", {"opt"}, {"model.decoder.layers.{i}.", "decoder.layers.{i}."}, "self_attn.", opt_qkvo, "fc1", "fc2",
+        std::vector<std::string_view>{"self_attn_layer_norm.weight", "self_attn_layer_norm.bias",
+                                      "final_layer_norm.weight", "final_layer_norm.bias"});
     opt.keys.intermediate = "ffn_dim";
     out.push_back(std::move(opt));
 
@@ -217,8 +226,8 @@ inline std::vector<model_family> make_built_in_families() {
                     vec("ln_2.bias"),
                     {"attn.bias", {}, false},  // old checkpoints' causal-mask buffers, any shape
                     {"attn.masked_bias", {}, false}};
-    gpt2.bias_slots = {{"attn.c_proj.weight", "attn.c_proj.bias", unit::head, 0, {}, {}},
-                       {"mlp.c_proj.weight", "mlp.c_proj.bias", unit::channel, 0, {}, {}}};
+    gpt2.consumers = {{"attn.c_proj.weight", unit::head, 0, "attn.c_proj.bias", {}, {}},
+                      {"mlp.c_proj.weight", unit::channel, 0, "mlp.c_proj.bias", {}, {}}};
     out.push_back(std::move(gpt2));
 
     model_family neox;  // query_key_value rows viewed as [H, 3, head_dim]
@@ -240,16 +249,16 @@ inline std::vector<model_family> make_built_in_families() {
                     vec("attention.rotary_emb.inv_freq"),
                     {"attention.bias", {}, false},
                     {"attention.masked_bias", {}, false}};
-    neox.bias_slots = {linear_slot("attention.dense", unit::head), linear_slot("mlp.dense_4h_to_h", unit::channel)};
+    neox.consumers = {linear_consumer("attention.dense", unit::head, true),
+                      linear_consumer("mlp.dense_4h_to_h", unit::channel, true)};
     out.push_back(std::move(neox));
 
     static constexpr std::string_view bert_qkvo[] = {"self.query", "self.key", "self.value", "output.dense"};
-    out.push_back(biased_family("bert", {"bert", "roberta"},
-                                {"bert.encoder.layer.{i}.", "encoder.layer.{i}.", "roberta.encoder.layer.{i}."},
-                                "attention.", bert_qkvo, "intermediate.dense", "output.dense",
-                                std::vector<std::string_view>{"attention.output.LayerNorm.weight",
-                                                              "attention.output.LayerNorm.bias",
-                                                              "output.LayerNorm.weight", "output.LayerNorm.bias"}));
+    out.push_back(biased_family(
+        "bert", {"bert", "roberta"}, {"bert.encoder.layer.{i}.", "encoder.layer.{i}.", "roberta.encoder.layer.{i}."},
+        "attention.", bert_qkvo, "intermediate.dense", "output.dense",
+        std::vector<std::string_view>{"attention.output.LayerNorm.weight", "attention.output.LayerNorm.bias",
+                                      "output.LayerNorm.weight", "output.LayerNorm.bias"}));
     static constexpr std::string_view vit_qkvo[] = {"attention.query", "attention.key", "attention.value",
                                                     "output.dense"};
     out.push_back(biased_family("vit", {"vit"}, {"vit.encoder.layer.{i}.", "encoder.layer.{i}."}, "attention.",
@@ -258,14 +267,22 @@ inline std::vector<model_family> make_built_in_families() {
                                                               "layernorm_after.weight", "layernorm_after.bias"}));
     static constexpr std::string_view clip_qkvo[] = {"q_proj", "k_proj", "v_proj", "out_proj"};
     out.push_back(biased_family("clip_vision", {"clip_vision_model", "siglip_vision_model"},
-                                {"vision_model.encoder.layers.{i}.", "encoder.layers.{i}."}, "self_attn.",
-                                clip_qkvo, "mlp.fc1", "mlp.fc2",
+                                {"vision_model.encoder.layers.{i}.", "encoder.layers.{i}."}, "self_attn.", clip_qkvo,
+                                "mlp.fc1", "mlp.fc2",
                                 std::vector<std::string_view>{"layer_norm1.weight", "layer_norm1.bias",
                                                               "layer_norm2.weight", "layer_norm2.bias"}));
     return out;
 }
 
 }  // namespace detail
+
+/// The family's consumer of unit u. @throws value_error when it has none.
+[[nodiscard]] inline const consumer& find_consumer(const model_family& family, unit u) {
+    for (const consumer& c : family.consumers)
+        if (c.unit == u) return c;
+    NNPRUNE_THROW(value_error, detail::str("find_consumer: family ", family.name, " names no weight reading its ",
+                                           u == unit::head ? "heads" : "MLP channels"));
+}
 
 /// The families nnprune knows (see the file comment), built once.
 [[nodiscard]] inline const std::vector<model_family>& built_in_families() {

@@ -75,7 +75,7 @@ struct compact_output {
     std::string name;
     safetensors_dtype dtype = safetensors_dtype::F32;
     std::vector<std::uint64_t> shape;
-    std::string source;  ///< the input read: itself, or for a created bias its slot's weight ("" for zeros)
+    std::string source;  ///< the input it comes from: itself, or for a created bias its weight (zeros read nothing)
     kind how = kind::copy;
     std::size_t layer = 0;
     std::vector<std::vector<index_run>> runs;  ///< gather: kept runs per axis (empty: whole axis)
@@ -90,6 +90,27 @@ struct compact_output {
         return n;
     }
 };
+
+namespace detail {
+/// Element i of a float tensor's little-endian bytes, as a double.
+[[nodiscard]] inline double load_element(dtype t, const std::byte* p, std::size_t i) noexcept {
+    const auto as = [&](auto v) {
+        std::memcpy(&v, p + i * sizeof(v), sizeof(v));
+        return v;
+    };
+    switch (t) {
+        case dtype::f64:
+            return as(0.0);
+        case dtype::bf16:
+            return to_double(as(bfloat16{}));
+        case dtype::f16:
+            return to_double(as(float16{}));
+        case dtype::f32:
+            break;
+    }
+    return as(0.0f);
+}
+}  // namespace detail
 
 class compact_plan {
 public:
@@ -344,10 +365,10 @@ private:
         for (const unit u : {unit::head, unit::channel}) {
             if (!removes(u)) continue;
             bool slot = false;
-            for (const bias_slot& s : m_family.bias_slots)
-                if (s.unit == u) {
+            for (const consumer& c : m_family.consumers)
+                if (c.unit == u && !c.bias.empty()) {
                     slot = true;
-                    for (std::size_t l = 0; l < m_before.layers; ++l) plan_slot(s, l);
+                    for (std::size_t l = 0; l < m_before.layers; ++l) plan_slot(c, l);
                 }
             if (!slot) no_slot(u == unit::head ? "the attention output" : "the MLP output");
         }
@@ -360,7 +381,7 @@ private:
         m_skipped.push_back(what);
     }
 
-    void plan_slot(const bias_slot& s, std::size_t l) {
+    void plan_slot(const consumer& s, std::size_t l) {
         const auto& means = s.unit == unit::head ? m_options.attention_means : m_options.mlp_means;
         const char* which = s.unit == unit::head ? "attention_means" : "mlp_means";
         const auto& tensors = m_layer_tensors[l];
@@ -414,10 +435,11 @@ private:
         m_outputs.push_back(std::move(b));
         for (const std::string& z : s.zero_biases) {
             if (tensors.count(z)) continue;
-            const std::string& weight = z.substr(0, z.size() - 4) + "weight";
+            const std::string weight = z.substr(0, z.size() - 4) + "weight";  // "x.bias" -> "x.weight"
             const compact_output& zw = m_outputs[tensors.at(weight)];
             compact_output zo;
             zo.name = prefix + z;
+            zo.source = zw.name;
             zo.dtype = win.dtype;
             zo.shape = {zw.shape[0]};
             zo.how = compact_output::kind::zeros;
@@ -452,15 +474,15 @@ private:
             const std::span<const std::byte> b = read(std::string_view(out.bias));
             NNPRUNE_CHECK(b.size() == out.bytes(), shape_error,
                           detail::str("compact_plan::fill: input '", out.bias, "' has ", b.size(), " bytes"));
-            for (std::size_t o = 0; o < n; ++o) sum[o] = load(out.dtype, b, o);
+            for (std::size_t o = 0; o < n; ++o) sum[o] = detail::load_element(*element_dtype(out.dtype), b.data(), o);
         }
-        const auto wd = win.dtype;
+        const dtype wd = *element_dtype(win.dtype);
         for (const std::size_t c : out.removed) {
             const double mu = means[c];
             if (out.input_axis == 1)
-                for (std::size_t o = 0; o < n; ++o) sum[o] += load(wd, w, o * cols + c) * mu;
+                for (std::size_t o = 0; o < n; ++o) sum[o] += detail::load_element(wd, w.data(), o * cols + c) * mu;
             else
-                for (std::size_t o = 0; o < n; ++o) sum[o] += load(wd, w, c * cols + o) * mu;
+                for (std::size_t o = 0; o < n; ++o) sum[o] += detail::load_element(wd, w.data(), c * cols + o) * mu;
         }
         for (std::size_t o = 0; o < n; ++o) {
             NNPRUNE_CHECK(finite_as(out.dtype, sum[o]), value_error,
@@ -468,20 +490,6 @@ private:
                                       " is not finite in ", name_of(out.dtype)));
             store(out.dtype, dst, o, sum[o]);
         }
-    }
-
-    [[nodiscard]] static double load(safetensors_dtype t, std::span<const std::byte> b, std::size_t i) {
-        switch (*element_dtype(t)) {
-            case dtype::f64:
-                return read_as<double>(b, i);
-            case dtype::f32:
-                return read_as<float>(b, i);
-            case dtype::bf16:
-                return to_double(read_as<bfloat16>(b, i));
-            case dtype::f16:
-                return to_double(read_as<float16>(b, i));
-        }
-        return 0.0;
     }
 
     /// v is finite once rounded to t (a double beyond float's range cast to float is undefined).
@@ -498,13 +506,6 @@ private:
                 return is_finite(from_double<float16>(v));
         }
         return false;
-    }
-
-    template <class T>
-    [[nodiscard]] static T read_as(std::span<const std::byte> b, std::size_t i) {
-        T v;
-        std::memcpy(&v, b.data() + i * sizeof(T), sizeof(T));
-        return v;
     }
 
     static void store(safetensors_dtype t, std::span<std::byte> b, std::size_t i, double v) {
