@@ -15,6 +15,9 @@
 #include <iostream>
 #include <limits>
 #include <map>
+#include <numeric>
+#include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <sys/file.h>
@@ -26,6 +29,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <nnprune/compact/family.hpp>
+#include <nnprune/compact/selection.hpp>
 #include <nnprune/io/mask_file.hpp>
 #include <nnprune/io/safetensors_model.hpp>
 #include <nnprune/io/safetensors_reader.hpp>
@@ -1293,6 +1298,319 @@ void case_reconstruct() {
     EXPECT(!fs::exists(g_dir / "o.safetensors"), "output written by a refused run");
 }
 
+// ---------------------------------------------------------------------------------------------
+// compact
+
+/// A model directory's weights: the index if there is one, else model.safetensors.
+fs::path weights_of(const fs::path& dir) {
+    return fs::exists(dir / "model.safetensors.index.json") ? dir / "model.safetensors.index.json"
+                                                            : dir / "model.safetensors";
+}
+
+/// The kept indices along one axis of a layer tensor (rest: name after the layer prefix), written
+/// out per family by hand (independent of family.hpp); nullopt: the whole axis.
+std::optional<std::vector<std::size_t>> kept_axis(const std::string& family, const std::string& rest, std::size_t axis,
+                                                  const nnprune::model_dims& d, const std::vector<std::size_t>& heads,
+                                                  const std::vector<std::size_t>& channels) {
+    std::vector<std::size_t> kv;
+    for (const auto h : heads)
+        if (kv.empty() || kv.back() != h / d.group_size()) kv.push_back(h / d.group_size());
+    const std::size_t hd = d.head_dim;
+    auto blocks = [&](const std::vector<std::size_t>& units, std::size_t offset, std::size_t width,
+                      std::vector<std::size_t>& out) {
+        for (const auto u : units)
+            for (std::size_t j = 0; j < width; ++j) out.push_back(offset + u * width + j);
+    };
+    std::vector<std::size_t> out;
+    const auto is = [&](const char* n, std::size_t ax) { return rest == n && axis == ax; };
+    if (family == "llama") {
+        if (is("self_attn.q_proj.weight", 0) || is("self_attn.o_proj.weight", 1) || is("self_attn.q_proj.bias", 0))
+            blocks(heads, 0, hd, out);
+        else if (is("self_attn.k_proj.weight", 0) || is("self_attn.v_proj.weight", 0) ||
+                 is("self_attn.k_proj.bias", 0) || is("self_attn.v_proj.bias", 0))
+            blocks(kv, 0, hd, out);
+        else if (is("mlp.gate_proj.weight", 0) || is("mlp.up_proj.weight", 0) || is("mlp.down_proj.weight", 1))
+            out = channels;
+        else
+            return std::nullopt;
+    } else if (family == "phi3") {
+        if (is("self_attn.qkv_proj.weight", 0)) {
+            blocks(heads, 0, hd, out);
+            blocks(kv, d.heads * hd, hd, out);
+            blocks(kv, (d.heads + d.kv_heads) * hd, hd, out);
+        } else if (is("self_attn.o_proj.weight", 1)) {
+            blocks(heads, 0, hd, out);
+        } else if (is("mlp.gate_up_proj.weight", 0)) {
+            blocks(channels, 0, 1, out);
+            blocks(channels, d.intermediate, 1, out);
+        } else if (is("mlp.down_proj.weight", 1)) {
+            out = channels;
+        } else {
+            return std::nullopt;
+        }
+    } else {  // gpt2, Conv1D [in, out]
+        if (is("attn.c_attn.weight", 1) || is("attn.c_attn.bias", 0))
+            for (std::size_t seg = 0; seg < 3; ++seg) blocks(heads, seg * d.hidden, hd, out);
+        else if (is("attn.c_proj.weight", 0))
+            blocks(heads, 0, hd, out);
+        else if (is("mlp.c_fc.weight", 1) || is("mlp.c_fc.bias", 0) || is("mlp.c_proj.weight", 0))
+            out = channels;
+        else
+            return std::nullopt;
+    }
+    return out;
+}
+
+/// Checks OUT against IN and the selection saved in `structure`: the shapes the new config implies,
+/// every element gathered element by element, unchanged tensors byte-identical, the other files
+/// copied, the index's total_size; returns the output's config.
+nlohmann::json check_compacted(const std::string& in, const std::string& out, const std::string& structure,
+                               const std::set<std::string>& compensated = {}) {
+    const auto cin = read_json(in + "/config.json"), cout = read_json(out + "/config.json");
+    const std::string family = cin["model_type"];
+    const auto& fam = nnprune::find_family(family);
+    const auto d = nnprune::read_dims(fam, cin), d2 = nnprune::read_dims(fam, cout);
+    const auto st = read_json(structure);
+    EXPECT(st["layers"].size() == d.layers, "structure layers");
+    const std::string prefix = family == "gpt2" ? "h." : "model.layers.";
+    const nnprune::safetensors_model mi(weights_of(g_dir / in)), mo(weights_of(g_dir / out));
+    std::size_t total = 0, created = 0;
+    for (const auto& name : mo.names()) {
+        const auto to = mo.tensor(name);
+        total += to.bytes().size();
+        if (!mi.contains(name)) {  // a bias compensation created
+            ++created;
+            continue;
+        }
+        const auto ti = mi.tensor(name);
+        EXPECT(ti.dtype() == to.dtype(), name << " dtype");
+        if (name.rfind(prefix, 0) != 0) {
+            EXPECT(ti.shape() == to.shape() &&
+                       std::equal(ti.bytes().begin(), ti.bytes().end(), to.bytes().begin(), to.bytes().end()),
+                   name << " not byte-identical");
+            continue;
+        }
+        const std::size_t dot = name.find('.', prefix.size());
+        const std::size_t layer = std::stoul(name.substr(prefix.size(), dot - prefix.size()));
+        const std::string rest = name.substr(dot + 1);
+        if (compensated.count(rest)) continue;  // checked by the caller
+        const std::vector<std::size_t> heads = st["layers"][layer]["heads"], channels = st["layers"][layer]["channels"];
+        std::vector<std::vector<std::size_t>> idx;
+        std::vector<std::uint64_t> want;
+        for (std::size_t a = 0; a < ti.rank(); ++a) {
+            auto k = kept_axis(family, rest, a, d, heads, channels);
+            if (!k) {
+                k.emplace(ti.shape()[a]);
+                std::iota(k->begin(), k->end(), std::size_t{0});
+            }
+            want.push_back(k->size());
+            idx.push_back(*k);
+        }
+        EXPECT(to.shape() == want, name << " shape " << nnprune::detail::str(to.shape().size()));
+        // the shape the new config implies, for the weights
+        const std::size_t qd = d2.heads * d2.head_dim, kd = d2.kv_heads * d2.head_dim, I2 = d2.intermediate;
+        const std::map<std::string, std::vector<std::uint64_t>> implied{
+            {"self_attn.q_proj.weight", {qd, d.hidden}},
+            {"self_attn.k_proj.weight", {kd, d.hidden}},
+            {"self_attn.o_proj.weight", {d.hidden, qd}},
+            {"mlp.down_proj.weight", {d.hidden, I2}},
+            {"mlp.up_proj.weight", {I2, d.hidden}},
+            {"self_attn.qkv_proj.weight", {qd + 2 * kd, d.hidden}},
+            {"mlp.gate_up_proj.weight", {2 * I2, d.hidden}},
+            {"attn.c_attn.weight", {d.hidden, 3 * qd}},
+            {"mlp.c_fc.weight", {d.hidden, I2}},
+            {"mlp.c_proj.weight", {I2, d.hidden}}};
+        if (const auto it = implied.find(rest); it != implied.end())
+            EXPECT(to.shape() == it->second, name << " does not have the shape the new config implies");
+        if (to.shape() != want) continue;
+        const std::size_t es = nnprune::size_of(ti.dtype());
+        const std::size_t cols_in = ti.rank() == 2 ? ti.shape()[1] : 1, cols_out = ti.rank() == 2 ? want[1] : 1;
+        bool same = true;
+        for (std::size_t r = 0; r < idx[0].size(); ++r)
+            for (std::size_t c = 0; c < cols_out; ++c) {
+                const std::size_t src = idx[0][r] * cols_in + (ti.rank() == 2 ? idx[1][c] : 0), dst = r * cols_out + c;
+                same = same && std::memcmp(ti.bytes().data() + src * es, to.bytes().data() + dst * es, es) == 0;
+            }
+        EXPECT(same, name << " differs from the slow gather");
+    }
+    EXPECT(mo.size() == mi.size() + created, "tensor count");
+    if (fs::exists(g_dir / in / "model.safetensors.index.json")) {
+        const auto idx = read_json(out + "/model.safetensors.index.json");
+        EXPECT(idx["metadata"]["total_size"] == total,
+               "total_size " << idx["metadata"]["total_size"] << " != " << total);
+        for (const auto& e : fs::directory_iterator(g_dir / in))
+            if (e.path().extension() == ".safetensors")
+                EXPECT(fs::exists(g_dir / out / e.path().filename()), e.path().filename() << " not written");
+    }
+    for (const char* f : {"tokenizer.json", "generation_config.json"})
+        EXPECT(slurp(g_dir / in / f) == slurp(g_dir / out / f), f << " not copied");
+    return cout;
+}
+
+/// A structure file with the given layers.
+void write_structure(const std::string& name, const nlohmann::json& layers) {
+    std::ofstream(g_dir / name) << nlohmann::json{{"format", "nnprune-structure"}, {"version", 1}, {"layers", layers}};
+}
+
+nlohmann::json range(std::size_t b, std::size_t e) {
+    nlohmann::json a = nlohmann::json::array();
+    for (std::size_t i = b; i < e; ++i) a.push_back(i);
+    return a;
+}
+
+void case_compact() {
+    const auto add_files = [](const std::string& dir) {
+        std::ofstream(g_dir / dir / "tokenizer.json") << "{\"v\": 1}\n";
+    };
+    // Llama with GQA (8 heads, 4 KV heads), sharded; magnitude
+    make_model("lg --dir --heads 8 --kv-heads 4 --hidden 64 --inter 96 --layers 3 --shards 2 --quantize 50");
+    add_files("lg");
+    auto r = run("compact lg -o lo --heads-keep 4 --kv-keep 2 --channels-keep 0.5 --save-structure ls.json");
+    expect_ok(r);
+    EXPECT(r.out.find("query heads 8 -> 4, KV heads 4 -> 2, MLP channels 96 -> 48") != std::string::npos, r.out);
+    auto c = check_compacted("lg", "lo", "ls.json");
+    EXPECT(c["num_attention_heads"] == 4 && c["num_key_value_heads"] == 2 && c["intermediate_size"] == 48 &&
+               c["head_dim"] == 8,
+           c.dump());
+    // the saved structure gives the same model
+    expect_ok(run("compact lg -o lo2 --structure ls.json"));
+    for (const char* f : {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
+                          "model.safetensors.index.json", "config.json"})
+        EXPECT(slurp(g_dir / "lo" / f) == slurp(g_dir / "lo2" / f), f << " differs with --structure");
+    // keeping everything: the same tensors
+    expect_ok(run("compact lg -o lall --save-structure lall.json"));
+    check_compacted("lg", "lall", "lall.json");
+
+    // Llama single file, MHA, Wanda scores and bias compensation (biases created, switches on)
+    make_model("l1 --dir --heads 4 --hidden 32 --inter 64 --layers 2 --dtype f32 --calib l1c.safetensors");
+    add_files("l1");
+    expect_ok(
+        run("compact l1 -o l1o --heads-keep 2 --channels-keep 40 --method wanda --calib l1c.safetensors "
+            "--bias-compensation required --save-structure l1s.json"));
+    c = check_compacted("l1", "l1o", "l1s.json");
+    EXPECT(c["attention_bias"] == true && c["mlp_bias"] == true && c["num_key_value_heads"] == 2, c.dump());
+    {
+        const nnprune::safetensors_model mi(g_dir / "l1/model.safetensors"), mo(g_dir / "l1o/model.safetensors");
+        const nnprune::safetensors_file cal(g_dir / "l1c.safetensors");
+        const auto st = read_json("l1s.json");
+        const std::string w = "model.layers.1.mlp.down_proj.weight";
+        const auto W = mi.tensor(w).data<float>();
+        const auto mu = cal.tensor(w + ".flap_mean").data<float>();
+        const std::vector<std::size_t> kept = st["layers"][1]["channels"];
+        const auto b = mo.tensor("model.layers.1.mlp.down_proj.bias").data<float>();
+        bool ok = b.size() == 32;
+        for (std::size_t o = 0; ok && o < 32; ++o) {
+            double sum = 0;
+            for (std::size_t col = 0; col < 64; ++col)
+                if (!std::binary_search(kept.begin(), kept.end(), col)) sum += double(W[o * 64 + col]) * mu[col];
+            ok = b[o] == static_cast<float>(sum);
+        }
+        EXPECT(ok, "compensated down_proj bias");
+        const auto z = mo.tensor("model.layers.0.self_attn.k_proj.bias").data<float>();
+        EXPECT(z.size() == 16 && std::all_of(z.begin(), z.end(), [](float x) { return x == 0.0f; }), "zero k bias");
+        EXPECT(mo.tensor("model.layers.0.self_attn.o_proj.bias").shape() == std::vector<std::uint64_t>{32}, "o bias");
+    }
+
+    // Phi-3 (fused qkv and gate_up), sharded, FLAP scores
+    make_model(
+        "p3 --dir --family phi3 --heads 4 --kv-heads 2 --hidden 32 --inter 48 --layers 2 --shards 2 "
+        "--calib p3c.safetensors");
+    add_files("p3");
+    expect_ok(
+        run("compact p3 -o p3o --heads-keep 2 --kv-keep 1 --channels-keep 0.75 --method flap --calib "
+            "p3c.safetensors --save-structure p3s.json"));
+    c = check_compacted("p3", "p3o", "p3s.json");
+    EXPECT(c["num_attention_heads"] == 2 && c["num_key_value_heads"] == 1 && c["intermediate_size"] == 36, c.dump());
+    // where-possible: Phi-3 has no bias slot, skipped and said so
+    r = run("compact p3 -o p3w --channels-keep 0.5 --bias-compensation where-possible --calib p3c.safetensors");
+    expect_ok(r);
+    EXPECT(r.out.find("compensation skipped") != std::string::npos, r.out);
+
+    // GPT-2 (Conv1D), single file: MLP channels (its config ties head_dim to n_embd / n_head)
+    make_model("g2 --dir --family gpt2 --heads 4 --hidden 32 --inter 64 --layers 2 --calib g2c.safetensors");
+    add_files("g2");
+    expect_ok(
+        run("compact g2 -o g2o --channels-keep 16 --method wanda --calib g2c.safetensors --bias-compensation "
+            "required --save-structure g2s.json"));
+    c = check_compacted("g2", "g2o", "g2s.json", {"mlp.c_proj.bias"});
+    EXPECT(c["n_inner"] == 16 && c["n_head"] == 4, c.dump());
+    {  // Conv1D: the weight's inputs are its rows; b += W[removed, :]^T mean[removed], rounded once to BF16
+        const nnprune::safetensors_model mi(g_dir / "g2/model.safetensors"), mo(g_dir / "g2o/model.safetensors");
+        const nnprune::safetensors_file cal(g_dir / "g2c.safetensors");
+        const std::string w = "h.1.mlp.c_proj.weight";
+        const auto W = mi.tensor(w).data<nnprune::bfloat16>();
+        const auto b0 = mi.tensor("h.1.mlp.c_proj.bias").data<nnprune::bfloat16>();
+        const auto mu = cal.tensor(w + ".flap_mean").data<float>();
+        const std::vector<std::size_t> kept = read_json("g2s.json")["layers"][1]["channels"];
+        const auto b = mo.tensor("h.1.mlp.c_proj.bias").data<nnprune::bfloat16>();
+        bool ok = b.size() == 32;
+        for (std::size_t o = 0; ok && o < 32; ++o) {
+            double sum = nnprune::to_double(b0[o]);
+            for (std::size_t in = 0; in < 64; ++in)
+                if (!std::binary_search(kept.begin(), kept.end(), in))
+                    sum += nnprune::to_double(W[in * 32 + o]) * mu[in];
+            const auto want = nnprune::from_double<nnprune::bfloat16>(sum);
+            ok = std::memcmp(&b[o], &want, 2) == 0;
+        }
+        EXPECT(ok, "compensated GPT-2 c_proj bias");
+    }
+    expect_ok(run("compact g2 -o g2s --channels-keep 0.5"));  // sharded in, sharded out is covered above; MLP only
+    expect_fail(run("compact g2 -o g2h --heads-keep 2"), 4, "keep every head");
+    EXPECT(!fs::exists(g_dir / "g2h"), "g2h written by a failing run");
+
+    // non-uniform structure: refused, unless --make-uniform
+    {
+        nlohmann::json layers = nlohmann::json::array();
+        for (std::size_t l = 0; l < 3; ++l)
+            layers.push_back({{"heads", range(0, 8)}, {"channels", range(0, 40 + 16 * l)}});
+        write_structure("nonuni.json", layers);
+        expect_fail(run("compact lg -o nu --structure nonuni.json"), 4, "make_uniform");
+        EXPECT(!fs::exists(g_dir / "nu"), "nu written by a failing run");
+        expect_ok(run("compact lg -o nu --structure nonuni.json --make-uniform --save-structure nus.json"));
+        c = check_compacted("lg", "nu", "nus.json");
+        EXPECT(c["intermediate_size"] == 56 && c["num_attention_heads"] == 8, c.dump());
+    }
+    // errors: each leaves no output directory, with its exit code
+    {
+        nlohmann::json layers = nlohmann::json::array();
+        for (std::size_t l = 0; l < 3; ++l) layers.push_back({{"heads", {0, 1, 2}}, {"channels", range(0, 96)}});
+        write_structure("gqa.json", layers);
+        expect_fail(run("compact lg -o e1 --structure gqa.json"), 4, "every kept group must keep the same number");
+        EXPECT(!fs::exists(g_dir / "e1"), "e1");
+    }
+    expect_fail(run("compact p3 -o e2 --heads-keep 2 --kv-keep 1 --bias-compensation required --calib p3c.safetensors"),
+                4, "has no bias");
+    EXPECT(!fs::exists(g_dir / "e2"), "e2");
+    expect_fail(run("compact lg -o e3 --heads-keep 3 --kv-keep 2"), 1, "valid values are 2, 4");
+    EXPECT(!fs::exists(g_dir / "e3"), "e3");
+    expect_fail(run("compact l1 -o e4 --heads-keep 2 --bias-compensation required"), 1, "--calib");
+    EXPECT(!fs::exists(g_dir / "e4"), "e4");
+    expect_fail(run("compact lg -o e5 --channels-keep 1.5"), 1, "ratio");
+    fs::copy(g_dir / "l1", g_dir / "unk", fs::copy_options::recursive);
+    {
+        auto cfg = read_json("unk/config.json");
+        cfg["model_type"] = "mystery";
+        std::ofstream(g_dir / "unk/config.json") << cfg.dump(2);
+    }
+    expect_fail(run("compact unk -o e6"), 2, "unknown model_type 'mystery'");
+    EXPECT(!fs::exists(g_dir / "e6"), "e6");
+    fs::copy(g_dir / "lg", g_dir / "miss", fs::copy_options::recursive);
+    fs::remove(g_dir / "miss/model-00002-of-00002.safetensors");
+    expect_fail(run("compact miss -o e7 --channels-keep 0.5"), 2, "model-00002-of-00002.safetensors");
+    EXPECT(!fs::exists(g_dir / "e7"), "e7");
+    // an existing OUT_DIR: its files are replaced (as prune -o does), others left alone
+    fs::create_directories(g_dir / "ex");
+    std::ofstream(g_dir / "ex/config.json") << "old";
+    std::ofstream(g_dir / "ex/keep.txt") << "mine";
+    expect_ok(run("compact lg -o ex --channels-keep 0.5 --save-structure exs.json"));
+    check_compacted("lg", "ex", "exs.json");
+    EXPECT(slurp(g_dir / "ex/keep.txt") == "mine", "an unrelated file in OUT_DIR changed");
+    // a failing run into an existing directory leaves it as it was
+    const auto before = snapshot();
+    expect_fail(run("compact lg -o ex --structure gqa.json"), 4, "GQA");
+    EXPECT(snapshot() == before, "a failing run changed files");
+}
+
 int main(int argc, char** argv) {
     if (argc != 4) {
         std::cerr << "usage: nnprune_cli_test NNPRUNE CASE WORKDIR\n";
@@ -1310,7 +1628,8 @@ int main(int argc, char** argv) {
         {"sharded", case_sharded},   {"tokens", case_tokens},           {"errors", case_errors},
         {"stream", case_stream},     {"threads", case_threads},         {"matrix", case_matrix},
         {"hostile", case_hostile},   {"signals", case_signals},         {"faults", case_faults},
-        {"modified", case_modified}, {"memory", case_memory},           {"reconstruct", case_reconstruct}};
+        {"modified", case_modified}, {"memory", case_memory},           {"reconstruct", case_reconstruct},
+        {"compact", case_compact}};
     const auto it = cases.find(c);
     if (it == cases.end()) {
         std::cerr << "unknown case " << c << '\n';

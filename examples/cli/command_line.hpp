@@ -11,6 +11,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "compact_command.hpp"
 #include "prune_command.hpp"
 #include <nnprune/config.hpp>
 #include <nnprune/simd/isa.hpp>
@@ -30,6 +31,9 @@ struct tokens_args {
 
 struct gen_args {
     std::string out, dtype = "bf16", calib;
+    std::string family = "llama";                       ///< --dir: llama|phi3|gpt2
+    std::size_t heads = 4, kv_heads = 0, head_dim = 0;  ///< --dir: 0 = heads / hidden / heads
+    bool dir = false;                                   ///< a model directory with config.json
     std::size_t layers = 2, hidden = 64, inter = 128, vocab = 96, shards = 1, quantize = 0;
     std::uint64_t seed = 1;
     bool calib_gradients = true;
@@ -59,6 +63,8 @@ struct command_line {
     inspect_args inspect_options;
     tokens_args tokens_options;
     gen_args gen_options;
+    compact_args compact_options;
+    CLI::App* compact = nullptr;
     CLI::App *prune = nullptr, *inspect = nullptr, *divprune = nullptr, *fastv = nullptr, *gen = nullptr;
 
     command_line() {
@@ -139,6 +145,38 @@ struct command_line {
         prune->add_flag("--fsync", prune_options.fsync,
                         "make the outputs durable (fsync) before renaming them into place");
 
+        compact = app.add_subcommand(
+            "compact", "Remove attention heads, KV groups and MLP channels: write a smaller dense model directory");
+        compact->add_option("model", compact_options.model, "MODEL_DIR: config.json and the (sharded) safetensors")
+            ->required();
+        compact->add_option("-o,--output", compact_options.out, "OUT_DIR: the compacted model directory")->required();
+        compact->add_option("--heads-keep", compact_options.heads_keep,
+                            "query heads kept per layer: a count (24) or a ratio (0.75); default all (or all of the "
+                            "kept KV groups' heads)");
+        compact->add_option("--kv-keep", compact_options.kv_keep,
+                            "KV heads (GQA groups) kept per layer: a count or a ratio; default all");
+        compact->add_option("--channels-keep", compact_options.channels_keep,
+                            "MLP channels kept per layer: a count or a ratio; default all");
+        compact
+            ->add_option("--method", compact_options.method,
+                         "magnitude|wanda|flap: how units are scored (wanda, flap: need --calib)")
+            ->capture_default_str();
+        compact->add_option("--calib", compact_options.calib,
+                            "STATS.safetensors: <consumer weight>.act_sq_mean or .act_l2 (wanda), .flap_fluc "
+                            "(flap), .flap_mean (--bias-compensation)");
+        compact->add_option("--structure", compact_options.structure,
+                            "FILE.json: the kept units of every layer (nnprune-structure v1) instead of the counts");
+        compact->add_option("--save-structure", compact_options.save_structure,
+                            "FILE.json: also write the selection used (committed with the model)");
+        compact->add_flag("--make-uniform", compact_options.make_uniform,
+                          "--structure not uniform: keep every layer's best units (by --method) at the mean counts");
+        compact
+            ->add_option("--bias-compensation", compact_options.bias_compensation,
+                         "none|required|where-possible: FLAP's b += W[:, removed] * mean[removed] (needs "
+                         "<weight>.flap_mean in --calib)")
+            ->capture_default_str();
+        compact->add_flag("--fsync", compact_options.fsync, "make the outputs durable before renaming them into place");
+
         inspect = app.add_subcommand("inspect", "List tensors: name, dtype, shape, elements, sparsity (exact zeros)");
         inspect->add_option("model", inspect_options.model, "MODEL: a .safetensors file, an index .json or a directory")
             ->required();
@@ -175,6 +213,12 @@ struct command_line {
         gen->add_option("--seed", gen_options.seed);
         gen->add_option("--quantize", gen_options.quantize, "values rounded to 1/Q steps (ties and zeros)");
         gen->add_option("--calib", gen_options.calib, "also write calibration statistics here");
+        gen->add_flag("--dir", gen_options.dir,
+                      "write a model directory: config.json and model.safetensors (or shards and an index)");
+        gen->add_option("--family", gen_options.family, "--dir: llama|phi3|gpt2");
+        gen->add_option("--heads", gen_options.heads, "--dir: attention heads");
+        gen->add_option("--kv-heads", gen_options.kv_heads, "--dir: KV heads (default: --heads)");
+        gen->add_option("--head-dim", gen_options.head_dim, "--dir: head_dim (default: hidden / heads; not gpt2)");
         gen->add_flag("!--no-calib-gradients", gen_options.calib_gradients, "--calib: the activation statistics only");
         gen->add_flag(
             "--calib-reconstruction", gen_options.calib_reconstruction,

@@ -1,4 +1,4 @@
-// nnprune: the command-line tool (prune, inspect, tokens). See examples/cli/README.md.
+// nnprune: the command-line tool (prune, compact, inspect, tokens). See examples/cli/README.md.
 //
 // Exit codes: 0 ok, 1 usage error, 2 bad input file, 3 I/O error, 4 other nnprune error.
 // Every error message goes to stderr and starts with "nnprune: ".
@@ -20,6 +20,7 @@
 
 #include "command_line.hpp"
 #include "common.hpp"
+#include "compact_command.hpp"
 #include "output_directory.hpp"
 #include "prune_command.hpp"
 #include <nnprune/calibration/hessian_accumulator.hpp>
@@ -318,6 +319,93 @@ void add_reconstruction_stats(nnprune::safetensors_writer& w, const std::vector<
     }
 }
 
+/// make-test-model --dir: the tensors of a model of --family (llama, phi3 or gpt2) and its config.json.
+std::vector<gen_tensor> family_tensors(const gen_args& a, nnprune::safetensors_dtype dt,
+                                       nlohmann::ordered_json& config) {
+    const std::size_t d = a.hidden, I = a.inter, V = a.vocab, S = a.shards, L = a.layers;
+    const std::size_t H = a.heads, KV = a.kv_heads ? a.kv_heads : a.heads;
+    if (H == 0 || d == 0 || I == 0)
+        throw usage_error("make-test-model: --heads, --hidden and --inter must be positive");
+    if (H % KV != 0) throw usage_error(str("make-test-model: --heads ", H, " is not a multiple of --kv-heads ", KV));
+    if (!a.head_dim && d % H != 0)
+        throw usage_error(
+            str("make-test-model: --hidden ", d, " is not a multiple of --heads ", H, ": give --head-dim"));
+    const std::size_t hd = a.head_dim ? a.head_dim : d / H;
+    std::vector<gen_tensor> ts;
+    const auto last = S - 1;
+    if (a.family == "llama" || a.family == "phi3") {
+        const bool phi3 = a.family == "phi3";
+        ts.push_back({"model.embed_tokens.weight", dt, {V, d}, 0});
+        for (std::size_t l = 0; l < L; ++l) {
+            const std::size_t s = l * S / L;
+            const std::string p = "model.layers." + std::to_string(l) + ".";
+            if (phi3) {
+                ts.push_back({p + "self_attn.qkv_proj.weight", dt, {(H + 2 * KV) * hd, d}, s});
+                ts.push_back({p + "mlp.gate_up_proj.weight", dt, {2 * I, d}, s});
+            } else {
+                ts.push_back({p + "self_attn.q_proj.weight", dt, {H * hd, d}, s});
+                ts.push_back({p + "self_attn.k_proj.weight", dt, {KV * hd, d}, s});
+                ts.push_back({p + "self_attn.v_proj.weight", dt, {KV * hd, d}, s});
+                ts.push_back({p + "mlp.gate_proj.weight", dt, {I, d}, s});
+                ts.push_back({p + "mlp.up_proj.weight", dt, {I, d}, s});
+            }
+            ts.push_back({p + "self_attn.o_proj.weight", dt, {d, H * hd}, s});
+            ts.push_back({p + "mlp.down_proj.weight", dt, {d, I}, s});
+            ts.push_back({p + "input_layernorm.weight", dt, {d}, s});
+            ts.push_back({p + "post_attention_layernorm.weight", dt, {d}, s});
+        }
+        ts.push_back({"model.norm.weight", dt, {d}, last});
+        ts.push_back({"lm_head.weight", dt, {V, d}, last});
+        ts.push_back({"model.rotary_emb.inv_freq", nnprune::safetensors_dtype::F32, {hd / 2}, last});
+        config = {{"architectures", {phi3 ? "Phi3ForCausalLM" : "LlamaForCausalLM"}},
+                  {"model_type", a.family},
+                  {"hidden_size", d},
+                  {"intermediate_size", I},
+                  {"num_attention_heads", H},
+                  {"num_key_value_heads", KV},
+                  {"num_hidden_layers", L},
+                  {"vocab_size", V},
+                  {"rms_norm_eps", 1e-5},
+                  {"tie_word_embeddings", false}};
+        if (a.head_dim) config["head_dim"] = hd;
+    } else if (a.family == "gpt2") {
+        if (a.head_dim || a.kv_heads)
+            throw usage_error("make-test-model --family gpt2: head_dim is hidden / heads and KV heads = heads");
+        ts.push_back({"wte.weight", dt, {V, d}, 0});
+        ts.push_back({"wpe.weight", dt, {16, d}, 0});
+        for (std::size_t l = 0; l < L; ++l) {
+            const std::size_t s = l * S / L;
+            const std::string p = "h." + std::to_string(l) + ".";
+            for (const char* n :
+                 {"ln_1.weight", "ln_1.bias", "ln_2.weight", "ln_2.bias", "attn.c_proj.bias", "mlp.c_proj.bias"})
+                ts.push_back({p + n, dt, {d}, s});
+            ts.push_back({p + "attn.c_attn.weight", dt, {d, 3 * d}, s});  // Conv1D: [in, out]
+            ts.push_back({p + "attn.c_attn.bias", dt, {3 * d}, s});
+            ts.push_back({p + "attn.c_proj.weight", dt, {d, d}, s});
+            ts.push_back({p + "mlp.c_fc.weight", dt, {d, I}, s});
+            ts.push_back({p + "mlp.c_fc.bias", dt, {I}, s});
+            ts.push_back({p + "mlp.c_proj.weight", dt, {I, d}, s});
+        }
+        ts.push_back({"ln_f.weight", dt, {d}, last});
+        ts.push_back({"ln_f.bias", dt, {d}, last});
+        config = {{"architectures", {"GPT2LMHeadModel"}},
+                  {"model_type", "gpt2"},
+                  {"n_embd", d},
+                  {"n_head", H},
+                  {"n_layer", L},
+                  {"n_inner", I},
+                  {"n_positions", 16},
+                  {"vocab_size", V}};
+    } else {
+        throw usage_error(str("make-test-model --family '", a.family, "' (llama|phi3|gpt2)"));
+    }
+    config["torch_dtype"] = a.dtype == "bf16"  ? "bfloat16"
+                            : a.dtype == "f16" ? "float16"
+                            : a.dtype == "f64" ? "float64"
+                                               : "float32";
+    return ts;
+}
+
 void run_make_test_model(const gen_args& a) {
     const auto dt = nnprune::parse_safetensors_dtype(a.dtype == "bf16"  ? "BF16"
                                                      : a.dtype == "f16" ? "F16"
@@ -328,21 +416,26 @@ void run_make_test_model(const gen_args& a) {
     if (a.shards == 0 || a.layers == 0) throw usage_error("make-test-model: --layers and --shards must be positive");
     const std::size_t H = a.hidden, I = a.inter, V = a.vocab, S = a.shards;
     std::vector<gen_tensor> ts;
-    ts.push_back({"model.embed_tokens.weight", *dt, {V, H}, 0});
-    for (std::size_t l = 0; l < a.layers; ++l) {
-        const std::size_t s = l * S / a.layers;
-        const std::string p = "model.layers." + std::to_string(l) + ".";
-        for (const char* q : {"q_proj", "k_proj", "v_proj", "o_proj"})
-            ts.push_back({p + "self_attn." + q + ".weight", *dt, {H, H}, s});
-        ts.push_back({p + "mlp.gate_proj.weight", *dt, {I, H}, s});
-        ts.push_back({p + "mlp.up_proj.weight", *dt, {I, H}, s});
-        ts.push_back({p + "mlp.down_proj.weight", *dt, {H, I}, s});
-        ts.push_back({p + "input_layernorm.weight", *dt, {H}, s});
+    nlohmann::ordered_json config;
+    if (a.dir) {
+        ts = family_tensors(a, *dt, config);
+    } else {
+        ts.push_back({"model.embed_tokens.weight", *dt, {V, H}, 0});
+        for (std::size_t l = 0; l < a.layers; ++l) {
+            const std::size_t s = l * S / a.layers;
+            const std::string p = "model.layers." + std::to_string(l) + ".";
+            for (const char* q : {"q_proj", "k_proj", "v_proj", "o_proj"})
+                ts.push_back({p + "self_attn." + q + ".weight", *dt, {H, H}, s});
+            ts.push_back({p + "mlp.gate_proj.weight", *dt, {I, H}, s});
+            ts.push_back({p + "mlp.up_proj.weight", *dt, {I, H}, s});
+            ts.push_back({p + "mlp.down_proj.weight", *dt, {H, I}, s});
+            ts.push_back({p + "input_layernorm.weight", *dt, {H}, s});
+        }
+        ts.push_back({"model.norm.weight", *dt, {H}, S - 1});
+        ts.push_back({"lm_head.weight", *dt, {V, H}, S - 1});
+        ts.push_back({"model.rotary_emb.inv_freq", nnprune::safetensors_dtype::F32, {H / 2}, S - 1});
+        ts.push_back({"model.position_ids", nnprune::safetensors_dtype::I64, {16}, 0});
     }
-    ts.push_back({"model.norm.weight", *dt, {H}, S - 1});
-    ts.push_back({"lm_head.weight", *dt, {V, H}, S - 1});
-    ts.push_back({"model.rotary_emb.inv_freq", nnprune::safetensors_dtype::F32, {H / 2}, S - 1});
-    ts.push_back({"model.position_ids", nnprune::safetensors_dtype::I64, {16}, 0});
 
     std::size_t max_bytes = 0;
     for (const auto& t : ts) max_bytes = std::max(max_bytes, t.numel() * nnprune::size_of(t.dtype));
@@ -350,7 +443,8 @@ void run_make_test_model(const gen_args& a) {
     const std::map<std::string, std::string> md{{"format", "pt"}, {"generator", "nnprune make-test-model"}};
 
     const fs::path out = a.out;
-    if (S > 1) {
+    const bool in_dir = S > 1 || a.dir;
+    if (in_dir) {
         std::error_code ec;
         fs::create_directories(out, ec);
         if (ec)
@@ -370,7 +464,10 @@ void run_make_test_model(const gen_args& a) {
                 weight_map[t.name] = fname;
                 total += t.numel() * nnprune::size_of(t.dtype);
             }
-        write_streamed(S > 1 ? out / fname : out, entries, md,
+        write_streamed(S > 1   ? out / fname
+                       : a.dir ? out / "model.safetensors"
+                               : out,
+                       entries, md,
                        [&](std::size_t i, byte_sink& sink) { fill_bytes(*which[i], a.seed, a.quantize, sink); });
     }
     if (S > 1) {
@@ -380,7 +477,32 @@ void run_make_test_model(const gen_args& a) {
         f.write(std::as_bytes(std::span<const char>(text.data(), text.size())));
         f.commit();
     }
-    if (!a.calib.empty()) {  // statistics for every 2-D *.weight (built in memory: small models, or no gradients)
+    if (a.dir) {
+        for (const auto& [name, text] : {std::pair<std::string, std::string>{"config.json", config.dump(2) + "\n"},
+                                         {"generation_config.json", "{\n  \"_from_model_config\": true\n}\n"}}) {
+            nnprune::atomic_file f(out / name);
+            f.write(std::as_bytes(std::span<const char>(text.data(), text.size())));
+            f.commit();
+        }
+    }
+    if (!a.calib.empty() && a.dir) {  // compact's statistics per 2-D weight, over its inputs
+        nnprune::safetensors_writer w;
+        std::vector<std::vector<float>> keep;
+        for (const auto& t : ts) {
+            if (t.shape.size() != 2 || t.dtype == nnprune::safetensors_dtype::I64) continue;
+            const std::size_t in = a.family == "gpt2" && t.name.rfind("h.", 0) == 0 ? t.shape[0] : t.shape[1];
+            value_stream vs(a.seed + 7, t.name + ".calib", 0);
+            for (const char* suffix : {".act_sq_mean", ".flap_mean", ".flap_fluc"}) {
+                auto& v = keep.emplace_back(in);
+                for (auto& x : v)
+                    x = static_cast<float>(std::string(suffix) == ".flap_mean" ? vs.next() * 20.0
+                                                                               : std::abs(vs.next()) * 40.0 + 0.01);
+                w.add_span<float>(t.name + suffix, nnprune::safetensors_dtype::F32, {in}, v);
+            }
+        }
+        w.write(a.calib);
+    } else if (!a.calib
+                    .empty()) {  // statistics for every 2-D *.weight (built in memory: small models, or no gradients)
         nnprune::safetensors_writer w;
         std::vector<std::vector<float>> keep;
         for (const auto& t : ts) {
@@ -487,8 +609,12 @@ int main(int argc, char** argv) {
             run_divprune(ta, *divp);
         else if (fastv->parsed())
             run_fastv(ta, *fastv);
-        else if (gen->parsed())
+        else if (gen->parsed()) {
+            for (const char* o : {"--family", "--heads", "--kv-heads", "--head-dim"})
+                if (gen->count(o) && !ga.dir) throw usage_error(str("make-test-model ", o, " needs --dir"));
             run_make_test_model(ga);
+        } else if (cl.compact->parsed())
+            run_compact(cl.compact_options);
     } catch (const usage_error& e) {
         return fail(exit_usage, e.what());
     } catch (const input_error& e) {
