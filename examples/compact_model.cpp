@@ -46,8 +46,8 @@ int run(const fs::path& in, const fs::path& out) {
         std::vector<float> heads(d.heads, 0.0f);
         for (std::size_t c = 0; c < o.size(); ++c) heads[c / d.head_dim] += o[c];
         kept[l].heads = nnprune::top_heads(heads, d.kv_heads, d.kv_heads, d.group_size() * 3 / 4);
-        kept[l].channels = nnprune::top_channels(column_energy(model.tensor(p + "mlp.down_proj.weight")),
-                                                 d.intermediate / 2);
+        kept[l].channels =
+            nnprune::top_channels(column_energy(model.tensor(p + "mlp.down_proj.weight")), d.intermediate / 2);
     }
 
     std::vector<nnprune::tensor_desc> inputs;
@@ -81,7 +81,8 @@ int run(const fs::path& in, const fs::path& out) {
     }
     const nnprune::compact_plan check(family, plan.config(), outputs, nnprune::keep_all(a));
     for (const auto& o : check.outputs())
-        if (o.how != nnprune::compact_output::kind::copy) return std::fprintf(stderr, "%s changed\n", o.name.c_str()), 1;
+        if (o.how != nnprune::compact_output::kind::copy)
+            return std::fprintf(stderr, "%s changed\n", o.name.c_str()), 1;
     return 0;
 }
 

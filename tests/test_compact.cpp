@@ -793,8 +793,7 @@ TEST_CASE("compact: every built-in family compacts a model made from its table; 
         std::size_t compensated = 0;
         for (const auto& o : plan.outputs()) compensated += o.how == compact_output::kind::compensated;
         std::size_t slots = 0;
-        for (const consumer& c : fam.consumers)
-            slots += !c.bias.empty() && (c.unit == unit::channel || heads);
+        for (const consumer& c : fam.consumers) slots += !c.bias.empty() && (c.unit == unit::channel || heads);
         CHECK(compensated == 2 * slots);
         CHECK(plan.skipped().size() == (heads ? 2u : 1u) - slots);
         cp_check_shapes_follow_config(plan);
