@@ -836,6 +836,9 @@ void case_signals() {
 void case_faults() {
     make_model("m.safetensors --layers 1 --hidden 32 --inter 48 --vocab 64 --quantize 10");
     make_model("shards --shards 3 --layers 2 --hidden 32 --inter 48 --vocab 64 --quantize 10");
+    make_model(
+        "cdir --dir --shards 2 --layers 2 --hidden 32 --inter 48 --vocab 64 --heads 4 --kv-heads 2 "
+        "--head-dim 8 --quantize 10");
     const auto inputs = snapshot();
     auto restore = [&] {  // the inputs as generated, no outputs
         for (const auto& e : fs::directory_iterator(g_dir))
@@ -869,6 +872,13 @@ void case_faults() {
         for (const auto& f : shard_files) v.push_back(dir + "/" + f);
         return v;
     };
+    auto compact_files = [](const std::string& dir) {
+        std::vector<std::string> v;
+        for (const char* f : {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
+                              "model.safetensors.index.json", "config.json", "generation_config.json"})
+            v.push_back(dir + "/" + f);
+        return v;
+    };
     const std::vector<scenario> scenarios{
         {"single, new outputs",
          "prune m.safetensors -o o.safetensors" + extra,
@@ -886,6 +896,10 @@ void case_faults() {
         {"sharded, replacing outputs", "prune shards -o out --scope global --threads 3" + extra,
          [&] { old_outputs("out/model-00002-of-00003.safetensors", "out"); }, in_dir("out")},
         {"sharded, in place", "prune shards -o shards --pattern row" + extra, [] {}, in_dir("shards")},
+        {"compact, new directory", "compact cdir -o cnew --heads-keep 2 --channels-keep 0.5", [] {},
+         compact_files("cnew")},
+        {"compact, replacing outputs", "compact cdir -o cout --kv-keep 1 --save-structure cout/s.json",
+         [&] { old_outputs("cout/model-00002-of-00002.safetensors", "cout"); }, compact_files("cout")},
     };
     for (const auto& sc : scenarios) {
         restore();

@@ -142,20 +142,32 @@ struct fd_holder {
 };
 
 /// Copies len bytes from in_fd at in_off to out_fd at out_off inside the kernel (copy_file_range:
-/// no page faults, no copy through user space), falling back to pread/pwrite through `buf`.
+/// no page faults, no copy through user space); where the kernel cannot (another file system, no
+/// support), through `buf` with pread/pwrite. @throws io_error on any other failure.
 void copy_range(int in_fd, std::uint64_t in_off, int out_fd, std::uint64_t out_off, std::uint64_t len,
                 reused_buffer<std::byte>& buf, const std::string& what) {
+    bool in_kernel = true;
     while (len > 0) {
-        auto ioff = static_cast<::off_t>(in_off), ooff = static_cast<::off_t>(out_off);
-        ::ssize_t n = nnprune::detail::injected_fault()
-                          ? -1
-                          : ::copy_file_range(in_fd, &ioff, out_fd, &ooff, static_cast<std::size_t>(len), 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {  // not supported here (or an error the plain path reports): read and write
+        ::ssize_t n = -1;
+        if (in_kernel) {
+            auto ioff = static_cast<::off_t>(in_off), ooff = static_cast<::off_t>(out_off);
+            n = nnprune::detail::injected_fault()
+                    ? (errno = EIO, -1)
+                    : ::copy_file_range(in_fd, &ioff, out_fd, &ooff, static_cast<std::size_t>(len), 0);
+            if (n < 0 && errno == EINTR) continue;
+            in_kernel = n >= 0 || (errno != EXDEV && errno != ENOSYS && errno != EOPNOTSUPP && errno != EINVAL);
+            if (in_kernel)
+                NNPRUNE_CHECK(n > 0, nnprune::io_error,
+                              str("compact: cannot copy ", what, ": ",
+                                  n == 0 ? std::string("the input ended early") : std::strerror(errno)));
+        }
+        if (!in_kernel) {
             const std::size_t part = static_cast<std::size_t>(std::min<std::uint64_t>(len, std::uint64_t{8} << 20));
             const auto b = buf.take(part);
             n = ::pread(in_fd, b.data(), part, static_cast<::off_t>(in_off));
-            NNPRUNE_CHECK(n > 0, nnprune::io_error, str("compact: cannot read ", what, ": ", std::strerror(errno)));
+            NNPRUNE_CHECK(n > 0, nnprune::io_error,
+                          str("compact: cannot read ", what, ": ",
+                              n == 0 ? std::string("the input ended early") : std::strerror(errno)));
             const ::ssize_t w = ::pwrite(out_fd, b.data(), static_cast<std::size_t>(n), static_cast<::off_t>(out_off));
             NNPRUNE_CHECK(w == n, nnprune::io_error, str("compact: cannot write ", what, ": ", std::strerror(errno)));
         }
