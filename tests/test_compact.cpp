@@ -973,6 +973,13 @@ TEST_CASE("compact: make_uniform projects per-layer selections onto shared count
     const std::vector<std::vector<float>> cs = {{6, 5, 4, 3, 2, 1}, {0, 1, 0, 1, 0, 1}};
     const auto u = make_uniform(kept, d, hs, cs);
     REQUIRE(u.size() == 2);
+    REQUIRE_FALSE(is_uniform(kept, d));
+    REQUIRE(is_uniform(u, d));
+    const kept_counts k1 = count_kept(kept[1], d);  // heads 0, 2, 4, 6, 7: groups 0..3 keep 1, 1, 1, 2
+    REQUIRE(k1.per_group == sizes{1, 1, 1, 2});
+    REQUIRE_FALSE(k1.equal_groups());
+    REQUIRE((k1.dims.heads == 5 && k1.dims.kv_heads == 4 && k1.dims.intermediate == 5));
+    REQUIRE(count_kept(kept[0], d).equal_groups());
     REQUIRE(u[0].heads == sizes{0, 1, 2, 3, 4, 5});
     REQUIRE(u[1].heads == sizes{2, 3, 4, 5, 6, 7});
     REQUIRE(u[0].channels == sizes{0, 1, 2, 3});

@@ -556,35 +556,13 @@ private:
                 }
             }
         }
-        if (!m_a.make_uniform || is_uniform(kept)) return kept;  // the plan refuses a non-uniform one
+        if (!m_a.make_uniform || nnprune::is_uniform(kept, m_dims)) return kept;  // the plan refuses a non-uniform one
         std::vector<std::vector<float>> hs(m_dims.layers), cs(m_dims.layers);
         for (std::size_t l = 0; l < m_dims.layers; ++l) {
             hs[l] = scores(l, nnprune::unit::head);
             cs[l] = scores(l, nnprune::unit::channel);
         }
         return nnprune::make_uniform(kept, m_dims, hs, cs);
-    }
-
-    /// Every layer keeps the same counts, and each kept KV group the same number of query heads.
-    [[nodiscard]] bool is_uniform(const std::vector<nnprune::layer_selection>& kept) const {
-        const std::size_t g = m_dims.group_size();
-        std::optional<std::array<std::size_t, 3>> first;
-        for (const auto& k : kept) {
-            std::vector<std::size_t> per(m_dims.kv_heads, 0);
-            for (const std::size_t h : k.heads)
-                if (h < m_dims.heads) ++per[h / g];
-            std::size_t groups = 0, common = 0;
-            for (const std::size_t c : per)
-                if (c) {
-                    if (groups && c != common) return false;
-                    common = c;
-                    ++groups;
-                }
-            const std::array<std::size_t, 3> counts{k.heads.size(), groups, k.channels.size()};
-            if (first && *first != counts) return false;
-            first = counts;
-        }
-        return true;
     }
 
     /// --bias-compensation: the mean inputs of each slot's weight ('<weight>.flap_mean'), per layer.

@@ -214,30 +214,22 @@ private:
         for (std::size_t l = 0; l < kept.size(); ++l) {
             check_indices(kept[l].heads, d.heads, l, "query head");
             check_indices(kept[l].channels, d.intermediate, l, "MLP channel");
-            std::vector<std::size_t> per_group(d.kv_heads, 0);
-            for (const std::size_t h : kept[l].heads) ++per_group[h / g];
-            std::size_t groups = 0, common = 0;
-            bool equal = true;
-            for (const std::size_t c : per_group)
-                if (c) {
-                    equal = equal && (groups == 0 || c == common);
-                    common = c;
-                    ++groups;
-                }
-            if (!equal) {
+            const kept_counts k = count_kept(kept[l], d);
+            if (!k.equal_groups()) {
                 std::string list;
-                for (std::size_t j = 0; j < per_group.size(); ++j) list += detail::str(j ? ", " : "", per_group[j]);
+                std::size_t least = g;
+                for (std::size_t j = 0; j < k.per_group.size(); ++j) {
+                    list += detail::str(j ? ", " : "", k.per_group[j]);
+                    if (k.per_group[j]) least = std::min(least, k.per_group[j]);
+                }
                 NNPRUNE_THROW(value_error,
                               detail::str(fn, ": layer ", l, " keeps ", list, " query heads in its ", d.kv_heads,
                                           " KV groups; under GQA every kept group must keep the same number of its ", g,
-                                          " query heads (keep ", common,
-                                          " in each, or drop a whole group): "
+                                          " query heads (e.g. ", least,
+                                          " in each, or drop whole groups): "
                                           "written as is, the model would load and compute something else"));
             }
-            model_dims a = d;
-            a.heads = kept[l].heads.size();
-            a.kv_heads = groups;
-            a.intermediate = kept[l].channels.size();
+            const model_dims& a = k.dims;
             NNPRUNE_CHECK(a.heads > 0 && a.intermediate > 0, value_error,
                           detail::str(fn, ": layer ", l, " keeps ", a.heads, " heads and ", a.intermediate,
                                       " MLP channels; a layer keeps at least one of each"));

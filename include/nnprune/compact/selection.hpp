@@ -105,6 +105,46 @@ namespace detail {
     return d;
 }
 
+/// What one layer keeps, counted: its dimensions after compaction (a KV head is kept when any of
+/// its query heads is) and the query heads kept in each KV group. Indices out of range are not counted.
+struct kept_counts {
+    model_dims dims;
+    std::vector<std::size_t> per_group;
+
+    /// Every kept KV group keeps the same number of query heads (the GQA rule).
+    [[nodiscard]] bool equal_groups() const noexcept {
+        std::size_t common = 0;
+        for (const std::size_t c : per_group)
+            if (c) {
+                if (common && c != common) return false;
+                common = c;
+            }
+        return true;
+    }
+};
+
+[[nodiscard]] inline kept_counts count_kept(const layer_selection& l, const model_dims& d) {
+    kept_counts k{d, std::vector<std::size_t>(d.kv_heads, 0)};
+    const std::size_t g = d.group_size();
+    for (const std::size_t h : l.heads)
+        if (h < d.heads) ++k.per_group[h / g];
+    k.dims.heads = l.heads.size();
+    k.dims.kv_heads = static_cast<std::size_t>(
+        std::count_if(k.per_group.begin(), k.per_group.end(), [](std::size_t c) { return c > 0; }));
+    k.dims.intermediate = l.channels.size();
+    return k;
+}
+
+/// Every layer keeps the same counts, and every kept KV group the same number of query heads:
+/// the uniform layout stock loaders accept.
+[[nodiscard]] inline bool is_uniform(std::span<const layer_selection> kept, const model_dims& d) {
+    for (const auto& l : kept) {
+        const kept_counts k = count_kept(l, d);
+        if (!k.equal_groups() || !(k.dims == count_kept(kept.front(), d).dims)) return false;
+    }
+    return true;
+}
+
 /// Every unit of every layer: the selection that removes nothing.
 [[nodiscard]] inline std::vector<layer_selection> keep_all(const model_dims& d) {
     layer_selection l;
@@ -160,12 +200,10 @@ namespace detail {
     double groups = 0, heads = 0, channels = 0;
     const std::size_t g = d.group_size();
     for (const auto& l : kept) {
-        std::vector<bool> group(d.kv_heads, false);
-        for (const std::size_t h : l.heads)
-            if (h < d.heads) group[h / g] = true;
-        groups += static_cast<double>(std::count(group.begin(), group.end(), true));
-        heads += static_cast<double>(l.heads.size());
-        channels += static_cast<double>(l.channels.size());
+        const model_dims k = count_kept(l, d).dims;
+        groups += static_cast<double>(k.kv_heads);
+        heads += static_cast<double>(k.heads);
+        channels += static_cast<double>(k.intermediate);
     }
     const auto L = static_cast<double>(d.layers);
     const auto kv_keep = std::max<std::size_t>(1, static_cast<std::size_t>(std::lround(groups / L)));
