@@ -114,6 +114,7 @@ namespace detail {
 
 class compact_plan {
 public:
+    /// `family` must outlive the plan (built_in_families() are static).
     /// @throws value_error / shape_error naming the function, the tensor or layer and the values
     /// (see the file comment for what is checked).
     compact_plan(const model_family& family, const nlohmann::json& config, std::span<const tensor_desc> inputs,
