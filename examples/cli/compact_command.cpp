@@ -395,10 +395,9 @@ private:
         switch (et) {
             case nnprune::dtype::bf16:
                 for (std::size_t c = 0; c < cols; ++c) {
-                    std::uint16_t h;
-                    std::memcpy(&h, p + 2 * (i0 + c), 2);
-                    const std::uint32_t u = std::uint32_t{h} << 16;
-                    std::memcpy(out + c, &u, 4);
+                    nnprune::bfloat16 v;
+                    std::memcpy(&v, p + 2 * (i0 + c), 2);
+                    out[c] = nnprune::to_float(v);
                 }
                 return;
             case nnprune::dtype::f32:

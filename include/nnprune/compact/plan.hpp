@@ -216,6 +216,9 @@ private:
             check_indices(kept[l].heads, d.heads, l, "query head");
             check_indices(kept[l].channels, d.intermediate, l, "MLP channel");
             const kept_counts k = count_kept(kept[l], d);
+            std::vector<std::size_t>& kv = m_kept_kv.emplace_back();
+            for (std::size_t j = 0; j < k.per_group.size(); ++j)
+                if (k.per_group[j]) kv.push_back(j);
             if (!k.equal_groups()) {
                 std::string list;
                 std::size_t least = g;
@@ -274,12 +277,11 @@ private:
             else
                 runs.push_back({begin, n});
         };
-        std::vector<std::size_t> kv;
-        for (const std::size_t h : k.heads)
-            if (kv.empty() || kv.back() != h / d.group_size()) kv.push_back(h / d.group_size());
         for (const segment& s : axis) {
             const std::size_t width = s.unit == unit::channel ? 1 : s.head_dims * d.head_dim;
-            const auto& units = s.unit == unit::head ? k.heads : s.unit == unit::kv_head ? kv : k.channels;
+            const auto& units = s.unit == unit::head      ? k.heads
+                                : s.unit == unit::kv_head ? m_kept_kv[layer]
+                                                          : k.channels;
             for (const std::size_t u : units) push(offset + u * width, width);
             offset += d.units(s.unit) * width;
         }
@@ -582,6 +584,7 @@ private:
     compact_options m_options;
     model_dims m_before, m_after;
     std::vector<layer_selection> m_kept;
+    std::vector<std::vector<std::size_t>> m_kept_kv;  ///< per layer: the KV heads with a kept query head
     nlohmann::json m_config;
     std::vector<compact_output> m_outputs;
     std::map<std::string, tensor_desc, std::less<>> m_inputs;
