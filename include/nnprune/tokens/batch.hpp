@@ -4,14 +4,12 @@
 /// @file batch.hpp
 /// Batched token selection: features [B, N, d] or attention [B, heads, queries, keys], one
 /// selection per item, items spread over std::threads in a deterministic contiguous partition
-/// (thread t takes items [t*B/T, (t+1)*B/T)). Every item is computed exactly as the single-item
+/// (tokens/items.hpp). Every item is computed exactly as the single-item
 /// call computes it, so results are identical for any thread count. If items fail, the error of
 /// the lowest failing item is rethrown and nothing is returned.
 
 #include <algorithm>
 #include <cstddef>
-#include <exception>
-#include <thread>
 #include <vector>
 
 #include "../config.hpp"
@@ -20,50 +18,10 @@
 #include "attention_scores.hpp"
 #include "divprune.hpp"
 #include "dpp.hpp"
+#include "items.hpp"
 #include "keep.hpp"
 
 namespace nnprune {
-
-namespace detail {
-
-/// Runs f(b) for b < items on up to `threads` threads (contiguous, deterministic partition).
-template <class F>
-void for_each_item(std::size_t items, unsigned threads, F&& f) {
-    std::vector<std::exception_ptr> errors(items);
-    auto run = [&](std::size_t lo, std::size_t hi) {
-        for (std::size_t b = lo; b < hi; ++b) {
-            try {
-                f(b);
-            } catch (...) {
-                errors[b] = std::current_exception();
-            }
-        }
-    };
-    const std::size_t t = std::max<std::size_t>(1, std::min<std::size_t>(threads, items));
-    if (t == 1) {
-        run(0, items);
-    } else {
-        std::vector<std::thread> pool;
-        pool.reserve(t);
-        for (std::size_t i = 0; i < t; ++i) pool.emplace_back(run, i * items / t, (i + 1) * items / t);
-        for (auto& th : pool) th.join();
-    }
-    for (auto& e : errors)
-        if (e) std::rethrow_exception(e);
-}
-
-template <class T, std::size_t Rank>
-tensor_view<T, Rank - 1> item_of(const tensor_view<T, Rank>& v, std::size_t b) {
-    typename tensor_view<T, Rank - 1>::extents_type ext{};
-    typename tensor_view<T, Rank - 1>::strides_type str{};
-    for (std::size_t r = 1; r < Rank; ++r) {
-        ext[r - 1] = v.extent(r);
-        str[r - 1] = v.stride(r);
-    }
-    return tensor_view<T, Rank - 1>(v.data_handle() + static_cast<std::ptrdiff_t>(b) * v.stride(0), ext, str);
-}
-
-}  // namespace detail
 
 /// DivPrune per item of features [B, N, d]: ascending kept indices per item.
 template <class T>
