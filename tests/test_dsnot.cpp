@@ -1125,6 +1125,16 @@ TEST_CASE("dsnot_sparsegpt_scores: W'^2 / diag(U)^2 against an explicit inverse;
     dsnot_sparsegpt_scores(matrix_view<const float>(w.data(), out, n), matrix_view<const float>(H0.data(), n, n),
                            matrix_view<float>(got.data(), out, n));
     REQUIRE(std::all_of(got.begin(), got.end(), [](float x) { return x == 0.0f; }));
+    // a score beyond float's range (1e30² · 1e-6 with H = 1e-6 I) saturates instead of overflowing
+    {
+        std::vector<float> big = {1e30f, 1.0f};
+        std::vector<double> tiny = {1e-6, 0.0, 0.0, 1e-6};
+        std::vector<float> s2(2, -1.0f);
+        dsnot_sparsegpt_scores(matrix_view<const float>(big.data(), 1, 2), matrix_view<const double>(tiny.data(), 2, 2),
+                               matrix_view<float>(s2.data(), 1, 2), 0.0);
+        CHECK(s2[0] == std::numeric_limits<float>::max());
+        CHECK(s2[1] == Approx(1e-6).epsilon(1e-6));
+    }
     // errors leave out untouched
     std::fill(got.begin(), got.end(), 7.0f);
     std::vector<double> neg(n * n, 0.0);

@@ -657,7 +657,7 @@ inline dsnot_report dsnot_refine(const tensor_ref& weights, const dsnot_stats& s
  * dead columns (H_jj = 0) get H_jj = 1 and W'_ij = 0 (before the damping). One pass, no OBS
  * update. H = 0 reproduces upstream's degenerate S ≡ 0. Computed in double: 1/U_jj² is the j-th
  * pivot of the Cholesky factorisation of H in reversed column order (H = V Vᵀ, V = U⁻¹ upper),
- * O(in³/3), then rounded to float.
+ * O(in³/3), then rounded to float (scores beyond float's range saturate at its largest value).
  * @param weights [out, in], any element type; hessian [in, in] (symmetric; its upper triangle is
  *        read), any element type; out [out, in].
  * @throws shape_error on mismatched shapes; value_error on NaN/Inf weights or Hessian, or when the
@@ -723,11 +723,13 @@ inline void dsnot_sparsegpt_scores(const tensor_ref& weights, const tensor_ref& 
             }
         }
     }
+    constexpr double max_score = std::numeric_limits<float>::max();
     detail::visit_matrix(weights, [&](auto w) {
         for (std::size_t i = 0; i < rows; ++i)
             for (std::size_t j = 0; j < n; ++j) {
                 const double x = dead[j] ? 0.0 : to_double(w(i, j));
-                out(i, j) = static_cast<float>(x * x * piv[n - 1 - j]);
+                // saturated: a double beyond float's range has no float conversion (UB)
+                out(i, j) = static_cast<float>(std::min(x * x * piv[n - 1 - j], max_score));
             }
     });
 }
