@@ -64,7 +64,10 @@ void gram_blocked(const float* x, std::size_t rows, std::size_t n, std::size_t s
     constexpr std::size_t w = dot_lanes, R = Tile::R, C = Tile::C;
     constexpr std::size_t mb = gram_row_panel / R * R, nb = gram_col_block / C * C;
     const std::size_t nv = n / w * w, kc = gram_len_chunk / w * w;
-    std::vector<float> park(R * nb * w), pack(nb * nv);
+    // the calling thread's buffers, grown and kept: a steady-state call allocates nothing
+    thread_local std::vector<float> park, pack;
+    if (park.size() < R * nb * w) park.resize(R * nb * w);
+    if (pack.size() < nb * nv) pack.resize(nb * nv);
     auto row = [x, stride, rows](std::size_t i) { return x + std::min(i, rows - 1) * stride; };
     for (std::size_t i0 = 0; i0 < rows; i0 += mb) {
         const std::size_t i1 = std::min(i0 + mb, rows);
@@ -81,7 +84,7 @@ void gram_blocked(const float* x, std::size_t rows, std::size_t n, std::size_t s
                 const float* a[R];
                 for (std::size_t r = 0; r < R; ++r) a[r] = row(ib + r);
                 const std::size_t jfirst = std::max(jb, ib / C * C);  // tiles reaching j >= i
-                std::fill(park.begin(), park.end(), 0.0f);
+                std::fill(park.begin(), park.begin() + static_cast<std::ptrdiff_t>(R * nb * w), 0.0f);
                 for (std::size_t k0 = 0; k0 < nv; k0 += kc) {
                     const std::size_t k1 = std::min(k0 + kc, nv);
                     for (std::size_t jc = jfirst; jc < je; jc += C)
