@@ -67,3 +67,32 @@ TEST_CASE("rank: the packed keys order as the tie rule", "[tokens][rank]") {
     CHECK(rank_key(std::numeric_limits<float>::infinity(), 9) > rank_key(1e38f, 0));
     CHECK(nnprune::detail::rank_key_index(rank_key(3.0f, 12345)) == 12345);
 }
+
+TEST_CASE("rank: top_k_ascending_scan equals a stable sort, both selection paths", "[tokens][rank]") {
+    std::mt19937 rng(11);
+    std::vector<float> tmp;
+    for (std::size_t n : {1u, 2u, 7u, 9u, 40u, 300u})
+        for (int levels : {2, 5, 1000}) {
+            std::uniform_int_distribution<int> u(0, levels - 1);
+            std::vector<float> s(n);
+            for (auto& v : s) v = float(u(rng)) - 1.0f;  // -1, 0 (and -0 below), ...
+            if (n > 3) s[3] = -0.0f;
+            for (std::size_t k = 0; k <= n; k += (n > 40 ? 37 : 1)) {
+                auto idx = rank_test::ranked(s);
+                idx.resize(k);
+                std::sort(idx.begin(), idx.end());
+                std::vector<std::size_t> got(k);
+                nnprune::detail::top_k_ascending_scan(s.data(), n, k, tmp, got.data());
+                CHECK(got == idx);
+            }
+            for (std::size_t m = 1; m < 10 && m <= n; ++m) {  // the decode path: n - k < 8
+                const std::size_t k = n - m;
+                auto idx = rank_test::ranked(s);
+                idx.resize(k);
+                std::sort(idx.begin(), idx.end());
+                std::vector<std::size_t> got(k);
+                nnprune::detail::top_k_ascending_scan(s.data(), n, k, tmp, got.data());
+                CHECK(got == idx);
+            }
+        }
+}

@@ -91,6 +91,42 @@ inline void top_k_ascending(const float* s, std::size_t n, std::size_t k, std::v
     std::sort(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(k));
 }
 
+/// out[0..k): the k highest of s[0..n) as ascending indices, under the tie rule, without sorting
+/// indices (H2O's eviction): the k-th largest value v (when fewer than 8 are dropped, as in
+/// decode, one scan keeping the n - k + 1 smallest; else nth_element over a copy in tmp), then one
+/// ascending scan takes every score above v and the lowest-indexed (k - that many) equal to v.
+inline void top_k_ascending_scan(const float* s, std::size_t n, std::size_t k, std::vector<float>& tmp,
+                                 std::size_t* out) {
+    if (k == 0) return;
+    float v = 0.0f;
+    if (const std::size_t m = n - k; m < 8) {  // decode: evicting a few of n, v is the (m + 1)-th smallest
+        float low[8];
+        std::size_t have = 0;
+        for (std::size_t j = 0; j < n; ++j) {
+            const float x = s[j];
+            if (have == m + 1 && !(x < low[m])) continue;
+            std::size_t p = have == m + 1 ? m : have++;
+            for (; p > 0 && x < low[p - 1]; --p) low[p] = low[p - 1];
+            low[p] = x;
+        }
+        v = low[m];
+    } else {
+        tmp.assign(s, s + n);
+        std::nth_element(tmp.begin(), tmp.begin() + static_cast<std::ptrdiff_t>(k - 1), tmp.end(),
+                         std::greater<float>());
+        v = tmp[k - 1];
+    }
+    std::size_t above = 0;
+    for (std::size_t j = 0; j < n; ++j) above += s[j] > v ? 1 : 0;
+    std::size_t equal = k - above;
+    for (std::size_t j = 0; j < n; ++j) {
+        if (s[j] > v)
+            *out++ = j;
+        else if (s[j] == v && equal > 0)
+            *out++ = j, --equal;
+    }
+}
+
 }  // namespace nnprune::detail
 
 #endif  // NNPRUNE_TOKENS_RANK_HPP
