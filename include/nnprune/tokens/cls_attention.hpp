@@ -187,20 +187,6 @@ inline void top_k_kept(const float* s, std::size_t n, std::size_t k, std::vector
     kept.resize(k);
 }
 
-/// Batched forms: compute every item into `staged` first, then move the results into `out`, so
-/// a throwing item leaves `out` exactly as it was. Swapping keeps both sets of buffers, so the
-/// steady state allocates nothing.
-template <class R, class W, class F>
-void run_staged_items(std::size_t items, unsigned threads, std::vector<R>& out, std::vector<W>& ws, F&& item) {
-    const unsigned parts = parts_for_items(items, threads);
-    if (ws.size() < parts) ws.resize(parts);
-    auto& staged = ws[0].staged;
-    if (staged.size() < items) staged.resize(items);
-    for_each_item(items, threads, [&](std::size_t b, unsigned part) { item(b, staged[b], ws[part]); });
-    out.resize(items);
-    for (std::size_t b = 0; b < items; ++b) std::swap(out[b], staged[b]);
-}
-
 template <class T>
 void check_cls_maps(const tensor_view<T, 4>& a, layer_range layers, std::size_t cls, std::string_view fn) {
     const std::size_t heads = a.extent(1), queries = a.extent(2), keys = a.extent(3);

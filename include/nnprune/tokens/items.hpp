@@ -8,10 +8,13 @@
 /// thread count. The loop body may take (item) or (item, part); `part` < the number of parts
 /// indexes a per-thread workspace (see parts_for_items). If items fail, the error of the lowest
 /// failing item is rethrown. One part runs on the calling thread and allocates nothing.
+/// run_staged_items adds the batched forms' commit rule.
 
 #include <algorithm>
 #include <cstddef>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "../config.hpp"
 #include "../core/tensor_view.hpp"
@@ -35,6 +38,24 @@ void for_each_item(std::size_t items, unsigned threads, F&& f) {
                 f(b);
         }
     });
+}
+
+/**
+ * @brief The batched forms' commit rule: item(b, result, workspace) computes every item into the
+ * first workspace's `staged` results (kept between calls), on up to `threads` threads with one
+ * workspace per part; only when all succeeded are they swapped into `out`. A throwing item leaves
+ * `out` exactly as it was; swapping keeps both sets of buffers, so a steady state allocates nothing.
+ * W must have a member `std::vector<R> staged`.
+ */
+template <class R, class W, class F>
+void run_staged_items(std::size_t items, unsigned threads, std::vector<R>& out, std::vector<W>& ws, F&& item) {
+    const unsigned parts = parts_for_items(items, threads);
+    if (ws.size() < parts) ws.resize(parts);
+    auto& staged = ws[0].staged;
+    if (staged.size() < items) staged.resize(items);
+    for_each_item(items, threads, [&](std::size_t b, unsigned part) { item(b, staged[b], ws[part]); });
+    out.resize(items);
+    for (std::size_t b = 0; b < items; ++b) std::swap(out[b], staged[b]);
 }
 
 /// Item b of a batched view (the leading extent dropped).

@@ -86,7 +86,7 @@ struct snapkv_workspace {
     std::vector<float> votes, pooled;  ///< [T - w]
     std::vector<std::size_t> index;    ///< top-k buffer
     snapkv_result stage;
-    std::vector<snapkv_result> batch_stage;
+    std::vector<snapkv_result> staged;
 };
 
 namespace detail {
@@ -359,15 +359,10 @@ void snapkv_batch(const tensor_view<T, 4>& q, const tensor_view<T, 4>& k, const 
     const std::size_t items = k.extent(0);
     NNPRUNE_CHECK(items > 0 && q.extent(0) == items, shape_error,
                   detail::str(fn, ": batch of ", q.extent(0), " query and ", items, " key items (must be equal, > 0)"));
-    if (ws.size() < detail::parts_for_items(items, threads)) ws.resize(detail::parts_for_items(items, threads));
-    auto& stage = ws[0].batch_stage;
-    stage.resize(items);
-    detail::for_each_item(items, threads, [&](std::size_t b, unsigned part) {
-        detail::snapkv_into_stage(detail::item_of(q, b), detail::item_of(k, b), o, ws[part], fn);
-        std::swap(ws[part].stage, stage[b]);
+    detail::run_staged_items(items, threads, out, ws, [&](std::size_t b, snapkv_result& r, snapkv_workspace& w) {
+        detail::snapkv_into_stage(detail::item_of(q, b), detail::item_of(k, b), o, w, fn);
+        std::swap(w.stage, r);
     });
-    out.resize(items);
-    for (std::size_t b = 0; b < items; ++b) std::swap(stage[b], out[b]);
 }
 
 template <class T>

@@ -137,12 +137,12 @@ struct tome_matching {
 
 /// Buffers of tome_match and the merges (reuse one per thread: steady-state calls allocate nothing).
 struct tome_workspace {
-    token_workspace features;          ///< unit rows of the metric
-    std::vector<float> scores;         ///< ceil(t/2) x floor(t/2) similarities
-    std::vector<std::size_t> order;    ///< edge order
-    std::vector<float> row_f, acc_f;   ///< merge rows (f32 outputs)
-    std::vector<double> row_d, acc_d;  ///< merge rows (f64 outputs)
-    std::vector<tome_matching> stage;  ///< tome_match_batch's staged results (first workspace only)
+    token_workspace features;           ///< unit rows of the metric
+    std::vector<float> scores;          ///< ceil(t/2) x floor(t/2) similarities
+    std::vector<std::size_t> order;     ///< edge order
+    std::vector<float> row_f, acc_f;    ///< merge rows (f32 outputs)
+    std::vector<double> row_d, acc_d;   ///< merge rows (f64 outputs)
+    std::vector<tome_matching> staged;  ///< tome_match_batch's staged results (first workspace only)
 };
 
 namespace detail {
@@ -319,21 +319,13 @@ void tome_match_batch(const tensor_view<T, 3>& metric, std::int64_t r, const tom
     constexpr std::string_view fn = "tome_match_batch";
     const std::size_t batch = metric.extent(0);
     if (batch > 0) detail::tome_check_metric(detail::item_of(metric, 0), fn);
-    const unsigned parts = detail::parts_for_items(batch, threads);
-    if (ws.size() < parts) ws.resize(parts);
-    // every item into a staging area first, swapped into `out` once all succeeded (so a throw
-    // leaves `out` unchanged; in steady state the swaps exchange equal-sized buffers)
-    auto& stage = ws[0].stage;
-    if (stage.size() != batch) stage.resize(batch);
-    detail::for_each_item(batch, threads, [&](std::size_t b, unsigned part) {
+    detail::run_staged_items(batch, threads, out, ws, [&](std::size_t b, tome_matching& m, tome_workspace& w) {
         try {
-            detail::tome_match_impl(detail::item_of(metric, b), r, opt, stage[b], ws[part], fn);
+            detail::tome_match_impl(detail::item_of(metric, b), r, opt, m, w, fn);
         } catch (const value_error& e) {
             throw value_error(detail::str(e.what(), " (item ", b, ")"));
         }
     });
-    if (out.size() != batch) out.resize(batch);
-    for (std::size_t b = 0; b < batch; ++b) std::swap(out[b], stage[b]);
 }
 
 /// tome_match_batch returning the matchings by value.

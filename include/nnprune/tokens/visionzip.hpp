@@ -67,7 +67,7 @@ struct visionzip_workspace {
     std::vector<std::size_t> order;
     std::vector<unsigned char> taken;
     std::vector<float> sums, row;
-    std::vector<visionzip_result> stage;  ///< visionzip_batch's staged results (first workspace only)
+    std::vector<visionzip_result> staged;  ///< visionzip_batch's staged results (first workspace only)
 };
 
 namespace detail {
@@ -258,21 +258,14 @@ void visionzip_batch(const tensor_view<TH, 3>& hidden, const tensor_view<TA, 4>&
     for (std::size_t b = 0; b < batch; ++b)
         detail::visionzip_check(detail::item_of(hidden, b), detail::item_of(attn, b), detail::item_of(metric, b), opt,
                                 fn);
-    const unsigned parts = detail::parts_for_items(batch, threads);
-    if (ws.size() < parts) ws.resize(parts);
-    // staged, then swapped into `out` once every item succeeded (a throw leaves `out` unchanged)
-    auto& stage = ws[0].stage;
-    if (stage.size() != batch) stage.resize(batch);
-    detail::for_each_item(batch, threads, [&](std::size_t b, unsigned part) {
+    detail::run_staged_items(batch, threads, out, ws, [&](std::size_t b, visionzip_result& r, visionzip_workspace& w) {
         try {
             detail::visionzip_impl(detail::item_of(hidden, b), detail::item_of(attn, b), detail::item_of(metric, b),
-                                   opt, stage[b], ws[part], fn);
+                                   opt, r, w, fn);
         } catch (const value_error& e) {
             throw value_error(detail::str(e.what(), " (item ", b, ")"));
         }
     });
-    if (out.size() != batch) out.resize(batch);
-    for (std::size_t b = 0; b < batch; ++b) std::swap(out[b], stage[b]);
 }
 
 /// visionzip_batch returning the results by value.
