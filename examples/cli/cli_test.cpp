@@ -45,7 +45,17 @@
 #include <nnprune/select/select.hpp>
 #include <nnprune/simd/isa.hpp>
 #include <nnprune/tokens/attention_scores.hpp>
+#include <nnprune/tokens/cls_attention.hpp>
 #include <nnprune/tokens/divprune.hpp>
+#include <nnprune/tokens/gprune.hpp>
+#include <nnprune/tokens/h2o.hpp>
+#include <nnprune/tokens/hiprune.hpp>
+#include <nnprune/tokens/holov.hpp>
+#include <nnprune/tokens/pyramid_drop.hpp>
+#include <nnprune/tokens/snapkv.hpp>
+#include <nnprune/tokens/think.hpp>
+#include <nnprune/tokens/tome.hpp>
+#include <nnprune/tokens/visionzip.hpp>
 
 namespace fs = std::filesystem;
 
@@ -634,6 +644,545 @@ void case_tokens() {
     expect_fail(run("tokens divprune t.safetensors --tensor attn --keep 2"), 2, "expected floating [N, d] features");
     expect_fail(run("tokens divprune t.safetensors --tensor features --keep 41"), 4, "exceeds N = 40");
     expect_fail(run("tokens fastv t.safetensors --tensor attn --start 10 --len 8 --keep 2"), 4, "outside the 12 keys");
+}
+
+// ---------------------------------------------------------------------------------------------
+// tokens METHOD FILE -o OUT.safetensors: every wave-2 method against the library called here
+
+/// n values in [lo, hi) from seed.
+std::vector<float> random_values(std::size_t n, std::uint64_t seed, float lo = 0.0f, float hi = 1.0f) {
+    nnprune::splitmix64 g(seed);
+    std::vector<float> v(n);
+    for (auto& x : v) x = lo + (hi - lo) * g.uniform();
+    return v;
+}
+
+/// Attention probabilities: `rows` rows of `keys` positive values summing to 1.
+std::vector<float> random_attention(std::size_t rows, std::size_t keys, std::uint64_t seed) {
+    auto v = random_values(rows * keys, seed, 0.01f, 1.0f);
+    for (std::size_t r = 0; r < rows; ++r) {
+        float s = 0.0f;
+        for (std::size_t j = 0; j < keys; ++j) s += v[r * keys + j];
+        for (std::size_t j = 0; j < keys; ++j) v[r * keys + j] /= s;
+    }
+    return v;
+}
+
+/// One output tensor of the tool: its shape and its values (I64 as int64, floats as f32).
+struct out_tensor {
+    std::vector<std::uint64_t> shape;
+    std::vector<std::int64_t> i;
+    std::vector<float> f;
+    std::string dtype;
+};
+
+out_tensor read_out(const std::string& file, const std::string& name) {
+    const nnprune::safetensors_file f(g_dir / file);
+    out_tensor o;
+    if (!f.contains(name)) {
+        EXPECT(false, file << " has no tensor " << name);
+        return o;
+    }
+    const auto t = f.tensor(name);
+    o.shape = t.shape();
+    o.dtype = std::string(nnprune::name_of(t.dtype()));
+    if (t.dtype() == nnprune::safetensors_dtype::I64) {
+        const auto d = t.data<std::int64_t>();
+        o.i.assign(d.begin(), d.end());
+    } else if (t.dtype() == nnprune::safetensors_dtype::BOOL) {
+        const auto d = t.data<std::uint8_t>();
+        o.i.assign(d.begin(), d.end());
+    } else {
+        nnprune::visit(t.ref(), [&](auto v) {
+            nnprune::for_each_indexed(v, [&](std::size_t, auto x) { o.f.push_back(nnprune::to_float(x)); });
+        });
+    }
+    return o;
+}
+
+std::string meta_of(const std::string& file, const std::string& key) {
+    const nnprune::safetensors_file f(g_dir / file);
+    const auto it = f.metadata().find(key);
+    return it == f.metadata().end() ? std::string("<none>") : it->second;
+}
+
+template <class V>
+std::vector<std::int64_t> i64s(const V& v) {
+    return std::vector<std::int64_t>(v.begin(), v.end());
+}
+
+template <class V>
+std::vector<float> f32s(const V& v) {
+    std::vector<float> out;
+    for (auto x : v) out.push_back(static_cast<float>(x));
+    return out;
+}
+
+using shape_t = std::vector<std::uint64_t>;
+
+void case_tokens_merge() {
+    // ToMe, one item: metric [10, 4], x [10, 6], size [10, 1]
+    const auto metric = random_values(10 * 4, 21, -1.0f, 1.0f), x = random_values(10 * 6, 22, -1.0f, 1.0f);
+    std::vector<float> size(10, 1.0f);
+    size[3] = 2.0f;
+    size[8] = 3.0f;
+    {
+        nnprune::safetensors_writer w;
+        w.add("metric", nnprune::matrix_view<const float>(metric.data(), 10, 4));
+        w.add("x", nnprune::matrix_view<const float>(x.data(), 10, 6));
+        w.add("size", nnprune::matrix_view<const float>(size.data(), 10, 1));
+        w.write(g_dir / "tome.safetensors");
+    }
+    const nnprune::matrix_view<const float> mv(metric.data(), 10, 4), xv(x.data(), 10, 6);
+    const nnprune::tensor_view<const float, 1> sv(size.data(), 10);
+    {
+        const auto m = nnprune::tome_match(mv, 3, nnprune::tome_options{true, false});
+        const auto merged = nnprune::tome_merge_wavg(m, xv, sv);
+        expect_ok(run("tokens tome tome.safetensors --r 3 --class-token -o tome_out.safetensors"));
+        const auto kx = read_out("tome_out.safetensors", "x"), ks = read_out("tome_out.safetensors", "size");
+        EXPECT(kx.shape == (shape_t{7, 6}) && kx.dtype == "F32" && kx.f == merged.x, "tome x");
+        EXPECT(ks.shape == (shape_t{7, 1}) && ks.f == merged.size, "tome size");
+        auto sorted = m.positions;
+        std::sort(sorted.begin(), sorted.end());
+        EXPECT(read_out("tome_out.safetensors", "kept").i == i64s(sorted), "tome kept");
+        EXPECT(read_out("tome_out.safetensors", "positions").i == i64s(m.positions), "tome positions");
+        EXPECT(read_out("tome_out.safetensors", "row_of").i == i64s(m.row_of), "tome row_of");
+        EXPECT(read_out("tome_out.safetensors", "src_idx").i == i64s(m.src_idx), "tome src_idx");
+        EXPECT(read_out("tome_out.safetensors", "dst_idx").i == i64s(m.dst_idx), "tome dst_idx");
+        EXPECT(read_out("tome_out.safetensors", "unm_idx").i == i64s(m.unm_idx), "tome unm_idx");
+        EXPECT(meta_of("tome_out.safetensors", "nnprune.method") == "tome", "tome metadata");
+        EXPECT(m.positions.front() == 0, "tome: the class token stays first");
+    }
+    // a batch of 2 ([B, t, c], [B, t, C], no size) on 2 threads == item by item with unit sizes
+    const auto metric2 = random_values(2 * 12 * 4, 23, -1.0f, 1.0f), x2 = random_values(2 * 12 * 5, 24, -1.0f, 1.0f);
+    {
+        nnprune::safetensors_writer w;
+        w.add("metric", nnprune::tensor_view<const float, 3>(metric2.data(), 2, 12, 4));
+        w.add("x", nnprune::tensor_view<const float, 3>(x2.data(), 2, 12, 5));
+        w.write(g_dir / "tome2.safetensors");
+    }
+    expect_ok(run("tokens tome tome2.safetensors --r 4 --threads 2 -o tome2_out.safetensors"));
+    {
+        const auto kx = read_out("tome2_out.safetensors", "x"), kp = read_out("tome2_out.safetensors", "positions");
+        EXPECT(kx.shape == (shape_t{2, 8, 5}) && kp.shape == (shape_t{2, 8}), "tome batch shapes");
+        const std::vector<float> ones(12, 1.0f);
+        std::vector<float> want_x;
+        std::vector<std::int64_t> want_p;
+        for (std::size_t b = 0; b < 2; ++b) {
+            const auto m = nnprune::tome_match(nnprune::matrix_view<const float>(metric2.data() + b * 48, 12, 4), 4);
+            const auto merged =
+                nnprune::tome_merge_wavg(m, nnprune::matrix_view<const float>(x2.data() + b * 60, 12, 5),
+                                         nnprune::tensor_view<const float, 1>(ones.data(), 12));
+            want_x.insert(want_x.end(), merged.x.begin(), merged.x.end());
+            for (auto p : m.positions) want_p.push_back(static_cast<std::int64_t>(p));
+        }
+        EXPECT(kx.f == want_x, "tome batch x");
+        EXPECT(kp.i == want_p, "tome batch positions");
+    }
+    // bf16 inputs: the merged tensors come back in BF16 (the f32 merge rounded)
+    {
+        std::vector<nnprune::bfloat16> mb, xb;
+        for (auto v : metric) mb.emplace_back(v);
+        for (auto v : x) xb.emplace_back(v);
+        nnprune::safetensors_writer w;
+        w.add("metric", nnprune::matrix_view<const nnprune::bfloat16>(mb.data(), 10, 4));
+        w.add("x", nnprune::matrix_view<const nnprune::bfloat16>(xb.data(), 10, 6));
+        w.write(g_dir / "tome_bf16.safetensors");
+        const nnprune::matrix_view<const nnprune::bfloat16> mbv(mb.data(), 10, 4), xbv(xb.data(), 10, 6);
+        const auto m = nnprune::tome_match(mbv, 2);
+        const std::vector<float> ones(10, 1.0f);
+        const auto merged = nnprune::tome_merge_wavg(m, xbv, nnprune::tensor_view<const float, 1>(ones.data(), 10));
+        std::vector<float> want;
+        for (auto v : merged.x) want.push_back(nnprune::to_float(nnprune::bfloat16(v)));
+        expect_ok(run("tokens tome tome_bf16.safetensors --r 2 -o tome_bf16_out.safetensors"));
+        const auto kx = read_out("tome_bf16_out.safetensors", "x");
+        EXPECT(kx.dtype == "BF16" && kx.f == want, "tome bf16 x: " << kx.dtype);
+        EXPECT(read_out("tome_bf16_out.safetensors", "size").shape == (shape_t{8}), "tome size without input size");
+    }
+    // VisionZip: hidden [17, 5], attn [2, 17, 17], metric [17, 3]
+    const auto hidden = random_values(17 * 5, 25, -1.0f, 1.0f), vattn = random_attention(2 * 17, 17, 26),
+               vmetric = random_values(17 * 3, 27, -1.0f, 1.0f);
+    {
+        nnprune::safetensors_writer w;
+        w.add("hidden", nnprune::matrix_view<const float>(hidden.data(), 17, 5));
+        w.add("attn", nnprune::tensor_view<const float, 3>(vattn.data(), 2, 17, 17));
+        w.add("metric", nnprune::matrix_view<const float>(vmetric.data(), 17, 3));
+        w.write(g_dir / "vz.safetensors");
+    }
+    {
+        nnprune::visionzip_options o;
+        o.dominant = 5;
+        o.contextual = 3;
+        const auto r = nnprune::visionzip(nnprune::matrix_view<const float>(hidden.data(), 17, 5),
+                                          nnprune::tensor_view<const float, 3>(vattn.data(), 2, 17, 17),
+                                          nnprune::matrix_view<const float>(vmetric.data(), 17, 3), o);
+        expect_ok(run("tokens visionzip vz.safetensors --dominant 5 --contextual 3 -o vz_out.safetensors"));
+        const auto h = read_out("vz_out.safetensors", "hidden");
+        EXPECT(h.shape == (shape_t{8, 5}) && h.f == r.tokens, "visionzip hidden");
+        EXPECT(read_out("vz_out.safetensors", "kept").i == i64s(r.dominant), "visionzip kept");
+        EXPECT(read_out("vz_out.safetensors", "targets").i == i64s(r.targets), "visionzip targets");
+        EXPECT(read_out("vz_out.safetensors", "assignment").i == i64s(r.assignment), "visionzip assignment");
+        EXPECT(read_out("vz_out.safetensors", "dominant_ranked").i == i64s(r.dominant_ranked), "visionzip ranked");
+    }
+    // errors: the missing tensor named with the method's names, wrong rank, mixed dtypes, options
+    expect_fail(run("tokens tome vz.safetensors --r 2 -o e.safetensors"), 2, "has no tensor 'x'");
+    expect_fail(run("tokens tome vz.safetensors --r 2 -o e.safetensors"), 2, "metric [t, c], x [t, C]");
+    {
+        nnprune::safetensors_writer w;
+        w.add("metric", nnprune::tensor_view<const float, 1>(metric.data(), 10));
+        w.add("x", nnprune::matrix_view<const float>(x.data(), 10, 6));
+        w.write(g_dir / "bad_rank.safetensors");
+        std::vector<double> xd(x.begin(), x.end());
+        nnprune::safetensors_writer w2;
+        w2.add("metric", nnprune::matrix_view<const float>(metric.data(), 10, 4));
+        w2.add("x", nnprune::matrix_view<const double>(xd.data(), 10, 6));
+        w2.add("size", nnprune::matrix_view<const double>(xd.data(), 10, 6));
+        w2.write(g_dir / "bad_dtype.safetensors");
+    }
+    {
+        nnprune::safetensors_writer w;  // size [10, 2]: not [t] or [t, 1]
+        w.add("metric", nnprune::matrix_view<const float>(metric.data(), 10, 4));
+        w.add("x", nnprune::matrix_view<const float>(x.data(), 10, 6));
+        w.add("size", nnprune::matrix_view<const float>(x.data(), 10, 2));
+        w.write(g_dir / "bad_size.safetensors");
+        nnprune::safetensors_writer w2;  // a batched metric with one item's x
+        w2.add("metric", nnprune::tensor_view<const float, 3>(metric2.data(), 2, 12, 4));
+        w2.add("x", nnprune::matrix_view<const float>(x2.data(), 12, 5));
+        w2.write(g_dir / "bad_batch.safetensors");
+    }
+    expect_fail(run("tokens tome bad_size.safetensors --r 2 -o e.safetensors"), 2,
+                "tensor 'size' has shape 10x2; expected [10] or [10, 1]");
+    expect_fail(run("tokens tome bad_batch.safetensors --r 2 -o e.safetensors"), 2,
+                "tensor 'x' has shape 12x5; the other inputs are batched (expected [2, t, C])");
+    expect_fail(run("tokens tome bad_rank.safetensors --r 2 -o e.safetensors"), 2,
+                "tensor 'metric' has shape 10 (rank 1); expected [t, c] or [B, t, c]");
+    expect_fail(run("tokens tome bad_dtype.safetensors --r 2 -o e.safetensors"), 2, "the inputs share one dtype");
+    expect_fail(run("tokens tome tome.safetensors -o e.safetensors"), 1, "--r");
+    expect_fail(run("tokens tome tome.safetensors --r 2"), 1, "-o OUT.safetensors");
+    expect_fail(run("tokens tome tome.safetensors --r 2 --bogus -o e.safetensors"), 1, "--bogus");
+    expect_fail(run("tokens visionzip vz.safetensors --dominant 5 --contextual 0 -o e.safetensors"), 4, "visionzip");
+    EXPECT(!fs::exists(g_dir / "e.safetensors"), "a failing run wrote its output");
+}
+
+void case_tokens_kv() {
+    // SnapKV: q, k [2, 40, 8]
+    const auto q = random_values(2 * 40 * 8, 31, -1.0f, 1.0f), k = random_values(2 * 40 * 8, 32, -1.0f, 1.0f);
+    {
+        nnprune::safetensors_writer w;
+        w.add("q", nnprune::tensor_view<const float, 3>(q.data(), 2, 40, 8));
+        w.add("k", nnprune::tensor_view<const float, 3>(k.data(), 2, 40, 8));
+        w.write(g_dir / "kv.safetensors");
+        nnprune::safetensors_writer w2;
+        w2.add("q", nnprune::tensor_view<const float, 4>(q.data(), 2, 1, 40, 8));
+        w2.add("k", nnprune::tensor_view<const float, 4>(k.data(), 2, 1, 40, 8));
+        w2.write(g_dir / "kv2.safetensors");
+    }
+    const nnprune::tensor_view<const float, 3> qv(q.data(), 2, 40, 8), kv(k.data(), 2, 40, 8);
+    {
+        nnprune::snapkv_options o;
+        o.window = 4;
+        o.capacity = 12;
+        o.kernel = 3;
+        o.pooling = nnprune::snapkv_pooling::max;
+        const auto r = nnprune::snapkv(qv, kv, o);
+        expect_ok(
+            run("tokens snapkv kv.safetensors --window 4 --capacity 12 --kernel 3 --pooling max -o s.safetensors"));
+        const auto kept = read_out("s.safetensors", "kept");
+        EXPECT(kept.shape == (shape_t{2, 12}) && kept.i == i64s(r.keep), "snapkv kept");
+        EXPECT(read_out("s.safetensors", "upstream_order").i == i64s(r.upstream_order), "snapkv upstream_order");
+        // the batch [2, 1, 40, 8] on 2 threads: item b = head b of the single call
+        o.pooling = nnprune::snapkv_pooling::avg;
+        const auto ra = nnprune::snapkv(qv, kv, o);
+        expect_ok(
+            run("tokens snapkv kv2.safetensors --window 4 --capacity 12 --kernel 3 --threads 2 -o s2.safetensors"));
+        const auto k2 = read_out("s2.safetensors", "kept");
+        EXPECT(k2.shape == (shape_t{2, 1, 12}) && k2.i == i64s(ra.keep), "snapkv batch kept");
+    }
+    {  // F16 inputs: the library's F16 call
+        std::vector<nnprune::float16> qh, kh;
+        for (auto v : q) qh.emplace_back(v);
+        for (auto v : k) kh.emplace_back(v);
+        nnprune::safetensors_writer w;
+        w.add("q", nnprune::tensor_view<const nnprune::float16, 3>(qh.data(), 2, 40, 8));
+        w.add("k", nnprune::tensor_view<const nnprune::float16, 3>(kh.data(), 2, 40, 8));
+        w.write(g_dir / "kv16.safetensors");
+        nnprune::snapkv_options o;
+        o.window = 8;
+        o.capacity = 20;
+        const auto r = nnprune::snapkv(nnprune::tensor_view<const nnprune::float16, 3>(qh.data(), 2, 40, 8),
+                                       nnprune::tensor_view<const nnprune::float16, 3>(kh.data(), 2, 40, 8), o);
+        expect_ok(run("tokens snapkv kv16.safetensors --window 8 --capacity 20 -o s16.safetensors"));
+        EXPECT(read_out("s16.safetensors", "kept").i == i64s(r.keep), "snapkv f16 kept");
+        EXPECT(meta_of("s16.safetensors", "nnprune.compressed") == "true", "snapkv compressed");
+        expect_ok(run("tokens snapkv kv16.safetensors --window 8 --capacity 64 -o s64.safetensors"));
+        EXPECT(read_out("s64.safetensors", "kept").shape == (shape_t{2, 40}), "snapkv T < capacity keeps all");
+    }
+    expect_fail(run("tokens snapkv kv.safetensors --window 4 --capacity 12 --kernel 4 -o e.safetensors"), 4, "kernel");
+    expect_fail(run("tokens snapkv kv.safetensors --pooling median -o e.safetensors"), 1, "--pooling 'median'");
+    // ThinK: q [2, 40, 8] (the last 32 score), k [2, 40, 8]
+    {
+        nnprune::think_options o;
+        o.ratio = 0.25;
+        o.recent_size = 4;
+        const auto r = nnprune::think(qv, kv, o);
+        expect_ok(run("tokens think kv.safetensors --ratio 0.25 --recent-size 4 -o t.safetensors"));
+        const auto kept = read_out("t.safetensors", "kept");
+        EXPECT(kept.shape == (shape_t{2, 6}) && kept.i == i64s(r.channels), "think channels");
+        EXPECT(read_out("t.safetensors", "mask").i == i64s(r.mask), "think mask");
+        std::vector<float> pk(2 * 36 * 6);
+        nnprune::think_gather_keys(kv, r, 4, nnprune::tensor_view<float, 3>(pk.data(), 2, 36, 6));
+        const auto got = read_out("t.safetensors", "pruned_keys");
+        EXPECT(got.shape == (shape_t{2, 36, 6}) && got.f == pk, "think pruned_keys");
+    }
+    expect_fail(run("tokens think kv.safetensors --ratio 1 -o e.safetensors"), 4, "think");
+    // H2O: a prefill of 6 tokens, then 3 decode steps, 2 heads; hh 2 + recent 3
+    std::vector<std::vector<float>> steps;
+    {
+        nnprune::safetensors_writer w;
+        std::size_t kvn = 6;
+        steps.push_back(random_attention(2 * 6, 6, 40));
+        w.add("attn.0", nnprune::tensor_view<const float, 3>(steps[0].data(), 2, 6, 6));
+        for (std::size_t s = 1; s <= 3; ++s) {
+            const std::size_t size = std::min<std::size_t>(kvn, 5) + 1;  // the cache after eviction, + 1
+            steps.push_back(random_attention(2, size, 40 + s));
+            kvn = size;
+        }
+        w.add("attn.1", nnprune::tensor_view<const float, 3>(steps[1].data(), 2, 1, 6));
+        w.add("attn.2", nnprune::tensor_view<const float, 3>(steps[2].data(), 2, 1, 6));
+        w.add("attn.3", nnprune::tensor_view<const float, 3>(steps[3].data(), 2, 1, 6));
+        w.write(g_dir / "h2o.safetensors");
+    }
+    {
+        nnprune::h2o_options o;
+        o.hh_size = 2;
+        o.recent_size = 3;
+        o.heads = 2;
+        nnprune::h2o_cache c(o);
+        std::vector<std::vector<std::size_t>> pos(2);
+        std::size_t total = 0;
+        for (std::size_t s = 0; s < 4; ++s) {
+            const std::size_t qn = s == 0 ? 6 : 1, kn = steps[s].size() / 2 / qn;
+            c.step(nnprune::tensor_view<const float, 3>(steps[s].data(), 2, qn, kn));
+            for (std::size_t g = 0; g < 2; ++g) {
+                for (std::size_t i = 0; i < qn; ++i) pos[g].push_back(total + i);
+                std::vector<std::size_t> next;
+                for (auto j : c.kept(g)) next.push_back(pos[g][j]);
+                pos[g] = next;
+            }
+            total += qn;
+        }
+        std::vector<std::int64_t> want;
+        std::vector<float> scores;
+        for (std::size_t g = 0; g < 2; ++g) {
+            for (auto p : pos[g]) want.push_back(static_cast<std::int64_t>(p));
+            for (auto v : c.scores(g)) scores.push_back(v);
+            EXPECT(pos[g].back() == 8 && std::is_sorted(pos[g].begin(), pos[g].end()), "h2o positions");
+        }
+        expect_ok(run("tokens h2o h2o.safetensors --hh-size 2 --recent-size 3 -o h.safetensors"));
+        const auto kept = read_out("h.safetensors", "kept");
+        EXPECT(kept.shape == (shape_t{2, 5}) && kept.i == want, "h2o kept");
+        EXPECT(read_out("h.safetensors", "scores").f == scores, "h2o scores");
+        EXPECT(meta_of("h.safetensors", "nnprune.steps") == "4", "h2o steps");
+        // GQA: one KV head for both query heads, the first two steps only
+        o.kv_heads = 1;
+        nnprune::h2o_cache c1(o);
+        c1.step(nnprune::tensor_view<const float, 3>(steps[0].data(), 2, 6, 6));
+        c1.step(nnprune::tensor_view<const float, 3>(steps[1].data(), 2, 1, 6));
+        expect_ok(
+            run("tokens h2o h2o.safetensors --hh-size 2 --recent-size 3 --kv-heads 1 --steps 2 -o h1.safetensors"));
+        const auto s1 = read_out("h1.safetensors", "scores");
+        EXPECT(s1.shape == (shape_t{1, 5}) && s1.f == f32s(c1.scores(0)), "h2o kv-heads scores");
+    }
+    expect_fail(run("tokens h2o kv.safetensors -o e.safetensors"), 2, "has no tensor 'attn'");
+    expect_fail(run("tokens h2o h2o.safetensors --hh-size 1 --recent-size 1 --steps 9 -o e.safetensors"), 1,
+                "--steps 9");
+    expect_fail(run("tokens h2o h2o.safetensors --hh-size 3 --recent-size 3 -o e.safetensors"), 4, "h2o");
+    EXPECT(!fs::exists(g_dir / "e.safetensors"), "a failing run wrote its output");
+}
+
+void case_tokens_attention() {
+    // [CLS] attention: attn [2, 13, 13] (12 image tokens), a 3-layer stack, a batch of 2
+    const auto attn = random_attention(3 * 2 * 13, 13, 51);
+    {
+        nnprune::safetensors_writer w;
+        w.add("attn", nnprune::tensor_view<const float, 3>(attn.data(), 2, 13, 13));
+        w.write(g_dir / "cls.safetensors");
+        nnprune::safetensors_writer w3;
+        w3.add("attn", nnprune::tensor_view<const float, 4>(attn.data(), 3, 2, 13, 13));
+        w3.write(g_dir / "cls3.safetensors");
+    }
+    const nnprune::tensor_view<const float, 3> a1(attn.data(), 2, 13, 13);
+    const nnprune::tensor_view<const float, 4> a3(attn.data(), 3, 2, 13, 13);
+    {
+        const auto kept = nnprune::cls_attention(a1, nnprune::keep_count{4});
+        expect_ok(run("tokens cls_attention cls.safetensors --keep 4 -o c.safetensors"));
+        EXPECT(read_out("c.safetensors", "kept").i == i64s(kept), "cls_attention kept");
+        EXPECT(read_out("c.safetensors", "scores").f == nnprune::cls_attention_scores(a1), "cls_attention scores");
+        const auto vtc = nnprune::cls_attention(a3, nnprune::vtc_cls_layers(3, 0), 0.5);
+        expect_ok(run("tokens cls_attention cls3.safetensors --start-layer 0 --ratio 0.5 -o c3.safetensors"));
+        EXPECT(read_out("c3.safetensors", "kept").i == i64s(vtc), "vtc-cls kept");
+        const auto l12 = nnprune::cls_attention(a3, nnprune::layer_range{1, 3}, nnprune::keep_count{5});
+        expect_ok(run("tokens cls_attention cls3.safetensors --layers 1:3 --keep 5 -o c4.safetensors"));
+        EXPECT(read_out("c4.safetensors", "kept").i == i64s(l12), "cls_attention --layers");
+        // rank 4 without a layer option: a batch of 3 items [2, 13, 13]
+        expect_ok(run("tokens cls_attention cls3.safetensors --keep 3 --cls 2 --threads 3 -o cb.safetensors"));
+        std::vector<std::int64_t> want;
+        for (std::size_t b = 0; b < 3; ++b) {
+            nnprune::cls_attention_options o;
+            o.cls = 2;
+            const auto kb =
+                nnprune::cls_attention(nnprune::tensor_view<const float, 3>(attn.data() + b * 2 * 13 * 13, 2, 13, 13),
+                                       nnprune::keep_count{3}, o);
+            for (auto i : kb) want.push_back(static_cast<std::int64_t>(i));
+        }
+        const auto kb = read_out("cb.safetensors", "kept");
+        EXPECT(kb.shape == (shape_t{3, 3}) && kb.i == want, "cls_attention batch");
+    }
+    expect_fail(run("tokens cls_attention cls.safetensors -o e.safetensors"), 1,
+                "exactly one of --keep K or --ratio R");
+    expect_fail(run("tokens cls_attention cls.safetensors --keep 13 -o e.safetensors"), 4, "cls_attention");
+    expect_fail(run("tokens cls_attention cls.safetensors --keep 2 --layers 0:1 -o e.safetensors"), 2,
+                "expected [L, H, N+1, N+1]");
+    expect_fail(run("tokens cls_attention cls3.safetensors --keep 2 --layers 2 -o e.safetensors"), 1, "FIRST:LAST");
+    // PyramidDrop: row [2, 30], image tokens [5, 25)
+    const auto row = random_attention(2, 30, 52);
+    {
+        nnprune::safetensors_writer w;
+        w.add("row", nnprune::matrix_view<const float>(row.data(), 2, 30));
+        w.write(g_dir / "pd.safetensors");
+    }
+    {
+        const nnprune::matrix_view<const float> rv(row.data(), 2, 30);
+        const auto kept = nnprune::pdrop_select(rv, 5, 20, 7);
+        expect_ok(run("tokens pyramid_drop pd.safetensors --img-start 5 --n-s 20 --n-next 7 -o p.safetensors"));
+        EXPECT(read_out("p.safetensors", "kept").i == i64s(kept), "pyramid_drop kept");
+        const auto sched = nnprune::pyramid_drop_schedule(20);
+        const auto k2 = nnprune::pdrop_select(rv, 5, sched.counts[1], sched.counts[2]);
+        expect_ok(run("tokens pyramid_drop pd.safetensors --img-start 5 --stage 2 --n0 20 -o p2.safetensors"));
+        const auto got = read_out("p2.safetensors", "kept");
+        EXPECT(got.shape == (shape_t{sched.counts[2]}) && got.i == i64s(k2), "pyramid_drop --stage");
+    }
+    expect_fail(run("tokens pyramid_drop pd.safetensors -o e.safetensors"), 1, "--n-next");
+    expect_fail(run("tokens pyramid_drop pd.safetensors --img-start 5 --n-s 20 --n-next 21 -o e.safetensors"), 4,
+                "pdrop_select");
+    expect_fail(run("tokens pyramid_drop pd.safetensors --stage 1 --ratio-list 0.5,x -o e.safetensors"), 1,
+                "not a number");
+    // HiPrune: two [2, 37, 37] maps (36 patches on a 6-wide grid)
+    const auto ob = random_attention(2 * 37, 37, 53), dp = random_attention(2 * 37, 37, 54);
+    {
+        nnprune::safetensors_writer w;
+        w.add("attn_object", nnprune::tensor_view<const float, 3>(ob.data(), 2, 37, 37));
+        w.add("attn_deep", nnprune::tensor_view<const float, 3>(dp.data(), 2, 37, 37));
+        w.write(g_dir / "hp.safetensors");
+    }
+    {
+        nnprune::hiprune_options o;
+        o.budget = 12;
+        o.alpha = 0.5;
+        o.grid_width = 6;
+        nnprune::hiprune_result r;
+        nnprune::hiprune_workspace ws;
+        nnprune::hiprune(nnprune::tensor_view<const float, 3>(ob.data(), 2, 37, 37),
+                         nnprune::tensor_view<const float, 3>(dp.data(), 2, 37, 37), o, r, ws);
+        expect_ok(run("tokens hiprune hp.safetensors --budget 12 --alpha 0.5 --grid-width 6 -o hp_out.safetensors"));
+        EXPECT(read_out("hp_out.safetensors", "kept").i == i64s(r.kept), "hiprune kept");
+        EXPECT(read_out("hp_out.safetensors", "anchors").i == i64s(r.anchors), "hiprune anchors");
+        EXPECT(read_out("hp_out.safetensors", "object").i == i64s(r.object), "hiprune object");
+    }
+    {  // the object layer's attention peaks at token 15 (key 16): one anchor whose buffer has 5 tokens > V = 3
+        std::vector<float> peak(2 * 37 * 37, 0.01f);
+        for (std::size_t r = 0; r < 2 * 37; ++r) peak[r * 37 + 16] = 0.64f;
+        nnprune::safetensors_writer w;
+        w.add("attn_object", nnprune::tensor_view<const float, 3>(peak.data(), 2, 37, 37));
+        w.add("attn_deep", nnprune::tensor_view<const float, 3>(dp.data(), 2, 37, 37));
+        w.write(g_dir / "hp_peak.safetensors");
+    }
+    expect_fail(run("tokens hiprune hp_peak.safetensors --budget 3 --alpha 1 --grid-width 6 -o e.safetensors"), 4,
+                "smaller than the anchors");
+    expect_fail(run("tokens hiprune pd.safetensors -o e.safetensors"), 2, "has no tensor 'attn_object'");
+    EXPECT(!fs::exists(g_dir / "e.safetensors"), "a failing run wrote its output");
+}
+
+void case_tokens_graph() {
+    // G-Prune: features [30, 6], and a batch [2, 30, 6]
+    const auto feat = random_values(2 * 30 * 6, 61, -1.0f, 1.0f);
+    {
+        nnprune::safetensors_writer w;
+        w.add("features", nnprune::matrix_view<const float>(feat.data(), 30, 6));
+        w.write(g_dir / "g.safetensors");
+        nnprune::safetensors_writer w2;
+        w2.add("features", nnprune::tensor_view<const float, 3>(feat.data(), 2, 30, 6));
+        w2.write(g_dir / "g2.safetensors");
+    }
+    const nnprune::matrix_view<const float> fv(feat.data(), 30, 6);
+    {
+        const auto r = nnprune::gprune(fv, 8);
+        expect_ok(run("tokens gprune g.safetensors --keep 8 -o gp.safetensors"));
+        EXPECT(read_out("gp.safetensors", "kept").i == i64s(r.kept), "gprune kept");
+        EXPECT(read_out("gp.safetensors", "score").f == r.score, "gprune score");
+        const auto r2 = nnprune::gprune(fv, nnprune::gprune_keep_count(0.3, 5, 6));
+        expect_ok(run("tokens gprune g.safetensors --ratio 0.3 --rows 5 --cols 6 -o gp2.safetensors"));
+        EXPECT(read_out("gp2.safetensors", "kept").i == i64s(r2.kept), "gprune ratio");
+        nnprune::gprune_options o;
+        o.similarity = 0.2;
+        o.iterations = 2;
+        std::vector<std::int64_t> want;
+        for (std::size_t b = 0; b < 2; ++b)
+            for (auto i : nnprune::gprune(nnprune::matrix_view<const float>(feat.data() + b * 180, 30, 6), 5, o).kept)
+                want.push_back(static_cast<std::int64_t>(i));
+        expect_ok(
+            run("tokens gprune g2.safetensors --keep 5 --similarity 0.2 --iterations 2 --threads 2 -o gb.safetensors"));
+        const auto kb = read_out("gb.safetensors", "kept");
+        EXPECT(kb.shape == (shape_t{2, 5}) && kb.i == want, "gprune batch");
+    }
+    expect_fail(run("tokens gprune g.safetensors --keep 31 -o e.safetensors"), 4, "gprune");
+    expect_fail(run("tokens gprune g.safetensors --ratio 0.5 --rows 4 --cols 6 -o e.safetensors"), 1, "is not N = 30");
+    // HoloV: features [30, 6], attention [30]; a batch with peaked attention (padding)
+    std::vector<float> att = random_values(2 * 30, 62, 0.0f, 1.0f);
+    for (std::size_t i = 30; i < 60; ++i) att[i] = i == 33 ? 50.0f : 1e-4f * static_cast<float>(i % 3);
+    {
+        nnprune::safetensors_writer w;
+        w.add("features", nnprune::matrix_view<const float>(feat.data(), 30, 6));
+        w.add("attention", nnprune::tensor_view<const float, 1>(att.data(), 30));
+        w.write(g_dir / "hv.safetensors");
+        nnprune::safetensors_writer w2;
+        w2.add("features", nnprune::tensor_view<const float, 3>(feat.data(), 2, 30, 6));
+        w2.add("attention", nnprune::matrix_view<const float>(att.data(), 2, 30));
+        w2.write(g_dir / "hv2.safetensors");
+    }
+    {
+        nnprune::holov_options o;
+        o.crops = 4;
+        const auto r = nnprune::holov(fv, nnprune::tensor_view<const float, 1>(att.data(), 30), 10, o);
+        expect_ok(run("tokens holov hv.safetensors --keep 10 --crops 4 -o hv_out.safetensors"));
+        EXPECT(read_out("hv_out.safetensors", "kept").i == i64s(r.kept), "holov kept");
+        EXPECT(read_out("hv_out.safetensors", "order").i == i64s(r.order), "holov order");
+        EXPECT(read_out("hv_out.safetensors", "n_pad").i ==
+                   (std::vector<std::int64_t>{static_cast<std::int64_t>(r.n_pad)}),
+               "holov n_pad");
+        expect_ok(run("tokens holov hv2.safetensors --keep 20 --crops 4 --threads 2 -o hv2_out.safetensors"));
+        const auto kept = read_out("hv2_out.safetensors", "kept"), pad = read_out("hv2_out.safetensors", "n_pad");
+        std::vector<std::int64_t> want, want_pad;
+        std::size_t width = 0;
+        std::vector<nnprune::holov_result> rs;
+        for (std::size_t b = 0; b < 2; ++b) {
+            rs.push_back(nnprune::holov(nnprune::matrix_view<const float>(feat.data() + b * 180, 30, 6),
+                                        nnprune::tensor_view<const float, 1>(att.data() + b * 30, 30), 20, o));
+            width = std::max(width, rs.back().kept.size());
+            want_pad.push_back(static_cast<std::int64_t>(rs.back().n_pad));
+        }
+        for (const auto& r1 : rs) {
+            for (auto i : r1.kept) want.push_back(static_cast<std::int64_t>(i));
+            want.resize(want.size() + width - r1.kept.size(), -1);
+        }
+        EXPECT(kept.shape == (shape_t{2, width}) && kept.i == want, "holov batch kept (rows padded with -1)");
+        EXPECT(pad.i == want_pad, "holov batch n_pad");
+        EXPECT(want_pad[1] > 0, "the peaked item pads (the test exercises padding)");
+    }
+    expect_fail(run("tokens holov hv.safetensors -o e.safetensors"), 1, "--keep K");
+    expect_fail(run("tokens holov g.safetensors --keep 3 -o e.safetensors"), 2, "has no tensor 'attention'");
+    expect_fail(run("tokens holov hv2.safetensors --keep 3 --crops 0 -o e.safetensors"), 4, "holov");
+    EXPECT(!fs::exists(g_dir / "e.safetensors"), "a failing run wrote its output");
 }
 
 void case_errors() {
@@ -1635,15 +2184,32 @@ int main(int argc, char** argv) {
     g_dir = argv[3];
     fs::remove_all(g_dir);
     fs::create_directories(g_dir);
-    const std::map<std::string, std::function<void()>> cases{
-        {"usage", case_usage},       {"inspect", case_inspect},         {"layer", case_layer},
-        {"patterns", case_patterns}, {"global", case_global},           {"global_min_keep", case_global_min_keep},
-        {"calib", case_calib},       {"calib_names", case_calib_names}, {"allocation", case_allocation},
-        {"sharded", case_sharded},   {"tokens", case_tokens},           {"errors", case_errors},
-        {"stream", case_stream},     {"threads", case_threads},         {"matrix", case_matrix},
-        {"hostile", case_hostile},   {"signals", case_signals},         {"faults", case_faults},
-        {"modified", case_modified}, {"memory", case_memory},           {"reconstruct", case_reconstruct},
-        {"compact", case_compact}};
+    const std::map<std::string, std::function<void()>> cases{{"usage", case_usage},
+                                                             {"inspect", case_inspect},
+                                                             {"layer", case_layer},
+                                                             {"patterns", case_patterns},
+                                                             {"global", case_global},
+                                                             {"global_min_keep", case_global_min_keep},
+                                                             {"calib", case_calib},
+                                                             {"calib_names", case_calib_names},
+                                                             {"allocation", case_allocation},
+                                                             {"sharded", case_sharded},
+                                                             {"tokens", case_tokens},
+                                                             {"errors", case_errors},
+                                                             {"stream", case_stream},
+                                                             {"threads", case_threads},
+                                                             {"matrix", case_matrix},
+                                                             {"hostile", case_hostile},
+                                                             {"signals", case_signals},
+                                                             {"faults", case_faults},
+                                                             {"modified", case_modified},
+                                                             {"memory", case_memory},
+                                                             {"reconstruct", case_reconstruct},
+                                                             {"compact", case_compact},
+                                                             {"tokens_merge", case_tokens_merge},
+                                                             {"tokens_kv", case_tokens_kv},
+                                                             {"tokens_attention", case_tokens_attention},
+                                                             {"tokens_graph", case_tokens_graph}};
     const auto it = cases.find(c);
     if (it == cases.end()) {
         std::cerr << "unknown case " << c << '\n';

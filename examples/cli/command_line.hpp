@@ -13,6 +13,7 @@
 
 #include "compact_command.hpp"
 #include "prune_command.hpp"
+#include "tokens_command.hpp"
 #include <nnprune/config.hpp>
 #include <nnprune/simd/isa.hpp>
 
@@ -21,12 +22,6 @@ namespace nnprune_cli {
 struct inspect_args {
     std::string model;
     bool json = false;
-};
-
-struct tokens_args {
-    std::string file, tensor, out, mode = "last";
-    std::size_t keep = 0, start = 0, len = 0;
-    double ratio = -1.0;
 };
 
 struct gen_args {
@@ -66,6 +61,7 @@ struct command_line {
     compact_args compact_options;
     CLI::App* compact = nullptr;
     CLI::App *prune = nullptr, *inspect = nullptr, *divprune = nullptr, *fastv = nullptr, *gen = nullptr;
+    CLI::App* tokens = nullptr;  ///< its parsed subcommand is the method (tokens_command.hpp)
 
     command_line() {
         app.name("nnprune");
@@ -182,25 +178,7 @@ struct command_line {
             ->required();
         inspect->add_flag("--json", inspect_options.json, "machine-readable output");
 
-        auto* tokens = app.add_subcommand("tokens", "Select tokens with DivPrune or FastV; prints the kept indices");
-        tokens->require_subcommand(1);
-        divprune = tokens->add_subcommand("divprune", "DivPrune on [N, d] features: kept token indices, ascending");
-        fastv = tokens->add_subcommand(
-            "fastv", "FastV on [heads, queries, keys] attention: kept image tokens (relative to --start)");
-        for (auto* sub : {divprune, fastv}) {
-            sub->add_option("file", tokens_options.file, "FILE.safetensors")->required();
-            sub->add_option("--tensor", tokens_options.tensor, "tensor name")->required();
-            sub->add_option("--keep", tokens_options.keep, "number of tokens kept");
-            sub->add_option("--ratio", tokens_options.ratio, "fraction of tokens kept (k = round half-even)");
-            sub->add_option("-o,--output", tokens_options.out,
-                            "OUT.json ({\"kept\": [...]}) or OUT.safetensors (I64 tensor \"kept\")");
-        }
-        fastv->add_option("--start", tokens_options.start, "first image token (key index)")->capture_default_str();
-        fastv->add_option("--len", tokens_options.len, "number of image tokens (default: to the last key)");
-        fastv
-            ->add_option("--mode", tokens_options.mode,
-                         "last|mean: attention of the last query or the mean over queries")
-            ->capture_default_str();
+        add_tokens_commands();
 
         gen = app.add_subcommand("make-test-model", "generate a random LLaMA-shaped test checkpoint")->group("");
         gen->add_option("out", gen_options.out)->required();
@@ -228,6 +206,114 @@ struct command_line {
 
     command_line(const command_line&) = delete;
     command_line& operator=(const command_line&) = delete;
+
+    /// `tokens METHOD FILE ...`: one subcommand per method, each with the options it reads.
+    void add_tokens_commands() {
+        auto& t = tokens_options;
+        tokens = app.add_subcommand("tokens", "Select or merge tokens (DivPrune, FastV, ToMe, SnapKV, ...)");
+        tokens->require_subcommand(1);
+        const auto method = [&](const char* name, const char* what) {
+            auto* sub = tokens->add_subcommand(name, what);
+            sub->add_option("file", t.file, "FILE.safetensors: the input tensors")->required();
+            return sub;
+        };
+        const auto output = [&](CLI::App* sub) {
+            sub->add_option("-o,--output", t.out, "OUT.safetensors: kept (I64) and the method's other outputs");
+        };
+        const auto budget = [&](CLI::App* sub, const char* unit) {
+            sub->add_option("--keep", t.keep, std::string("number of ") + unit + " kept");
+            sub->add_option("--ratio", t.ratio, std::string("fraction of ") + unit + " kept (k = round half-even)");
+        };
+        const auto threads = [&](CLI::App* sub) {
+            sub->add_option("--threads", t.threads, "threads over the batch items (results do not depend on it)")
+                ->capture_default_str();
+        };
+
+        divprune = method("divprune", "DivPrune on [N, d] features: kept token indices, ascending");
+        fastv = method("fastv", "FastV on [heads, queries, keys] attention: kept image tokens (relative to --start)");
+        for (auto* sub : {divprune, fastv}) {
+            sub->add_option("--tensor", t.tensor, "tensor name")->required();
+            budget(sub, "tokens");
+            sub->add_option("-o,--output", t.out,
+                            "OUT.json ({\"kept\": [...]}) or OUT.safetensors (I64 tensor \"kept\")");
+        }
+        fastv->add_option("--start", t.start, "first image token (key index)")->capture_default_str();
+        fastv->add_option("--len", t.len, "number of image tokens (default: to the last key)");
+        fastv->add_option("--mode", t.mode, "last|mean: attention of the last query or the mean over queries")
+            ->capture_default_str();
+
+        auto* tome = method("tome", "ToMe: bipartite soft matching and the size-weighted merge of x");
+        tome->add_option("--r", t.r, "tokens merged away (clamped to (t - protected) / 2)");
+        tome->add_flag("--class-token", t.class_token, "token 0 is [CLS]: never merged, stays first");
+        tome->add_flag("--distill-token", t.distill_token, "token 1 is a distillation token: never merged into");
+
+        auto* vzip = method("visionzip", "VisionZip: dominant tokens by [CLS] attention plus merged contextual tokens");
+        vzip->add_option("--dominant", t.dominant, "dominant tokens, [CLS] included (default 191)");
+        vzip->add_option("--contextual", t.contextual, "contextual (merged) tokens (default 30)");
+        vzip->add_option("--cls", t.cls, "the [CLS] row")->capture_default_str();
+
+        auto* snapkv = method("snapkv", "SnapKV: per head, the keys kept by the observation window's votes");
+        snapkv->add_option("--window", t.window, "observation window w: the last w queries (default 32)");
+        snapkv->add_option("--capacity", t.capacity, "keys kept per head, window included (default 2048)");
+        snapkv->add_option("--kernel", t.kernel, "pooling kernel, odd (default 5)");
+        snapkv->add_option("--pooling", t.pooling, "avg|max")->capture_default_str();
+        snapkv->add_option("--kv-heads", t.kv_heads,
+                           "G > 0: one selection per KV head, votes summed over its H/G query heads (not upstream)");
+
+        auto* h2o = method("h2o", "H2O: the heavy-hitter cache after the attention steps attn.0, attn.1, ...");
+        h2o->add_option("--hh-size", t.hh_size, "heavy hitters kept per KV head (default 1024)");
+        h2o->add_option("--recent-size", t.recent_size, "the last tokens always kept (default 1024)");
+        h2o->add_option("--kv-heads", t.kv_heads, "KV heads (GQA: the score sums each group; default: the heads)");
+        h2o->add_option("--steps", t.steps, "use only the first N steps (default: all)");
+
+        auto* think = method("think", "ThinK: per head, the key channels kept (query-driven)");
+        think->add_option("--ratio,--pruning-ratio", t.ratio, "fraction of the channels PRUNED (default 0.4)");
+        think->add_option("--query-window", t.query_window, "the last queries that score (default 32)");
+        think->add_option("--recent-size", t.recent_size, "the last keys kept whole (default 32)");
+
+        auto* cls = method("cls_attention", "FasterVLM / VTC-CLS: the image tokens of highest [CLS] attention");
+        budget(cls, "image tokens");
+        cls->add_option("--cls", t.cls, "the [CLS] position (query row and key column)")->capture_default_str();
+        cls->add_option("--layers", t.layers, "FIRST:LAST: attn is [L, H, N+1, N+1]; the layers summed");
+        cls->add_option("--start-layer", t.start_layer, "VTC-CLS: attn is [L, H, N+1, N+1]; layers START..L-2 summed");
+
+        auto* pdrop = method("pyramid_drop", "PyramidDrop: the image tokens kept at one stage");
+        pdrop->add_option("--img-start", t.img_start, "first image token (key index)")->capture_default_str();
+        pdrop->add_option("--n-s", t.n_s, "image tokens now (default: to the last key, or the schedule's)");
+        pdrop->add_option("--n-next", t.n_next, "image tokens kept");
+        pdrop->add_option("--stage", t.stage, "S >= 1: keep the schedule's count of stage S (n_s: stage S - 1)");
+        pdrop->add_option("--n0", t.n0, "--stage: the original image token count N0 (default: n_s)");
+        pdrop->add_option("--layer-list", t.layer_list, "--stage: drop layers (default 8,16,24)");
+        pdrop->add_option("--ratio-list", t.ratio_list,
+                          "--stage: kept ratios of N0 (default 0.5,0.25,0.125; counts int(N0 * ratio))");
+
+        auto* hip = method("hiprune", "HiPrune: anchors, their buffer and registers");
+        hip->add_option("--budget", t.budget, "V: tokens kept (default 192)");
+        hip->add_option("--alpha", t.alpha, "anchor share: n_a = round(V * alpha / 5) (default 0.1)");
+        hip->add_option("--grid-width", t.grid_width, "patches per row (default 24)");
+        hip->add_option("--cls", t.cls, "the [CLS] position")->capture_default_str();
+        hip->add_option("--crops", t.crops, "B crops: the budget per crop is int(V / B)");
+
+        auto* gp = method("gprune", "G-Prune: information flow on the similarity graph of the features");
+        gp->add_option("--keep", t.keep, "number of tokens kept");
+        gp->add_option("--ratio", t.ratio, "fraction kept: k = int((ratio * rows) * cols) (upstream)");
+        gp->add_option("--rows", t.rows, "--ratio: grid rows (default N)");
+        gp->add_option("--cols", t.cols, "--ratio: grid columns (default 1)");
+        gp->add_option("--similarity", t.similarity, "edges below this cosine similarity dropped (default 0.5)");
+        gp->add_option("--temperature", t.temperature, "softmax temperature (default 0.03)");
+        gp->add_option("--iterations", t.iterations, "power of the transition matrix (default 5)");
+
+        auto* holov = method("holov", "HoloV: crop-wise budget by attention and similarity variance");
+        holov->add_option("--keep", t.keep, "K: tokens kept (upstream new_image_token_num)");
+        holov->add_option("--crops", t.crops, "P: contiguous crops (default 16)");
+        holov->add_option("--alpha", t.alpha, "weight of the similarity variance (default 0.09)");
+        holov->add_option("--eps", t.eps, "upstream esp (default 1e-6)");
+
+        for (auto* sub : {tome, vzip, snapkv, h2o, think, cls, pdrop, hip, gp, holov}) {
+            output(sub);
+            threads(sub);
+        }
+    }
 };
 
 }  // namespace nnprune_cli

@@ -23,6 +23,7 @@
 #include "compact_command.hpp"
 #include "output_directory.hpp"
 #include "prune_command.hpp"
+#include "tokens_command.hpp"
 #include <nnprune/calibration/hessian_accumulator.hpp>
 #include <nnprune/io/atomic_file.hpp>
 #include <nnprune/io/safetensors_model.hpp>
@@ -30,8 +31,6 @@
 #include <nnprune/io/safetensors_writer.hpp>
 #include <nnprune/scorers/random.hpp>
 #include <nnprune/simd/isa.hpp>
-#include <nnprune/tokens/attention_scores.hpp>
-#include <nnprune/tokens/divprune.hpp>
 
 namespace nnprune_cli {
 namespace {
@@ -122,86 +121,6 @@ void run_inspect(const inspect_args& a) {
                     r.shape.c_str(), r.elements, frac(r.zeros, r.elements));
     std::printf("total: %zu tensors, %zu elements, %zu zeros, sparsity %.4f\n", rows.size(), elems, zeros,
                 frac(zeros, elems));
-}
-
-// ---------------------------------------------------------------------------------------------
-// tokens
-
-nnprune::token_keep budget(const tokens_args& a, const CLI::App& sub) {
-    const bool has_keep = sub.count("--keep") > 0, has_ratio = sub.count("--ratio") > 0;
-    if (has_keep == has_ratio) throw usage_error("tokens: give exactly one of --keep K or --ratio R");
-    if (has_keep) return nnprune::keep_count{a.keep};
-    if (!(a.ratio >= 0.0 && a.ratio <= 1.0)) throw usage_error(str("tokens: --ratio must be in [0, 1], got ", a.ratio));
-    return a.ratio;
-}
-
-template <class F>
-decltype(auto) with_typed(const nnprune::safetensors_tensor& t, F&& f) {
-    switch (t.ref().dtype()) {
-        case nnprune::dtype::f64:
-            return f(double{});
-        case nnprune::dtype::bf16:
-            return f(nnprune::bfloat16{});
-        case nnprune::dtype::f16:
-            return f(nnprune::float16{});
-        case nnprune::dtype::f32:
-            break;
-    }
-    return f(float{});
-}
-
-void emit_tokens(const tokens_args& a, const std::string& method, std::size_t n, const std::vector<std::size_t>& kept) {
-    if (a.out.empty()) {
-        for (std::size_t i = 0; i < kept.size(); ++i) std::cout << (i ? " " : "") << kept[i];
-        std::cout << '\n';
-        return;
-    }
-    const fs::path out = a.out;
-    if (out.extension() == ".json") {
-        const nlohmann::ordered_json j = {
-            {"method", method}, {"file", a.file}, {"tensor", a.tensor}, {"tokens", n}, {"kept", kept}};
-        const std::string text = j.dump() + "\n";
-        nnprune::atomic_file f(out);
-        f.write(std::as_bytes(std::span<const char>(text.data(), text.size())));
-        f.commit();
-        return;
-    }
-    std::vector<std::int64_t> v(kept.begin(), kept.end());
-    nnprune::safetensors_writer w;
-    w.add_span<std::int64_t>("kept", nnprune::safetensors_dtype::I64, {v.size()}, v);
-    w.set_metadata("nnprune.method", method);
-    w.set_metadata("nnprune.tensor", a.tensor);
-    w.set_metadata("nnprune.tokens", std::to_string(n));
-    w.write(out);
-}
-
-void run_divprune(const tokens_args& a, const CLI::App& sub) {
-    const auto keep = budget(a, sub);
-    const nnprune::safetensors_file f(a.file);
-    const auto t = f.tensor(a.tensor);
-    if (!t.is_element() || t.rank() != 2)
-        throw input_error(str("tokens divprune: tensor '", a.tensor, "' is ", nnprune::name_of(t.dtype()), " ",
-                              shape_text(t.shape()), "; expected floating [N, d] features"));
-    const auto kept = with_typed(t, [&](auto tag) { return nnprune::divprune(t.view<decltype(tag), 2>(), keep); });
-    emit_tokens(a, "divprune", static_cast<std::size_t>(t.shape()[0]), kept);
-}
-
-void run_fastv(const tokens_args& a, const CLI::App& sub) {
-    const auto keep = budget(a, sub);
-    if (a.mode != "last" && a.mode != "mean") throw usage_error(str("tokens fastv: --mode '", a.mode, "' (last|mean)"));
-    const nnprune::safetensors_file f(a.file);
-    const auto t = f.tensor(a.tensor);
-    if (!t.is_element() || t.rank() != 3)
-        throw input_error(str("tokens fastv: tensor '", a.tensor, "' is ", nnprune::name_of(t.dtype()), " ",
-                              shape_text(t.shape()), "; expected floating [heads, queries, keys] attention"));
-    const std::size_t len = sub.count("--len")
-                                ? a.len
-                                : static_cast<std::size_t>(t.shape()[2]) - std::min<std::size_t>(a.start, t.shape()[2]);
-    const auto mode = a.mode == "last" ? nnprune::fastv_mode::last_query : nnprune::fastv_mode::mean_queries;
-    const auto kept = with_typed(t, [&](auto tag) {
-        return nnprune::fastv(t.view<decltype(tag), 3>(), nnprune::image_range{a.start, len}, keep, mode);
-    });
-    emit_tokens(a, "fastv", len, kept);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -587,9 +506,8 @@ int main(int argc, char** argv) {
     CLI::App& app = cl.app;
     auto& pa = cl.prune_options;
     auto& ia = cl.inspect_options;
-    auto& ta = cl.tokens_options;
     auto& ga = cl.gen_options;
-    auto *prune = cl.prune, *inspect = cl.inspect, *divp = cl.divprune, *fastv = cl.fastv, *gen = cl.gen;
+    auto *prune = cl.prune, *inspect = cl.inspect, *gen = cl.gen;
     install_signal_cleanup();
 #if NNPRUNE_FAULT_INJECTION
     const fault_setup faults;
@@ -605,10 +523,8 @@ int main(int argc, char** argv) {
             run_prune(pa);
         else if (inspect->parsed())
             run_inspect(ia);
-        else if (divp->parsed())
-            run_divprune(ta, *divp);
-        else if (fastv->parsed())
-            run_fastv(ta, *fastv);
+        else if (cl.tokens->parsed())
+            run_tokens(cl.tokens_options, *cl.tokens->get_subcommands().at(0));
         else if (gen->parsed()) {
             for (const char* o : {"--family", "--heads", "--kv-heads", "--head-dim"})
                 if (gen->count(o) && !ga.dir) throw usage_error(str("make-test-model ", o, " needs --dir"));
