@@ -57,11 +57,23 @@
 // token selection
 #include "tokens/attention_scores.hpp"
 #include "tokens/batch.hpp"
+#include "tokens/cls_attention.hpp"
 #include "tokens/divprune.hpp"
 #include "tokens/dpp.hpp"
 #include "tokens/features.hpp"
+#include "tokens/gprune.hpp"
+#include "tokens/h2o.hpp"
+#include "tokens/hiprune.hpp"
+#include "tokens/holov.hpp"
 #include "tokens/hybrid.hpp"
+#include "tokens/items.hpp"
 #include "tokens/keep.hpp"
+#include "tokens/pyramid_drop.hpp"
+#include "tokens/rank.hpp"
+#include "tokens/snapkv.hpp"
+#include "tokens/think.hpp"
+#include "tokens/tome.hpp"
 #include "tokens/top_tokens.hpp"
+#include "tokens/visionzip.hpp"
 
 #endif  // NNPRUNE_NNPRUNE_HPP
