@@ -9,11 +9,14 @@
 
 #include <catch2/catch.hpp>
 
+#include "token_test_util.hpp"
 #include <nnprune/tokens/cls_attention.hpp>
 
 namespace cls_attention_test {
 
 using nnprune::tensor_view;
+using token_test::cast;
+using token_test::slow_top;
 
 /// Attention values on a 1/64 grid: exact in every dtype, so sums are exact and ties are real.
 inline std::vector<float> grid_maps(std::size_t count, unsigned seed, int levels = 64) {
@@ -39,23 +42,6 @@ inline std::vector<double> slow_scores(const std::vector<float>& a, std::size_t 
         s.push_back(total);
     }
     return s;
-}
-
-/// Stable sort by descending score, first k, ascending.
-inline std::vector<std::size_t> slow_top(const std::vector<double>& s, std::size_t k) {
-    std::vector<std::size_t> idx(s.size());
-    std::iota(idx.begin(), idx.end(), std::size_t{0});
-    std::stable_sort(idx.begin(), idx.end(), [&](std::size_t x, std::size_t y) { return s[x] > s[y]; });
-    idx.resize(k);
-    std::sort(idx.begin(), idx.end());
-    return idx;
-}
-
-template <class T>
-std::vector<T> cast(const std::vector<float>& a) {
-    std::vector<T> out(a.size());
-    for (std::size_t i = 0; i < a.size(); ++i) out[i] = T(a[i]);
-    return out;
 }
 
 inline tensor_view<const float, 4> view4(const std::vector<float>& a, std::size_t l, std::size_t h, std::size_t k) {

@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include "simd_tiers.hpp"
+#include "token_test_util.hpp"
 #include <nnprune/tokens/gprune.hpp>
 
 namespace gprune_test {
@@ -84,15 +85,7 @@ inline std::vector<double> slow_scores(const std::vector<double>& x, std::size_t
     return score;
 }
 
-/// The k highest, ascending, equal scores: lower index.
-inline std::vector<std::size_t> slow_top(const std::vector<double>& s, std::size_t k) {
-    std::vector<std::size_t> idx(s.size());
-    std::iota(idx.begin(), idx.end(), std::size_t{0});
-    std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return s[a] > s[b]; });
-    idx.resize(k);
-    std::sort(idx.begin(), idx.end());
-    return idx;
-}
+using token_test::slow_top;
 
 inline std::vector<double> widen(const std::vector<float>& x) { return {x.begin(), x.end()}; }
 

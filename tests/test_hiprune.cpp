@@ -9,11 +9,13 @@
 
 #include <catch2/catch.hpp>
 
+#include "token_test_util.hpp"
 #include <nnprune/tokens/hiprune.hpp>
 
 namespace hiprune_test {
 
 using nnprune::tensor_view;
+using token_test::cast;
 
 /// Values on a 1/64 grid in [0, 1): exact in every dtype, sums exact, ties real.
 inline std::vector<float> grid(std::size_t count, unsigned seed, int levels = 64) {
@@ -43,13 +45,6 @@ inline std::vector<double> slow_g(const std::vector<float>& a, std::size_t heads
     return g;
 }
 
-inline std::vector<std::size_t> stable_desc(const std::vector<double>& s) {
-    std::vector<std::size_t> idx(s.size());
-    std::iota(idx.begin(), idx.end(), std::size_t{0});
-    std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return s[a] > s[b]; });
-    return idx;
-}
-
 struct slow_result {
     std::vector<std::size_t> kept, anchors, object;
     bool budget_error = false;
@@ -63,7 +58,7 @@ inline slow_result slow_hiprune(const std::vector<float>& obj, const std::vector
     auto gd = slow_g(deep, heads, keys, cls);
     const auto n_a = static_cast<std::size_t>(std::nearbyint((static_cast<double>(v) * alpha) / 5.0));
     slow_result r;
-    const auto order = stable_desc(go);
+    const auto order = token_test::ranked(go);
     r.anchors.assign(order.begin(), order.begin() + static_cast<long>(n_a));
     std::set<std::size_t> s;
     const long w = static_cast<long>(width);
@@ -75,18 +70,11 @@ inline slow_result slow_hiprune(const std::vector<float>& obj, const std::vector
         return r;
     }
     for (auto i : s) gd[i] -= 1.0;
-    const auto reg = stable_desc(gd);
+    const auto reg = token_test::ranked(gd);
     const std::size_t registers = v - s.size();
     for (std::size_t t = 0; t < registers; ++t) s.insert(reg[t]);
     r.kept.assign(s.begin(), s.end());
     return r;
-}
-
-template <class T>
-std::vector<T> cast(const std::vector<float>& a) {
-    std::vector<T> out(a.size());
-    for (std::size_t i = 0; i < a.size(); ++i) out[i] = T(a[i]);
-    return out;
 }
 
 }  // namespace hiprune_test

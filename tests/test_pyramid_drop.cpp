@@ -8,11 +8,13 @@
 
 #include <catch2/catch.hpp>
 
+#include "token_test_util.hpp"
 #include <nnprune/tokens/pyramid_drop.hpp>
 
 namespace pdrop_test {
 
 using nnprune::tensor_view;
+using token_test::cast;
 
 /// Values on a 1/64 grid (exact in every dtype: sums exact, ties real).
 inline std::vector<float> grid(std::size_t count, unsigned seed, int levels = 64) {
@@ -31,19 +33,7 @@ inline std::vector<std::size_t> slow_pdrop(const std::vector<float>& row, std::s
         for (std::size_t h = 0; h < heads; ++h) s[i] += row[h * len + start + i];
         s[i] /= static_cast<double>(heads);
     }
-    std::vector<std::size_t> idx(n_s);
-    std::iota(idx.begin(), idx.end(), std::size_t{0});
-    std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return s[a] > s[b]; });
-    idx.resize(n_next);
-    std::sort(idx.begin(), idx.end());
-    return idx;
-}
-
-template <class T>
-std::vector<T> cast(const std::vector<float>& a) {
-    std::vector<T> out(a.size());
-    for (std::size_t i = 0; i < a.size(); ++i) out[i] = T(a[i]);
-    return out;
+    return token_test::slow_top(s, n_next);
 }
 
 }  // namespace pdrop_test

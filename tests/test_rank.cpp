@@ -7,17 +7,12 @@
 
 #include <catch2/catch.hpp>
 
+#include "token_test_util.hpp"
 #include <nnprune/tokens/rank.hpp>
 
 namespace rank_test {
 
-/// The tie rule the slow way: a stable sort of the indices by descending score.
-inline std::vector<std::size_t> ranked(const std::vector<float>& s) {
-    std::vector<std::size_t> idx(s.size());
-    std::iota(idx.begin(), idx.end(), std::size_t{0});
-    std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return s[a] > s[b]; });
-    return idx;
-}
+using token_test::ranked;
 
 }  // namespace rank_test
 

@@ -2,9 +2,11 @@
 #ifndef NNPRUNE_TESTS_TOKEN_TEST_UTIL_HPP
 #define NNPRUNE_TESTS_TOKEN_TEST_UTIL_HPP
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <limits>
+#include <numeric>
 #include <random>
 #include <vector>
 
@@ -83,6 +85,32 @@ inline std::vector<unsigned char> zero_rows(const std::vector<float>& x, std::si
         for (std::size_t j = 0; j < d; ++j)
             if (x[i * d + j] != 0.0f) z[i] = 0;
     return z;
+}
+
+/// Indices in a stable descending order of s: the tie rule (equal scores, the lower index first).
+template <class S>
+std::vector<std::size_t> ranked(const std::vector<S>& s) {
+    std::vector<std::size_t> idx(s.size());
+    std::iota(idx.begin(), idx.end(), std::size_t{0});
+    std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return s[a] > s[b]; });
+    return idx;
+}
+
+/// The k highest of s as ascending indices, equal scores: the lower index.
+template <class S>
+std::vector<std::size_t> slow_top(const std::vector<S>& s, std::size_t k) {
+    auto idx = ranked(s);
+    idx.resize(k);
+    std::sort(idx.begin(), idx.end());
+    return idx;
+}
+
+/// The values converted to element type T (bfloat16, float16, double, ...).
+template <class T>
+std::vector<T> cast(const std::vector<float>& a) {
+    std::vector<T> out(a.size());
+    for (std::size_t i = 0; i < a.size(); ++i) out[i] = T(a[i]);
+    return out;
 }
 
 }  // namespace token_test
